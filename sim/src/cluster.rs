@@ -1,0 +1,415 @@
+//! One simulated kind cluster: its configuration, its state, and the task that serves
+//! its API and runs its controllers until it is shut down.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::rbac::Identity;
+use crate::scenario::{Faults, Scenario, Timing};
+use crate::store::{Key, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub control_plane: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub name: String,
+    /// `kindest/node:vX.Y.Z[@sha256:...]`; its tag is the version `/version` answers.
+    pub node_image: String,
+    pub nodes: Vec<NodeSpec>,
+    pub timing: Timing,
+    pub faults: Faults,
+    /// Images already on every node, as if `kind load docker-image` had put them there.
+    pub preloaded_images: Vec<String>,
+}
+
+pub const DEFAULT_NODE_IMAGE: &str = "kindest/node:v1.37.0";
+
+impl SimConfig {
+    /// kind's default topology for `name`: one control plane and two workers.
+    pub fn new(name: &str) -> Self {
+        SimConfig {
+            name: name.into(),
+            node_image: DEFAULT_NODE_IMAGE.into(),
+            nodes: kind_node_names(name, &["control-plane", "worker", "worker"]),
+            timing: Timing::fast(),
+            faults: Faults::default(),
+            preloaded_images: Vec::new(),
+        }
+    }
+
+    pub fn scenario(name: &str, scenario: Scenario) -> Self {
+        let mut config = SimConfig::new(name);
+        config.faults = scenario.faults(name);
+        config.timing = scenario.timing();
+        if scenario == Scenario::ZeroNodes {
+            config.nodes.clear();
+        }
+        config
+    }
+
+    /// `(major, minor, git version)` from the node image tag, e.g. `v1.37.0`.
+    pub fn version(&self) -> (u32, u32, String) {
+        let tag = self.node_image.split('@').next().unwrap_or_default();
+        let tag = tag.rsplit(':').next().unwrap_or("v1.37.0");
+        let mut parts = tag.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let major = parts.next().unwrap_or(1);
+        let minor = parts.next().unwrap_or(37);
+        (major, minor, tag.to_string())
+    }
+}
+
+/// Node names as kind gives them: `NAME-control-plane`, `NAME-worker`, `NAME-worker2`, ...
+pub fn kind_node_names(cluster: &str, roles: &[&str]) -> Vec<NodeSpec> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    roles
+        .iter()
+        .map(|role| {
+            let n = counts.entry(role).or_default();
+            *n += 1;
+            let suffix = if *n == 1 { String::new() } else { n.to_string() };
+            NodeSpec { name: format!("{cluster}-{role}{suffix}"), control_plane: *role == "control-plane" }
+        })
+        .collect()
+}
+
+/// Runtime facts the API objects do not carry: where a pod runs and how its containers fare.
+#[derive(Debug, Clone)]
+pub struct PodRuntime {
+    pub node: Option<String>,
+    pub created: Timestamp,
+    pub started: Option<Timestamp>,
+    pub restarts: u32,
+    pub last_crash: Option<Timestamp>,
+    pub ip: String,
+    /// Load a resource-consumer pod was asked for over HTTP.
+    pub consumption: crate::metrics::Consumption,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerLog {
+    pub current: Vec<String>,
+    pub previous: Option<Vec<String>>,
+}
+
+/// The dashboard's integration manager state, per dashboard pod.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardRuntime {
+    pub next_check: Option<Timestamp>,
+    pub connected: bool,
+    pub ever_checked: bool,
+    pub last_checked: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+pub struct State {
+    pub store: Store,
+    pub node_images: BTreeMap<String, BTreeSet<String>>,
+    pub pods: HashMap<(String, String), PodRuntime>,
+    pub logs: HashMap<(String, String, String), ContainerLog>,
+    pub dashboards: HashMap<(String, String), DashboardRuntime>,
+    /// Bearer tokens of service accounts (filled in by the token controller).
+    pub sa_tokens: HashMap<String, Identity>,
+    /// Dashboard login sessions: jweToken -> who logged in.
+    pub dashboard_sessions: HashMap<String, Identity>,
+    /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.
+    pub requests: Vec<(String, String)>,
+    pub next_ip: u32,
+}
+
+pub struct Cluster {
+    pub config: SimConfig,
+    pub minor: u32,
+    pub git_version: String,
+    /// A bearer token with the admin's rights, for clients that cannot present certificates.
+    pub admin_token: String,
+    pub pki: crate::pki::Pki,
+    pub started: Timestamp,
+    state: Mutex<State>,
+}
+
+impl Cluster {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn identity_for_token(&self, token: &str) -> Option<Identity> {
+        if token == self.admin_token {
+            return Some(Identity::Admin);
+        }
+        self.lock().sa_tokens.get(token).cloned()
+    }
+}
+
+/// A running simulated cluster; dropping it (or `shutdown`) stops its server and controllers.
+pub struct ClusterHandle {
+    pub cluster: Arc<Cluster>,
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+impl ClusterHandle {
+    pub fn server_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// A kubeconfig for this cluster as kind writes it: context `kind-NAME`, the cluster
+    /// CA, and the admin's client certificate.
+    pub fn kubeconfig(&self) -> Value {
+        let pki = &self.cluster.pki;
+        let creds = crate::kubeconfig::Credentials { ca_pem: &pki.ca_pem, client_cert_pem: &pki.client_cert_pem, client_key_pem: &pki.client_key_pem };
+        crate::kubeconfig::for_cluster(&self.cluster.config.name, &self.server_url(), &creds)
+    }
+
+    /// The same cluster reached with a bearer token of the admin instead of the certificate.
+    pub fn token_kubeconfig(&self) -> Value {
+        let mut config = self.kubeconfig();
+        config["users"][0]["user"] = json!({"token": self.cluster.admin_token});
+        config
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        crate::kubeconfig::write(path, &self.kubeconfig())
+    }
+
+    /// Mark images present on the given nodes (all nodes when `nodes` is empty).
+    pub fn load_images(&self, images: &[String], nodes: &[String]) {
+        let mut st = self.cluster.lock();
+        for (node, present) in st.node_images.iter_mut() {
+            if nodes.is_empty() || nodes.contains(node) {
+                present.extend(images.iter().map(|i| crate::images::normalize(i)));
+            }
+        }
+    }
+
+    pub fn images_on(&self, node: &str) -> Option<BTreeSet<String>> {
+        self.cluster.lock().node_images.get(node).cloned()
+    }
+
+    /// Every `METHOD path?query` the API server answered so far.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.cluster.lock().requests.clone()
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for ClusterHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+/// Start a simulated cluster on 127.0.0.1 with a random port, inside the current tokio runtime.
+pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
+    let (_, minor, git_version) = config.version();
+    let mut state = State {
+        store: Store::new(),
+        node_images: BTreeMap::new(),
+        pods: HashMap::new(),
+        logs: HashMap::new(),
+        dashboards: HashMap::new(),
+        sa_tokens: HashMap::new(),
+        dashboard_sessions: HashMap::new(),
+        requests: Vec::new(),
+        next_ip: 2,
+    };
+    bootstrap(&mut state, &config, &git_version);
+    let cluster = Arc::new(Cluster {
+        admin_token: crate::random_token("admin"),
+        pki: crate::pki::generate()?,
+        minor,
+        git_version,
+        started: now(),
+        config,
+        state: Mutex::new(state),
+    });
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    tokio::spawn(serve_tls(listener, cluster.clone(), stop.subscribe()));
+    let controller_cluster = cluster.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => crate::controller::reconcile(&controller_cluster),
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+    });
+    Ok(ClusterHandle { cluster, addr, stop })
+}
+
+/// Whether the connection presented the admin's client certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCertificate(pub bool);
+
+/// Accept TLS connections until stopped; each request carries whether its connection
+/// authenticated with the admin certificate.
+async fn serve_tls(listener: tokio::net::TcpListener, cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    use tower::ServiceExt;
+    let acceptor = tokio_rustls::TlsAcceptor::from(cluster.pki.server_config.clone());
+    let app = crate::api::router(cluster.clone());
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let admin_der = cluster.pki.client_cert_der.clone();
+        let mut conn_stop = stop.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let is_admin = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).is_some_and(|c| c.as_ref() == admin_der.as_slice());
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(AdminCertificate(is_admin));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = conn_stop.wait_for(|s| *s) => {}
+            }
+        });
+    }
+}
+
+/// What `kind create cluster` leaves behind: nodes, system namespaces, and the
+/// kube-system workloads every kind cluster runs (their images ship in the node image).
+fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"] {
+        st.store.put(
+            Key::new("/namespaces", "", ns),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        );
+    }
+    // Image versions of the system pods are illustrative: the node image ships whatever its
+    // Kubernetes release pins. They are present on every node without being loaded.
+    let coredns = "registry.k8s.io/coredns/coredns:v1.12.1";
+    let kube_proxy = format!("registry.k8s.io/kube-proxy:{git_version}");
+    let kindnet = "docker.io/kindest/kindnetd:v20251019-a6f4b8e6";
+    let mut system_images: BTreeSet<String> = [coredns.to_string(), kube_proxy.clone(), kindnet.to_string()].into();
+    for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        system_images.insert(static_pod_image(component, git_version));
+    }
+    for (i, node) in config.nodes.iter().enumerate() {
+        let mut images = system_images.clone();
+        images.extend(config.preloaded_images.iter().map(|i| crate::images::normalize(i)));
+        st.node_images.insert(node.name.clone(), images);
+        let mut labels = json!({"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"});
+        let mut taints = json!([]);
+        if node.control_plane {
+            labels["node-role.kubernetes.io/control-plane"] = json!("");
+            taints = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+        }
+        st.store.put(
+            Key::new("/nodes", "", &node.name),
+            json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": node.name, "labels": labels},
+                "spec": {"podCIDR": format!("10.244.{i}.0/24"), "taints": taints},
+                "status": {
+                    "capacity": {"cpu": "4", "memory": "24653492Ki", "pods": "110"},
+                    "allocatable": {"cpu": "4", "memory": "24653492Ki", "pods": "110"},
+                    "addresses": [{"type": "InternalIP", "address": format!("172.18.0.{}", i + 2)}, {"type": "Hostname", "address": node.name}],
+                    "nodeInfo": {"kubeletVersion": git_version, "architecture": "amd64", "operatingSystem": "linux", "containerRuntimeVersion": "containerd://2.1.4"},
+                    "conditions": [],
+                }
+            }),
+        );
+        if node.control_plane {
+            for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+                let name = format!("{component}-{}", node.name);
+                let pod = json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "namespace": "kube-system", "labels": {"component": component, "tier": "control-plane"}},
+                    "spec": {"nodeName": node.name, "containers": [{"name": component, "image": static_pod_image(component, git_version)}]},
+                });
+                st.store.put(Key::new("/pods", "kube-system", &name), pod);
+            }
+        }
+    }
+    let control_plane_toleration = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+    st.store.put(
+        Key::new("apps/deployments", "kube-system", "coredns"),
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                     "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                                  "spec": {"tolerations": control_plane_toleration, "containers": [{"name": "coredns", "image": coredns}]}}},
+        }),
+    );
+    for (name, image) in [("kube-proxy", kube_proxy.as_str()), ("kindnet", kindnet)] {
+        st.store.put(
+            Key::new("apps/daemonsets", "kube-system", name),
+            json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": name}},
+                "spec": {"selector": {"matchLabels": {"k8s-app": name}},
+                         "template": {"metadata": {"labels": {"k8s-app": name}},
+                                      "spec": {"tolerations": [{"operator": "Exists"}], "containers": [{"name": name, "image": image}]}}},
+            }),
+        );
+    }
+    // Built-in roles a fresh cluster has; the stack must not depend on `system:heapster`.
+    st.store.put(
+        Key::new("rbac.authorization.k8s.io/clusterroles", "", "cluster-admin"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "cluster-admin"},
+               "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+    );
+    st.store.put(
+        Key::new("/serviceaccounts", "kube-system", "coredns"),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "coredns", "namespace": "kube-system"}}),
+    );
+}
+
+fn static_pod_image(component: &str, git_version: &str) -> String {
+    if component == "etcd" {
+        "registry.k8s.io/etcd:3.6.4-0".into()
+    } else {
+        format!("registry.k8s.io/{component}:{git_version}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_follow_kind() {
+        let names: Vec<_> = kind_node_names("e2e", &["control-plane", "worker", "worker"]).into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["e2e-control-plane", "e2e-worker", "e2e-worker2"]);
+    }
+
+    #[test]
+    fn version_comes_from_the_node_image_tag() {
+        let mut c = SimConfig::new("x");
+        c.node_image = "kindest/node:v1.34.11@sha256:44e2".into();
+        assert_eq!(c.version(), (1, 34, "v1.34.11".into()));
+    }
+}
