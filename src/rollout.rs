@@ -1,0 +1,57 @@
+//! Waiting for the stack to roll out, with watches: Deployments available and their
+//! pods Ready, or red at once when a pod cannot start.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client};
+
+use crate::cancel::Cancel;
+use crate::verdict::{self, PodProblem, Rollout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// A pod will not start; `evidence` holds its log tail and events.
+    #[error("{problem}{evidence}")]
+    Stuck { problem: PodProblem, evidence: String },
+    #[error("the stack did not roll out within {}: {last}", crate::duration::format(*timeout))]
+    Timeout { timeout: Duration, last: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Pods may be Unschedulable for a moment while nodes join; longer than this is certain.
+pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(20);
+
+pub async fn wait(client: &Client, wanted: &[(String, String)], timeout: Duration, cancel: &Cancel) -> Result<(), RolloutError> {
+    let (deployments, deploy_writer) = reflector::store::<Deployment>();
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let deploy_events = reflector(deploy_writer, watcher(Api::<Deployment>::all(client.clone()), watcher::Config::default()).default_backoff()).boxed();
+    let pod_events = reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff()).boxed();
+    let mut events = futures::stream::select(deploy_events.map(|_| ()), pod_events.map(|_| ()));
+    // Unschedulable becomes certain with time alone, so also look once a second.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = "waiting for the first watch events".to_string();
+    loop {
+        tokio::select! {
+            _ = events.next() => {}
+            _ = tick.tick() => {}
+            _ = tokio::time::sleep_until(deadline) => return Err(RolloutError::Timeout { timeout, last }),
+            _ = cancel.cancelled() => return Err(RolloutError::Interrupted),
+        }
+        let ds: Vec<Deployment> = deployments.state().iter().map(|d| (**d).clone()).collect();
+        let ps: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).collect();
+        match verdict::rollout(wanted, &ds, &ps, jiff::Timestamp::now(), UNSCHEDULABLE_GRACE) {
+            Rollout::Done => return Ok(()),
+            Rollout::Waiting(why) => last = why,
+            Rollout::Failed(problem) => {
+                let evidence = crate::evidence::pod(client, &problem.pod).await;
+                return Err(RolloutError::Stuck { problem, evidence });
+            }
+        }
+    }
+}
