@@ -31,7 +31,11 @@ impl Cancel {
     }
 
     pub fn check(&self) -> Result<(), Interrupted> {
-        if self.is_cancelled() { Err(Interrupted) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Interrupted)
+        } else {
+            Ok(())
+        }
     }
 
     /// Resolves once cancelled.

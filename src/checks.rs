@@ -13,8 +13,8 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
-use kube::api::{Api, ListParams, LogParams};
 use kube::Client;
+use kube::api::{Api, ListParams, LogParams};
 use serde_json::{Value, json};
 
 use crate::kubeclient::{self, Answer, retry};
@@ -47,7 +47,13 @@ pub struct CheckConfig {
 
 impl Default for CheckConfig {
     fn default() -> Self {
-        CheckConfig { expected_nodes: None, max_age: Duration::from_secs(120), timeout: Duration::from_secs(300), poll: Duration::from_secs(2), dashboard_token_file: None }
+        CheckConfig {
+            expected_nodes: None,
+            max_age: Duration::from_secs(120),
+            timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+            dashboard_token_file: None,
+        }
     }
 }
 
@@ -98,7 +104,11 @@ where
     F: Fn(Arc<Ctx>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Verdict> + Send + 'static,
 {
-    Check { name: name.into(), probe: Arc::new(move |ctx| f(ctx).boxed()), ignored: None }
+    Check {
+        name: name.into(),
+        probe: Arc::new(move |ctx| f(ctx).boxed()),
+        ignored: None,
+    }
 }
 
 /// The cluster has none of the stack: the harness cannot run (exit 2).
@@ -108,11 +118,23 @@ pub struct NoStack;
 
 impl Ctx {
     pub fn new(client: Client, config: CheckConfig) -> Self {
-        Ctx { client, config, dashboard_session: Default::default(), dashboard_token: None, summary: Default::default(), snapshot: Default::default() }
+        Ctx {
+            client,
+            config,
+            dashboard_session: Default::default(),
+            dashboard_token: None,
+            summary: Default::default(),
+            snapshot: Default::default(),
+        }
     }
 
     fn rules(&self, must_be_positive: bool, capacity: Option<i64>) -> SeriesRules {
-        SeriesRules { now: Timestamp::now(), max_age: self.config.max_age, must_be_positive, capacity }
+        SeriesRules {
+            now: Timestamp::now(),
+            max_age: self.config.max_age,
+            must_be_positive,
+            capacity,
+        }
     }
 
     /// Nodes, stack pods and the heapster Service, fetched at most once per poll interval.
@@ -124,33 +146,53 @@ impl Ctx {
             return Ok(snap.clone());
         }
         let lp = ListParams::default();
-        let (node_api, pod_api) = (Api::<Node>::all(self.client.clone()), Api::<Pod>::namespaced(self.client.clone(), NAMESPACE));
+        let (node_api, pod_api) = (
+            Api::<Node>::all(self.client.clone()),
+            Api::<Pod>::namespaced(self.client.clone(), NAMESPACE),
+        );
         let service_api = Api::<Service>::namespaced(self.client.clone(), NAMESPACE);
-        let nodes = retry("list nodes", || node_api.list(&lp)).await.map_err(api_wait)?.items;
-        let pods = retry("list pods", || pod_api.list(&lp)).await.map_err(api_wait)?.items;
+        let nodes = retry("list nodes", || node_api.list(&lp))
+            .await
+            .map_err(api_wait)?
+            .items;
+        let pods = retry("list pods", || pod_api.list(&lp))
+            .await
+            .map_err(api_wait)?
+            .items;
         let heapster_service = match retry("get service", || service_api.get_opt(HEAPSTER)).await {
             Ok(s) => Some(s.is_some()),
             Err(_) => None,
         };
-        let snap = Snapshot { nodes, pods, heapster_service };
+        let snap = Snapshot {
+            nodes,
+            pods,
+            heapster_service,
+        };
         *cached = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }
 
-    /// A cause that makes waiting pointless for checks that depend on `components`: no
-    /// nodes, no heapster Service, or a stack pod that cannot start.
-    async fn blocked(&self, components: &[&str]) -> Option<String> {
+    /// A cause that makes waiting pointless for a check that needs the pods of
+    /// `components` (and, with `needs_heapster`, a reachable heapster): no nodes, no
+    /// heapster Service, or a pod that cannot start.
+    async fn blocked(&self, components: &[&str], needs_heapster: bool) -> Option<String> {
         let snap = self.snapshot().await.ok()?;
         if snap.nodes.is_empty() {
             return Some("the cluster has zero nodes".into());
         }
-        if components.contains(&HEAPSTER) && snap.heapster_service == Some(false) {
-            return Some(format!("no heapster service: Service {NAMESPACE}/{HEAPSTER} does not exist (the dashboard and these checks reach heapster through it)"));
+        if needs_heapster && snap.heapster_service == Some(false) {
+            return Some(format!(
+                "no heapster service: Service {NAMESPACE}/{HEAPSTER} does not exist (the dashboard and these checks reach heapster through it)"
+            ));
         }
+        let heapster = needs_heapster.then_some(HEAPSTER);
+        let components: Vec<&str> = components.iter().copied().chain(heapster).collect();
         let now = Timestamp::now();
         for component in components {
             for pod in snap.pods.iter().filter(|p| pod_belongs_to(p, component)) {
-                if let Some(problem) = verdict::pod_problem(pod, now, crate::rollout::UNSCHEDULABLE_GRACE) {
+                if let Some(problem) =
+                    verdict::pod_problem(pod, now, crate::rollout::UNSCHEDULABLE_GRACE)
+                {
                     return Some(format!("{component} cannot serve: {problem}"));
                 }
             }
@@ -162,8 +204,18 @@ impl Ctx {
 /// Stack pods are named after their Deployment (`heapster-<hash>-<id>`).
 fn pod_belongs_to(pod: &Pod, deployment: &str) -> bool {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
-    let owner = pod.metadata.owner_references.iter().flatten().next().map(|o| o.name.as_str()).unwrap_or_default();
-    owner.strip_prefix(deployment).is_some_and(|rest| rest.starts_with('-') && !rest[1..].contains('-')) || name == deployment
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .next()
+        .map(|o| o.name.as_str())
+        .unwrap_or_default();
+    owner
+        .strip_prefix(deployment)
+        .is_some_and(|rest| rest.starts_with('-') && !rest[1..].contains('-'))
+        || name == deployment
 }
 
 fn api_wait(e: kube::Error) -> Verdict {
@@ -175,12 +227,18 @@ fn node_name(n: &Node) -> String {
 }
 
 fn node_ready(n: &Node) -> bool {
-    n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Kubernetes quantities: CPU in millicores (`4`, `3500m`), memory in bytes (`24653492Ki`, `16Gi`).
 pub fn parse_quantity(q: &str, cpu: bool) -> Option<i64> {
-    let (num, unit) = q.find(|c: char| c.is_alphabetic()).map(|i| q.split_at(i)).unwrap_or((q, ""));
+    let (num, unit) = q
+        .find(|c: char| c.is_alphabetic())
+        .map(|i| q.split_at(i))
+        .unwrap_or((q, ""));
     let n: f64 = num.parse().ok()?;
     let factor: f64 = match (cpu, unit) {
         (true, "") => 1000.0,
@@ -200,31 +258,50 @@ pub fn parse_quantity(q: &str, cpu: bool) -> Option<i64> {
 
 fn capacity(n: &Node, metric: &str) -> Option<i64> {
     let cap = n.status.as_ref()?.capacity.as_ref()?;
-    let (key, cpu) = if metric.starts_with("cpu") { ("cpu", true) } else { ("memory", false) };
+    let (key, cpu) = if metric.starts_with("cpu") {
+        ("cpu", true)
+    } else {
+        ("memory", false)
+    };
     parse_quantity(&cap.get(key)?.0, cpu)
 }
 
 /// GET from heapster's model API; a missing service or a stuck pod fails at once.
 async fn heapster_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[HEAPSTER]).await {
+    if let Some(cause) = ctx.blocked(&[], true).await {
         return Err(Verdict::Fail(cause));
     }
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path).await.map_err(api_wait)?;
+    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path)
+        .await
+        .map_err(api_wait)?;
     answer_json(&answer, "heapster", path)
 }
 
 fn answer_json(answer: &Answer, who: &str, path: &str) -> Result<Value, Verdict> {
     if !answer.is_ok() {
         return Err(match answer.api_status() {
-            Some((reason, message)) if reason == "Forbidden" => Verdict::Fail(format!("{who} {path}: {message}")),
+            Some((reason, message)) if reason == "Forbidden" => {
+                Verdict::Fail(format!("{who} {path}: {message}"))
+            }
             Some((_, message)) => Verdict::Wait(format!("{who} {path}: {message}")),
-            None => Verdict::Wait(format!("{who} {path} answered {}: {}", answer.status, kubeclient::snippet(&answer.body))),
+            None => Verdict::Wait(format!(
+                "{who} {path} answered {}: {}",
+                answer.status,
+                kubeclient::snippet(&answer.body)
+            )),
         });
     }
-    answer.json().map_err(|e| Verdict::Fail(format!("{who} {path}: {e}")))
+    answer
+        .json()
+        .map_err(|e| Verdict::Fail(format!("{who} {path}: {e}")))
 }
 
-async fn heapster_series(ctx: &Ctx, path: &str, metric: &str, rules: SeriesRules) -> Result<verdict::Point, Verdict> {
+async fn heapster_series(
+    ctx: &Ctx,
+    path: &str,
+    metric: &str,
+    rules: SeriesRules,
+) -> Result<verdict::Point, Verdict> {
     let v = heapster_json(ctx, path).await?;
     let points = verdict::parse_metric_result(&v).map_err(Verdict::Fail)?;
     verdict::series(metric, &points, &rules)
@@ -235,10 +312,27 @@ async fn heapster_series(ctx: &Ctx, path: &str, metric: &str, rules: SeriesRules
 pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     let client = ctx.client.clone();
     let lp = ListParams::default();
-    let (node_api, deploy_api, pod_api) = (Api::<Node>::all(client.clone()), Api::<Deployment>::namespaced(client.clone(), NAMESPACE), Api::<Pod>::namespaced(client.clone(), NAMESPACE));
-    let nodes: Vec<String> = retry("list nodes", || node_api.list(&lp)).await?.items.iter().map(node_name).collect();
-    let deployments = retry("list deployments", || deploy_api.list(&lp)).await?.items;
-    let present: Vec<String> = deployments.iter().filter_map(|d| d.metadata.name.clone()).filter(|n| STACK.contains(&n.as_str())).collect();
+    let (node_api, deploy_api, pod_api) = (
+        Api::<Node>::all(client.clone()),
+        Api::<Deployment>::namespaced(client.clone(), NAMESPACE),
+        Api::<Pod>::namespaced(client.clone(), NAMESPACE),
+    );
+    let all_nodes = retry("list nodes", || node_api.list(&lp)).await?.items;
+    let nodes: Vec<String> = all_nodes.iter().map(node_name).collect();
+    // A node NotReady at the start is the nodes check's to report, not heapster's.
+    let ready: Vec<String> = all_nodes
+        .iter()
+        .filter(|n| node_ready(n))
+        .map(node_name)
+        .collect();
+    let deployments = retry("list deployments", || deploy_api.list(&lp))
+        .await?
+        .items;
+    let present: Vec<String> = deployments
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .filter(|n| STACK.contains(&n.as_str()))
+        .collect();
     if present.is_empty() {
         return Err(NoStack.into());
     }
@@ -247,6 +341,12 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         .items
         .iter()
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter(|p| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_some_and(|n| ready.contains(n))
+        })
         .filter_map(|p| p.metadata.name.clone())
         .collect();
     ctx.summary.lock().expect("summary lock").pods_running = pods.len();
@@ -255,21 +355,34 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     let mut checks = vec![check("nodes::count", nodes_count)];
     for node in &nodes {
         let n = node.clone();
-        checks.push(check(format!("nodes::ready::{node}"), move |ctx| node_ready_check(ctx, n.clone())));
+        checks.push(check(format!("nodes::ready::{node}"), move |ctx| {
+            node_ready_check(ctx, n.clone())
+        }));
+    }
+    for node in &ready {
         let n = node.clone();
-        checks.push(check(format!("heapster::node_metrics::{node}"), move |ctx| node_metrics(ctx, n.clone())));
+        checks.push(check(
+            format!("heapster::node_metrics::{node}"),
+            move |ctx| node_metrics(ctx, n.clone()),
+        ));
     }
     for d in STACK {
-        checks.push(check(format!("workloads::{d}"), move |ctx| workload(ctx, d)));
+        checks.push(check(format!("workloads::{d}"), move |ctx| {
+            workload(ctx, d)
+        }));
     }
     checks.push(check("heapster::health", heapster_health));
     checks.push(check("heapster::nodes", heapster_nodes));
     for pod in &pods {
         let p = pod.clone();
-        checks.push(check(format!("heapster::pod_metrics::{pod}"), move |ctx| pod_metrics(ctx, p.clone())));
+        checks.push(check(format!("heapster::pod_metrics::{pod}"), move |ctx| {
+            pod_metrics(ctx, p.clone())
+        }));
     }
     let all_pods = pods.clone();
-    checks.push(check("heapster::pod_list_metrics", move |ctx| pod_list_metrics(ctx, all_pods.clone())));
+    checks.push(check("heapster::pod_list_metrics", move |ctx| {
+        pod_list_metrics(ctx, all_pods.clone())
+    }));
     checks.push(check("influxdb::database", influx_database));
     checks.push(check("influxdb::node_series", influx_node_series));
     checks.push(check("grafana::health", grafana_health));
@@ -280,8 +393,12 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     });
     let mut api_checks = vec![
         check("dashboard::heapster_state", dashboard_state),
-        check("dashboard::node_metrics", |ctx| dashboard_list(ctx, "/api/v1/node".into(), "nodes")),
-        check("dashboard::pod_metrics", |ctx| dashboard_list(ctx, format!("/api/v1/pod/{NAMESPACE}"), "pods")),
+        check("dashboard::node_metrics", |ctx| {
+            dashboard_list(ctx, "/api/v1/node".into(), "nodes")
+        }),
+        check("dashboard::pod_metrics", |ctx| {
+            dashboard_list(ctx, format!("/api/v1/pod/{NAMESPACE}"), "pods")
+        }),
     ];
     for c in &mut api_checks {
         c.ignored = no_token.clone();
@@ -293,10 +410,14 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
 
 async fn dashboard_token(ctx: &Ctx) -> Option<String> {
     if let Some(file) = &ctx.config.dashboard_token_file {
-        return std::fs::read_to_string(file).ok().map(|t| t.trim().to_string());
+        return std::fs::read_to_string(file)
+            .ok()
+            .map(|t| t.trim().to_string());
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), NAMESPACE);
-    let secret = retry("get secret", || api.get_opt(CHECKS_TOKEN_SECRET)).await.ok()??;
+    let secret = retry("get secret", || api.get_opt(CHECKS_TOKEN_SECRET))
+        .await
+        .ok()??;
     let token = secret.data?.get("token")?.0.clone();
     String::from_utf8(token).ok()
 }
@@ -322,15 +443,29 @@ async fn node_ready_check(ctx: Arc<Ctx>, node: String) -> Verdict {
         None => Verdict::Fail(format!("node {node} is gone")),
         Some(n) if node_ready(n) => Verdict::Pass("Ready".into()),
         Some(n) => {
-            let cond = n.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready")).cloned();
-            let why = cond.map(|c| format!("Ready={} ({}: {})", c.status, c.reason.unwrap_or_default(), c.message.unwrap_or_default())).unwrap_or_else(|| "no Ready condition".into());
+            let cond = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                .cloned();
+            let why = cond
+                .map(|c| {
+                    format!(
+                        "Ready={} ({}: {})",
+                        c.status,
+                        c.reason.unwrap_or_default(),
+                        c.message.unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "no Ready condition".into());
             Verdict::Wait(format!("node {node} is NotReady: {why}"))
         }
     }
 }
 
 async fn workload(ctx: Arc<Ctx>, name: &'static str) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[name]).await {
+    if let Some(cause) = ctx.blocked(&[name], false).await {
         return Verdict::Fail(cause);
     }
     let api = Api::<Deployment>::namespaced(ctx.client.clone(), NAMESPACE);
@@ -345,7 +480,7 @@ async fn workload(ctx: Arc<Ctx>, name: &'static str) -> Verdict {
 }
 
 async fn heapster_health(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[HEAPSTER]).await {
+    if let Some(cause) = ctx.blocked(&[], true).await {
         return Verdict::Fail(cause);
     }
     match kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, "/healthz").await {
@@ -363,7 +498,12 @@ async fn heapster_nodes(ctx: Arc<Ctx>) -> Verdict {
         Err(v) => return v,
     };
     let ready: Vec<String> = match ctx.snapshot().await {
-        Ok(s) => s.nodes.iter().filter(|n| node_ready(n)).map(node_name).collect(),
+        Ok(s) => s
+            .nodes
+            .iter()
+            .filter(|n| node_ready(n))
+            .map(node_name)
+            .collect(),
         Err(v) => return v,
     };
     verdict::heapster_nodes(&listed, &ready)
@@ -374,28 +514,51 @@ async fn node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let Some(n) = snap.nodes.iter().find(|n| node_name(n) == node) else { return Verdict::Fail(format!("node {node} is gone")) };
+    let Some(n) = snap.nodes.iter().find(|n| node_name(n) == node) else {
+        return Verdict::Fail(format!("node {node} is gone"));
+    };
     if !node_ready(n) {
         // The nodes check reports a NotReady node; heapster cannot scrape it.
-        return Verdict::Wait(format!("node {node} is NotReady, so heapster cannot scrape it"));
+        return Verdict::Wait(format!(
+            "node {node} is NotReady, so heapster cannot scrape it"
+        ));
     }
-    let mut row = NodeRow { cpu_millicores: None, memory_bytes: None, age: None };
+    let mut row = NodeRow {
+        cpu_millicores: None,
+        memory_bytes: None,
+        age: None,
+    };
     let mut seen = Vec::new();
     for metric in METRICS {
         let path = format!("/api/v1/model/nodes/{node}/metrics/{metric}");
         match heapster_series(&ctx, &path, metric, ctx.rules(true, capacity(n, metric))).await {
             Ok(p) => {
                 let age = verdict::age(Timestamp::now(), p.timestamp);
-                if metric.starts_with("cpu") { row.cpu_millicores = Some(p.value) } else { row.memory_bytes = Some(p.value) }
+                if metric.starts_with("cpu") {
+                    row.cpu_millicores = Some(p.value)
+                } else {
+                    row.memory_bytes = Some(p.value)
+                }
                 row.age = Some(row.age.map_or(age, |a| a.max(age)));
-                seen.push(format!("{metric} {}", verdict::human_value(metric, p.value)));
+                seen.push(format!(
+                    "{metric} {}",
+                    verdict::human_value(metric, p.value)
+                ));
             }
             Err(v) => return v,
         }
     }
     let age = row.age.unwrap_or_default();
-    ctx.summary.lock().expect("summary lock").nodes.insert(node, row);
-    Verdict::Pass(format!("{}, latest point {} old", seen.join(", "), crate::duration::format(age)))
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .nodes
+        .insert(node, row);
+    Verdict::Pass(format!(
+        "{}, latest point {} old",
+        seen.join(", "),
+        crate::duration::format(age)
+    ))
 }
 
 async fn pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
@@ -405,11 +568,18 @@ async fn pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
         // Idle pods may use no CPU; memory of a running pod is never zero.
         let rules = ctx.rules(metric.starts_with("memory"), None);
         match heapster_series(&ctx, &path, metric, rules).await {
-            Ok(p) => seen.push(format!("{metric} {}", verdict::human_value(metric, p.value))),
+            Ok(p) => seen.push(format!(
+                "{metric} {}",
+                verdict::human_value(metric, p.value)
+            )),
             Err(v) => return v,
         }
     }
-    ctx.summary.lock().expect("summary lock").pods_with_metrics.insert(pod);
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .pods_with_metrics
+        .insert(pod);
     Verdict::Pass(seen.join(", "))
 }
 
@@ -417,33 +587,63 @@ async fn pod_list_metrics(ctx: Arc<Ctx>, pods: Vec<String>) -> Verdict {
     if pods.is_empty() {
         return Verdict::Fail(format!("no running pods in {NAMESPACE}"));
     }
-    let path = format!("/api/v1/model/namespaces/{NAMESPACE}/pod-list/{}/metrics/memory/usage", pods.join(","));
+    let path = format!(
+        "/api/v1/model/namespaces/{NAMESPACE}/pod-list/{}/metrics/memory/usage",
+        pods.join(",")
+    );
     let v = match heapster_json(&ctx, &path).await {
         Ok(v) => v,
         Err(v) => return v,
     };
-    let Some(items) = v["items"].as_array() else { return Verdict::Fail(format!("malformed pod-list answer: {}", kubeclient::snippet(&v.to_string()))) };
+    let Some(items) = v["items"].as_array() else {
+        return Verdict::Fail(format!(
+            "malformed pod-list answer: {}",
+            kubeclient::snippet(&v.to_string())
+        ));
+    };
     if items.len() != pods.len() {
-        return Verdict::Fail(format!("pod-list answered {} items for {} pods", items.len(), pods.len()));
+        return Verdict::Fail(format!(
+            "pod-list answered {} items for {} pods",
+            items.len(),
+            pods.len()
+        ));
     }
     let mut missing = Vec::new();
     for (pod, item) in pods.iter().zip(items) {
-        let ok = verdict::parse_metric_result(item).map(|points| verdict::series("memory/usage", &points, &ctx.rules(true, None)).is_ok());
+        let ok = verdict::parse_metric_result(item)
+            .map(|points| verdict::series("memory/usage", &points, &ctx.rules(true, None)).is_ok());
         match ok {
             Ok(true) => {}
             Ok(false) => missing.push(pod.as_str()),
             Err(e) => return Verdict::Fail(e),
         }
     }
-    if missing.is_empty() { Verdict::Pass(format!("memory/usage for all {} pods in one request", pods.len())) } else { Verdict::Wait(format!("no fresh memory/usage in the batch answer for: {}", missing.join(", "))) }
+    if missing.is_empty() {
+        Verdict::Pass(format!(
+            "memory/usage for all {} pods in one request",
+            pods.len()
+        ))
+    } else {
+        Verdict::Wait(format!(
+            "no fresh memory/usage in the batch answer for: {}",
+            missing.join(", ")
+        ))
+    }
 }
 
 async fn influx_query(ctx: &Ctx, query: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[INFLUXDB]).await {
+    if let Some(cause) = ctx.blocked(&[INFLUXDB], true).await {
         return Err(Verdict::Fail(cause));
     }
     let encoded: String = form_encode(&[("db", "k8s"), ("q", query)]);
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, &format!("{INFLUXDB}:8086"), &format!("/query?{encoded}")).await.map_err(api_wait)?;
+    let answer = kubeclient::proxy_get(
+        &ctx.client,
+        NAMESPACE,
+        &format!("{INFLUXDB}:8086"),
+        &format!("/query?{encoded}"),
+    )
+    .await
+    .map_err(api_wait)?;
     answer_json(&answer, "InfluxDB", "/query")
 }
 
@@ -451,7 +651,16 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| {
-            let enc: String = v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+            let enc: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
             format!("{k}={enc}")
         })
         .collect::<Vec<_>>()
@@ -467,14 +676,27 @@ async fn influx_database(ctx: Arc<Ctx>) -> Verdict {
 
 async fn influx_node_series(ctx: Arc<Ctx>) -> Verdict {
     let ready: Vec<String> = match ctx.snapshot().await {
-        Ok(s) => s.nodes.iter().filter(|n| node_ready(n)).map(node_name).collect(),
+        Ok(s) => s
+            .nodes
+            .iter()
+            .filter(|n| node_ready(n))
+            .map(node_name)
+            .collect(),
         Err(v) => return v,
     };
     let mut seen = Vec::new();
     for metric in METRICS {
-        let q = format!("SELECT last(\"value\") FROM \"{metric}\" WHERE \"type\" = 'node' AND time > now() - 10m GROUP BY \"nodename\"");
+        let q = format!(
+            "SELECT last(\"value\") FROM \"{metric}\" WHERE \"type\" = 'node' AND time > now() - 10m GROUP BY \"nodename\""
+        );
         match influx_query(&ctx, &q).await {
-            Ok(v) => match verdict::influx_node_series(&v, metric, &ready, Timestamp::now(), ctx.config.max_age) {
+            Ok(v) => match verdict::influx_node_series(
+                &v,
+                metric,
+                &ready,
+                Timestamp::now(),
+                ctx.config.max_age,
+            ) {
                 Verdict::Pass(m) => seen.push(m),
                 other => return other,
             },
@@ -485,30 +707,39 @@ async fn influx_node_series(ctx: Arc<Ctx>) -> Verdict {
 }
 
 async fn grafana_get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[GRAFANA]).await {
+    if let Some(cause) = ctx.blocked(&[GRAFANA], false).await {
         return Err(Verdict::Fail(cause));
     }
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path).await.map_err(api_wait)?;
+    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path)
+        .await
+        .map_err(api_wait)?;
     answer_json(&answer, "Grafana", path)
 }
 
 async fn grafana_health(ctx: Arc<Ctx>) -> Verdict {
-    grafana_get(&ctx, "/api/health").await.map_or_else(|v| v, |v| verdict::grafana_health(&v))
+    grafana_get(&ctx, "/api/health")
+        .await
+        .map_or_else(|v| v, |v| verdict::grafana_health(&v))
 }
 
 async fn grafana_datasource(ctx: Arc<Ctx>) -> Verdict {
-    grafana_get(&ctx, "/api/datasources").await.map_or_else(|v| v, |v| verdict::grafana_datasource(&v))
+    grafana_get(&ctx, "/api/datasources")
+        .await
+        .map_or_else(|v| v, |v| verdict::grafana_datasource(&v))
 }
 
 async fn dashboard_log(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD]).await {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
         return Verdict::Fail(cause);
     }
     let snap = match ctx.snapshot().await {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let Some(pod) = snap.pods.iter().find(|p| pod_belongs_to(p, DASHBOARD) && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")) else {
+    let Some(pod) = snap.pods.iter().find(|p| {
+        pod_belongs_to(p, DASHBOARD)
+            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    }) else {
         return Verdict::Wait("no running dashboard pod yet".into());
     };
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -535,40 +766,72 @@ async fn dashboard_session(ctx: &Ctx) -> Result<String, Verdict> {
     if let Some(jwe) = session.as_ref() {
         return Ok(jwe.clone());
     }
-    let Some(token) = ctx.dashboard_token.clone() else { return Err(Verdict::Fail("no dashboard login token".into())) };
-    let csrf_path = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
-    let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![]).await.map_err(api_wait)?;
+    let Some(token) = ctx.dashboard_token.clone() else {
+        return Err(Verdict::Fail("no dashboard login token".into()));
+    };
+    let csrf_path =
+        kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
+    let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![])
+        .await
+        .map_err(api_wait)?;
     let csrf = answer_json(&csrf, "dashboard", "/api/v1/csrftoken/login")?;
     let csrf = csrf["token"].as_str().unwrap_or_default().to_string();
     let login_path = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/login");
     let body = json!({"token": token}).to_string().into_bytes();
-    let answer = kubeclient::raw(&ctx.client, http::Method::POST, &login_path, &[("X-CSRF-TOKEN", &csrf), ("content-type", "application/json")], body).await.map_err(api_wait)?;
+    let answer = kubeclient::raw(
+        &ctx.client,
+        http::Method::POST,
+        &login_path,
+        &[
+            ("X-CSRF-TOKEN", &csrf),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await
+    .map_err(api_wait)?;
     let v = answer_json(&answer, "dashboard", "/api/v1/login")?;
     match v["jweToken"].as_str().filter(|t| !t.is_empty()) {
         Some(jwe) => {
             *session = Some(jwe.to_string());
             Ok(jwe.to_string())
         }
-        None => Err(Verdict::Fail(format!("the dashboard refused the checks' login: {}", v["errors"]))),
+        None => Err(Verdict::Fail(format!(
+            "the dashboard refused the checks' login: {}",
+            v["errors"]
+        ))),
     }
 }
 
 async fn dashboard_get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD]).await {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
         return Err(Verdict::Fail(cause));
     }
     let jwe = dashboard_session(ctx).await?;
     let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
-    let answer = kubeclient::raw(&ctx.client, http::Method::GET, &full, &[("jweToken", &jwe)], vec![]).await.map_err(api_wait)?;
+    let answer = kubeclient::raw(
+        &ctx.client,
+        http::Method::GET,
+        &full,
+        &[("jweToken", &jwe)],
+        vec![],
+    )
+    .await
+    .map_err(api_wait)?;
     if answer.status == 401 {
         *ctx.dashboard_session.lock().await = None;
-        return Err(Verdict::Wait(format!("dashboard {path}: 401 {}", kubeclient::snippet(&answer.body))));
+        return Err(Verdict::Wait(format!(
+            "dashboard {path}: 401 {}",
+            kubeclient::snippet(&answer.body)
+        )));
     }
     answer_json(&answer, "dashboard", path)
 }
 
 async fn dashboard_state(ctx: Arc<Ctx>) -> Verdict {
-    dashboard_get(&ctx, "/api/v1/integration/heapster/state").await.map_or_else(|v| v, |v| verdict::integration_state(&v))
+    dashboard_get(&ctx, "/api/v1/integration/heapster/state")
+        .await
+        .map_or_else(|v| v, |v| verdict::integration_state(&v))
 }
 
 async fn dashboard_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {
@@ -593,14 +856,25 @@ mod tests {
 
     #[test]
     fn influx_queries_are_url_encoded() {
-        assert_eq!(form_encode(&[("db", "k8s"), ("q", "SHOW DATABASES")]), "db=k8s&q=SHOW%20DATABASES");
+        assert_eq!(
+            form_encode(&[("db", "k8s"), ("q", "SHOW DATABASES")]),
+            "db=k8s&q=SHOW%20DATABASES"
+        );
     }
 
     #[test]
     fn pods_belong_to_their_deployment_by_owner() {
-        let pod = |owner: &str| -> Pod { serde_json::from_value(json!({"metadata": {"name": "x", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": "1"}]}})).unwrap() };
+        let pod = |owner: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "x", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": "1"}]}})).unwrap()
+        };
         assert!(pod_belongs_to(&pod("heapster-5d9f8c7b6"), HEAPSTER));
-        assert!(!pod_belongs_to(&pod("monitoring-grafana-5d9f8c7b6"), HEAPSTER));
-        assert!(pod_belongs_to(&pod("monitoring-grafana-5d9f8c7b6"), GRAFANA));
+        assert!(!pod_belongs_to(
+            &pod("monitoring-grafana-5d9f8c7b6"),
+            HEAPSTER
+        ));
+        assert!(pod_belongs_to(
+            &pod("monitoring-grafana-5d9f8c7b6"),
+            GRAFANA
+        ));
     }
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?}: use a number with a unit, e.g. 90s, 2m, 1h30m or 500ms");
+    let bad = || {
+        format!("invalid duration {text:?}: use a number with a unit, e.g. 90s, 2m, 1h30m or 500ms")
+    };
     if text.is_empty() {
         return Err(bad());
     }
@@ -17,7 +19,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),

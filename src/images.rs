@@ -17,7 +17,11 @@ pub fn mirror_reference(prefix: &str, image: &str) -> String {
 
 /// What to pull for an image the manifests use: by digest where the version table knows it.
 pub fn pull_reference(image: &str) -> String {
-    STACK_IMAGES.iter().find(|s| s.reference() == image).map(|s| s.pull_reference()).unwrap_or_else(|| image.to_string())
+    STACK_IMAGES
+        .iter()
+        .find(|s| s.reference() == image)
+        .map(|s| s.pull_reference())
+        .unwrap_or_else(|| image.to_string())
 }
 
 /// The commands that bring one missing image into the local docker store.
@@ -26,7 +30,11 @@ pub fn pull_commands(image: &str, mirror: Option<&str>) -> Vec<Vec<String>> {
     match mirror {
         Some(prefix) => {
             let from = mirror_reference(prefix, image);
-            vec![args(&["docker", "pull", &from]), args(&["docker", "tag", &from, image]), args(&["docker", "rmi", &from])]
+            vec![
+                args(&["docker", "pull", &from]),
+                args(&["docker", "tag", &from, image]),
+                args(&["docker", "rmi", &from]),
+            ]
         }
         None => {
             let from = pull_reference(image);
@@ -40,13 +48,31 @@ pub fn pull_commands(image: &str, mirror: Option<&str>) -> Vec<Vec<String>> {
 }
 
 /// Pull the images that are not present. Returns the ones pulled.
-pub fn prepare(exec: &Exec, images: &[String], mirror: Option<&str>) -> anyhow::Result<Vec<String>> {
+pub fn prepare(
+    exec: &Exec,
+    images: &[String],
+    mirror: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let sh = exec.sh;
-    let missing: Vec<String> = images.iter().filter(|i| exec.ask(cmd!(sh, "docker image inspect --format").arg("{{.Id}}").arg(i)).is_none()).cloned().collect();
+    let missing: Vec<String> = images
+        .iter()
+        .filter(|i| {
+            exec.ask(
+                cmd!(sh, "docker image inspect --format")
+                    .arg("{{.Id}}")
+                    .arg(i),
+            )
+            .is_none()
+        })
+        .cloned()
+        .collect();
     if exec.dry_run {
         for image in &missing {
             for c in pull_commands(image, mirror) {
-                exec.report.line(format!("  would run (if {image} is not present): {}", c.join(" ")));
+                exec.report.line(format!(
+                    "  would run (if {image} is not present): {}",
+                    c.join(" ")
+                ));
             }
         }
         return Ok(missing);
@@ -55,7 +81,10 @@ pub fn prepare(exec: &Exec, images: &[String], mirror: Option<&str>) -> anyhow::
     let jobs: Vec<(String, Vec<Command>)> = missing
         .iter()
         .map(|image| {
-            let commands = pull_commands(image, mirror).into_iter().map(|c| Command::from(sh.cmd(&c[0]).args(&c[1..]))).collect();
+            let commands = pull_commands(image, mirror)
+                .into_iter()
+                .map(|c| Command::from(sh.cmd(&c[0]).args(&c[1..])))
+                .collect();
             (image.clone(), commands)
         })
         .collect();
@@ -68,7 +97,12 @@ pub fn prepare(exec: &Exec, images: &[String], mirror: Option<&str>) -> anyhow::
                         let shown = format!("{c:?}").replace('"', "");
                         match c.output() {
                             Ok(o) if o.status.success() => {}
-                            Ok(o) => return Some(format!("{image}: `{shown}` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+                            Ok(o) => {
+                                return Some(format!(
+                                    "{image}: `{shown}` failed: {}",
+                                    String::from_utf8_lossy(&o.stderr).trim()
+                                ));
+                            }
                             Err(e) => return Some(format!("{image}: cannot run `{shown}`: {e}")),
                         }
                     }
@@ -76,7 +110,13 @@ pub fn prepare(exec: &Exec, images: &[String], mirror: Option<&str>) -> anyhow::
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().unwrap_or_else(|_| Some("a pull thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some("a pull thread panicked".into()))
+            })
+            .collect()
     });
     if !failures.is_empty() {
         anyhow::bail!(
@@ -91,7 +131,10 @@ pub fn prepare(exec: &Exec, images: &[String], mirror: Option<&str>) -> anyhow::
 /// `kind load docker-image` every image into every node, in one call.
 pub fn load(exec: &Exec, cluster: &str, images: &[String]) -> anyhow::Result<()> {
     let sh = exec.sh;
-    exec.run(cmd!(sh, "kind load docker-image {images...} --name {cluster}"))
+    exec.run(cmd!(
+        sh,
+        "kind load docker-image {images...} --name {cluster}"
+    ))
 }
 
 /// Images `crictl images` lists on a node, as `repository:tag`.
@@ -108,7 +151,11 @@ pub fn parse_crictl_images(output: &str) -> Vec<String> {
 
 /// `docker.io/library/x:1` and `x:1` name the same image.
 pub fn same_image(a: &str, b: &str) -> bool {
-    let strip = |s: &str| s.trim_start_matches("docker.io/").trim_start_matches("library/").to_string();
+    let strip = |s: &str| {
+        s.trim_start_matches("docker.io/")
+            .trim_start_matches("library/")
+            .to_string()
+    };
     strip(a) == strip(b)
 }
 
@@ -117,7 +164,8 @@ pub fn verify(exec: &Exec, nodes: &[String], images: &[String]) -> anyhow::Resul
     let sh = exec.sh;
     let mut missing = Vec::new();
     for node in nodes {
-        let listed = parse_crictl_images(&exec.capture(cmd!(sh, "docker exec {node} crictl images"))?);
+        let listed =
+            parse_crictl_images(&exec.capture(cmd!(sh, "docker exec {node} crictl images"))?);
         for image in images {
             if !exec.dry_run && !listed.iter().any(|l| same_image(l, image)) {
                 missing.push(format!("{image} on {node}"));
@@ -136,11 +184,28 @@ mod tests {
 
     #[test]
     fn mirror_takes_the_last_segment_and_tag() {
-        assert_eq!(mirror_reference("alleyj", "registry.k8s.io/heapster-amd64:v1.5.4"), "alleyj/heapster-amd64:v1.5.4");
-        assert_eq!(mirror_reference("mirror.example/ns/", "registry.k8s.io/heapster-amd64:v1.5.4"), "mirror.example/ns/heapster-amd64:v1.5.4");
+        assert_eq!(
+            mirror_reference("alleyj", "registry.k8s.io/heapster-amd64:v1.5.4"),
+            "alleyj/heapster-amd64:v1.5.4"
+        );
+        assert_eq!(
+            mirror_reference(
+                "mirror.example/ns/",
+                "registry.k8s.io/heapster-amd64:v1.5.4"
+            ),
+            "mirror.example/ns/heapster-amd64:v1.5.4"
+        );
         let cmds = pull_commands("registry.k8s.io/heapster-amd64:v1.5.4", Some("alleyj"));
         assert_eq!(cmds[0], ["docker", "pull", "alleyj/heapster-amd64:v1.5.4"]);
-        assert_eq!(cmds[1], ["docker", "tag", "alleyj/heapster-amd64:v1.5.4", "registry.k8s.io/heapster-amd64:v1.5.4"]);
+        assert_eq!(
+            cmds[1],
+            [
+                "docker",
+                "tag",
+                "alleyj/heapster-amd64:v1.5.4",
+                "registry.k8s.io/heapster-amd64:v1.5.4"
+            ]
+        );
         assert_eq!(cmds[2], ["docker", "rmi", "alleyj/heapster-amd64:v1.5.4"]);
     }
 
@@ -148,7 +213,13 @@ mod tests {
     fn crictl_output_is_parsed() {
         let out = "IMAGE                                TAG      IMAGE ID        SIZE\nregistry.k8s.io/heapster-amd64       v1.5.4   abc             75MB\ndocker.io/library/nginx   1.27  def 1MB\n";
         let images = parse_crictl_images(out);
-        assert_eq!(images, ["registry.k8s.io/heapster-amd64:v1.5.4", "docker.io/library/nginx:1.27"]);
+        assert_eq!(
+            images,
+            [
+                "registry.k8s.io/heapster-amd64:v1.5.4",
+                "docker.io/library/nginx:1.27"
+            ]
+        );
         assert!(same_image(&images[1], "nginx:1.27"));
     }
 }

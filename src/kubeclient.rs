@@ -13,19 +13,38 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 /// Build a client and prove it reaches the API server.
 pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow::Result<Client> {
     let config = match kubeconfig {
-        Some(path) => Kubeconfig::read_from(path).with_context(|| format!("cannot read kubeconfig {}: pass a readable file with --kubeconfig", path.display()))?,
-        None => Kubeconfig::read().context("cannot read the kubeconfig from KUBECONFIG or ~/.kube/config: pass --kubeconfig PATH")?,
+        Some(path) => Kubeconfig::read_from(path).with_context(|| {
+            format!(
+                "cannot read kubeconfig {}: pass a readable file with --kubeconfig",
+                path.display()
+            )
+        })?,
+        None => Kubeconfig::read().context(
+            "cannot read the kubeconfig from KUBECONFIG or ~/.kube/config: pass --kubeconfig PATH",
+        )?,
     };
     let known: Vec<String> = config.contexts.iter().map(|c| c.name.clone()).collect();
     if let Some(ctx) = context
         && !known.iter().any(|k| k == ctx)
     {
-        anyhow::bail!("context {ctx:?} is not in the kubeconfig (it has: {}); pass one of them with --context", known.join(", "));
+        anyhow::bail!(
+            "context {ctx:?} is not in the kubeconfig (it has: {}); pass one of them with --context",
+            known.join(", ")
+        );
     }
-    let options = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
-    let config = kube::Config::from_custom_kubeconfig(config, &options).await.context("the kubeconfig does not describe a usable cluster")?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(config, &options)
+        .await
+        .context("the kubeconfig does not describe a usable cluster")?;
+    // kube's own retry layer re-sends 503s up to 15 times; through the service proxy a 503
+    // is an answer ("no endpoints available"), so retries stay here, bounded (`retry`).
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).context("cannot build a Kubernetes client from the kubeconfig")?;
+    let client =
+        Client::try_from(config).context("cannot build a Kubernetes client from the kubeconfig")?;
     let version = tokio::time::timeout(Duration::from_secs(15), retry("GET /version", || client.apiserver_version()))
         .await
         .map_err(|_| anyhow::anyhow!("the API server at {server} did not answer within 15s"))?
@@ -37,7 +56,9 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
 /// Whether an API error is worth retrying: overload, server errors, broken connections.
 pub fn is_transient(err: &kube::Error) -> bool {
     match err {
-        kube::Error::Api(status) => status.code == 429 || (status.code >= 500 && status.reason != "ServiceUnavailable"),
+        kube::Error::Api(status) => {
+            status.code == 429 || (status.code >= 500 && status.reason != "ServiceUnavailable")
+        }
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
         _ => false,
     }
@@ -49,7 +70,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
-    let mut delay = Duration::from_millis(100);
+    let mut delay = Duration::from_millis(50);
     let mut attempt = 1;
     loop {
         match f().await {
@@ -79,42 +100,74 @@ impl Answer {
     /// The API server's own refusal (a `Status` object), as opposed to the app's answer.
     pub fn api_status(&self) -> Option<(String, String)> {
         let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        (v["kind"] == "Status").then(|| (v["reason"].as_str().unwrap_or_default().to_string(), v["message"].as_str().unwrap_or_default().to_string()))
+        (v["kind"] == "Status").then(|| {
+            (
+                v["reason"].as_str().unwrap_or_default().to_string(),
+                v["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
     }
 
     /// Transient answers of the API server itself: overload and its internal errors.
     pub fn is_transient(&self) -> bool {
-        self.status == 429 || self.api_status().is_some_and(|(reason, _)| reason == "InternalError" || reason == "Timeout")
+        self.status == 429
+            || self
+                .api_status()
+                .is_some_and(|(reason, _)| reason == "InternalError" || reason == "Timeout")
     }
 
     pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_str(&self.body).map_err(|e| format!("malformed JSON ({e}): {}", snippet(&self.body)))
+        serde_json::from_str(&self.body)
+            .map_err(|e| format!("malformed JSON ({e}): {}", snippet(&self.body)))
     }
 }
 
 pub fn snippet(text: &str) -> String {
     let t = text.trim();
-    if t.len() > 200 { format!("{}...", &t[..t.floor_char_boundary(200)]) } else { t.to_string() }
+    if t.len() > 200 {
+        format!("{}...", &t[..t.floor_char_boundary(200)])
+    } else {
+        t.to_string()
+    }
 }
 
 /// `/api/v1/namespaces/NS/services/SERVICE/proxy/PATH`.
 pub fn service_proxy_path(namespace: &str, service: &str, path: &str) -> String {
-    format!("/api/v1/namespaces/{namespace}/services/{service}/proxy/{}", path.trim_start_matches('/'))
+    format!(
+        "/api/v1/namespaces/{namespace}/services/{service}/proxy/{}",
+        path.trim_start_matches('/')
+    )
 }
 
 /// Send a request and return its status and body, whatever the status; transient
 /// refusals of the API server are retried.
-pub async fn raw(client: &Client, method: http::Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Answer, kube::Error> {
+pub async fn raw(
+    client: &Client,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, kube::Error> {
     retry_answer(|| async {
         let mut builder = http::Request::builder().method(method.clone()).uri(path);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        let request = builder.body(kube::client::Body::from(body.clone())).map_err(kube::Error::HttpError)?;
+        let request = builder
+            .body(kube::client::Body::from(body.clone()))
+            .map_err(kube::Error::HttpError)?;
         let response = client.send(request).await?;
         let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.map_err(|e| kube::Error::Service(Box::new(e)))?.to_bytes();
-        Ok(Answer { status, body: String::from_utf8_lossy(&bytes).to_string() })
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| kube::Error::Service(Box::new(e)))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body: String::from_utf8_lossy(&bytes).to_string(),
+        })
     })
     .await
 }
@@ -131,13 +184,25 @@ where
             Err(e) if is_transient(&e) => last = Some(Err(e)),
             other => return other,
         }
-        tokio::time::sleep(Duration::from_millis(100 << attempt.min(3))).await;
+        tokio::time::sleep(Duration::from_millis(50 << attempt.min(4))).await;
     }
     last.expect("at least one attempt")
 }
 
-pub async fn proxy_get(client: &Client, namespace: &str, service: &str, path: &str) -> Result<Answer, kube::Error> {
-    raw(client, http::Method::GET, &service_proxy_path(namespace, service, path), &[], Vec::new()).await
+pub async fn proxy_get(
+    client: &Client,
+    namespace: &str,
+    service: &str,
+    path: &str,
+) -> Result<Answer, kube::Error> {
+    raw(
+        client,
+        http::Method::GET,
+        &service_proxy_path(namespace, service, path),
+        &[],
+        Vec::new(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -146,9 +211,15 @@ mod tests {
 
     #[test]
     fn api_refusals_are_told_from_app_answers() {
-        let refusal = Answer { status: 500, body: r#"{"kind":"Status","reason":"InternalError","message":"etcd"}"#.into() };
+        let refusal = Answer {
+            status: 500,
+            body: r#"{"kind":"Status","reason":"InternalError","message":"etcd"}"#.into(),
+        };
         assert!(refusal.is_transient());
-        let healthz = Answer { status: 500, body: "[-]healthz failed: could not get the latest data batch".into() };
+        let healthz = Answer {
+            status: 500,
+            body: "[-]healthz failed: could not get the latest data batch".into(),
+        };
         assert!(!healthz.is_transient());
         let no_endpoints = Answer { status: 503, body: r#"{"kind":"Status","reason":"ServiceUnavailable","message":"no endpoints available for service \"heapster\""}"#.into() };
         assert!(!no_endpoints.is_transient());
@@ -157,6 +228,9 @@ mod tests {
 
     #[test]
     fn proxy_paths() {
-        assert_eq!(service_proxy_path("kube-system", "heapster", "/healthz"), "/api/v1/namespaces/kube-system/services/heapster/proxy/healthz");
+        assert_eq!(
+            service_proxy_path("kube-system", "heapster", "/healthz"),
+            "/api/v1/namespaces/kube-system/services/heapster/proxy/healthz"
+        );
     }
 }

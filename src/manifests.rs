@@ -16,12 +16,21 @@ pub struct Manifest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifests from {dir}: {source}; pass --manifests DIR with the stack's YAML files")]
-    Read { dir: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot read manifests from {dir}: {source}; pass --manifests DIR with the stack's YAML files"
+    )]
+    Read {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{dir} holds no manifest files (*.yaml, *.yml)")]
     Empty { dir: PathBuf },
     #[error("invalid manifest {file}, document {index}: {problem}; nothing was applied")]
-    Invalid { file: PathBuf, index: usize, problem: String },
+    Invalid {
+        file: PathBuf,
+        index: usize,
+        problem: String,
+    },
 }
 
 impl Manifest {
@@ -46,12 +55,20 @@ impl Manifest {
     }
     /// `30-heapster.yaml#0`.
     pub fn origin(&self) -> String {
-        let file = self.file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        let file = self
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
         format!("{file}#{}", self.index)
     }
     /// Container images of a workload's pod template (or of a Pod).
     pub fn images(&self) -> Vec<String> {
-        let spec = if self.kind() == "Pod" { &self.object["spec"] } else { &self.object["spec"]["template"]["spec"] };
+        let spec = if self.kind() == "Pod" {
+            &self.object["spec"]
+        } else {
+            &self.object["spec"]["template"]["spec"]
+        };
         ["initContainers", "containers"]
             .iter()
             .flat_map(|f| spec[*f].as_array().cloned().unwrap_or_default())
@@ -77,7 +94,8 @@ fn split_documents(text: &str) -> Vec<String> {
 }
 
 fn is_blank(doc: &str) -> bool {
-    doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    doc.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// Parse and check one file's documents.
@@ -87,17 +105,30 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestErro
         if is_blank(&doc) {
             continue;
         }
-        let invalid = |problem: String| ManifestError::Invalid { file: file.to_path_buf(), index, problem };
-        let object: Value = serde_saphyr::from_str(&doc).map_err(|e| invalid(format!("not valid YAML: {e}")))?;
+        let invalid = |problem: String| ManifestError::Invalid {
+            file: file.to_path_buf(),
+            index,
+            problem,
+        };
+        let object: Value =
+            serde_saphyr::from_str(&doc).map_err(|e| invalid(format!("not valid YAML: {e}")))?;
         if !object.is_object() {
             return Err(invalid("a Kubernetes object must be a mapping".into()));
         }
-        for (field, value) in [("apiVersion", &object["apiVersion"]), ("kind", &object["kind"]), ("metadata.name", &object["metadata"]["name"])] {
+        for (field, value) in [
+            ("apiVersion", &object["apiVersion"]),
+            ("kind", &object["kind"]),
+            ("metadata.name", &object["metadata"]["name"]),
+        ] {
             if !value.as_str().is_some_and(|s| !s.is_empty()) {
                 return Err(invalid(format!("missing {field}")));
             }
         }
-        let manifest = Manifest { file: file.to_path_buf(), index, object };
+        let manifest = Manifest {
+            file: file.to_path_buf(),
+            index,
+            object,
+        };
         check_workload(&manifest).map_err(invalid)?;
         out.push(manifest);
     }
@@ -107,32 +138,55 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestErro
 /// Checks the API server would also make, done up front so that a bad file stops the
 /// run before anything is applied.
 fn check_workload(m: &Manifest) -> Result<(), String> {
-    if !matches!(m.kind(), "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet") {
+    if !matches!(
+        m.kind(),
+        "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet"
+    ) {
         return Ok(());
     }
     let spec = &m.object["spec"];
     let selector = spec["selector"]["matchLabels"].as_object();
     if m.api_version() == "apps/v1" && selector.is_none_or(|s| s.is_empty()) {
-        return Err(format!("{}: apps/v1 requires spec.selector.matchLabels", m.describe()));
+        return Err(format!(
+            "{}: apps/v1 requires spec.selector.matchLabels",
+            m.describe()
+        ));
     }
     let labels = &spec["template"]["metadata"]["labels"];
     if let Some(selector) = selector
         && let Some((k, v)) = selector.iter().find(|(k, v)| &labels[k.as_str()] != *v)
     {
-        return Err(format!("{}: selector {k}={v} does not match the pod template's labels", m.describe()));
+        return Err(format!(
+            "{}: selector {k}={v} does not match the pod template's labels",
+            m.describe()
+        ));
     }
     let containers = spec["template"]["spec"]["containers"].as_array();
     if containers.is_none_or(|c| c.is_empty()) {
-        return Err(format!("{}: spec.template.spec.containers is empty", m.describe()));
+        return Err(format!(
+            "{}: spec.template.spec.containers is empty",
+            m.describe()
+        ));
     }
     for c in containers.into_iter().flatten() {
         let image = c["image"].as_str().unwrap_or_default();
         if image.is_empty() {
-            return Err(format!("{}: container {} has no image", m.describe(), c["name"]));
+            return Err(format!(
+                "{}: container {} has no image",
+                m.describe(),
+                c["name"]
+            ));
         }
-        let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
+        let tag = image
+            .rsplit('/')
+            .next()
+            .and_then(|last| last.split_once(':'))
+            .map(|(_, t)| t);
         if tag.is_none_or(|t| t == "latest") {
-            return Err(format!("{}: image {image} must be pinned by tag (not latest)", m.describe()));
+            return Err(format!(
+                "{}: image {image} must be pinned by tag (not latest)",
+                m.describe()
+            ));
         }
     }
     Ok(())
@@ -141,7 +195,10 @@ fn check_workload(m: &Manifest) -> Result<(), String> {
 /// Every document of every `*.yaml`/`*.yml` file directly in `dir`, files in name order.
 /// Subdirectories (the kind cluster config) are not read.
 pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
-    let read_err = |source| ManifestError::Read { dir: dir.to_path_buf(), source };
+    let read_err = |source| ManifestError::Read {
+        dir: dir.to_path_buf(),
+        source,
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -149,7 +206,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(ManifestError::Empty { dir: dir.to_path_buf() });
+        return Err(ManifestError::Empty {
+            dir: dir.to_path_buf(),
+        });
     }
     let mut all = Vec::new();
     for file in files {
@@ -197,7 +256,12 @@ pub fn deployments(manifests: &[Manifest]) -> Vec<(String, String)> {
     manifests
         .iter()
         .filter(|m| m.kind() == "Deployment")
-        .map(|m| (m.namespace().unwrap_or("default").to_string(), m.name().to_string()))
+        .map(|m| {
+            (
+                m.namespace().unwrap_or("default").to_string(),
+                m.name().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -219,24 +283,42 @@ mod tests {
     #[test]
     fn invalid_documents_name_file_index_and_problem() {
         let err = parse("apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n---\nkind: Service\nmetadata: {name: b}\n").unwrap_err().to_string();
-        assert!(err.contains("x.yaml, document 1: missing apiVersion"), "{err}");
-        let err = parse("apiVersion: v1\nkind: [unclosed\n").unwrap_err().to_string();
+        assert!(
+            err.contains("x.yaml, document 1: missing apiVersion"),
+            "{err}"
+        );
+        let err = parse("apiVersion: v1\nkind: [unclosed\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("document 0: not valid YAML"), "{err}");
     }
 
     #[test]
     fn workloads_need_selectors_and_pinned_images() {
         let deploy = |selector: &str, image: &str| {
-            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  {selector}\n  template:\n    metadata: {{labels: {{app: d}}}}\n    spec: {{containers: [{{name: c, image: \"{image}\"}}]}}\n")
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  {selector}\n  template:\n    metadata: {{labels: {{app: d}}}}\n    spec: {{containers: [{{name: c, image: \"{image}\"}}]}}\n"
+            )
         };
         assert!(parse(&deploy("selector: {matchLabels: {app: d}}", "x/y:v1")).is_ok());
-        let err = parse(&deploy("replicas: 1", "x/y:v1")).unwrap_err().to_string();
+        let err = parse(&deploy("replicas: 1", "x/y:v1"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("requires spec.selector"), "{err}");
-        let err = parse(&deploy("selector: {matchLabels: {app: other}}", "x/y:v1")).unwrap_err().to_string();
+        let err = parse(&deploy("selector: {matchLabels: {app: other}}", "x/y:v1"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not match"), "{err}");
-        let err = parse(&deploy("selector: {matchLabels: {app: d}}", "x/y")).unwrap_err().to_string();
+        let err = parse(&deploy("selector: {matchLabels: {app: d}}", "x/y"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pinned by tag"), "{err}");
-        let err = parse(&deploy("selector: {matchLabels: {app: d}}", "localhost:5000/y")).unwrap_err().to_string();
+        let err = parse(&deploy(
+            "selector: {matchLabels: {app: d}}",
+            "localhost:5000/y",
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("pinned by tag"), "{err}");
     }
 
@@ -244,6 +326,14 @@ mod tests {
     fn apply_order_puts_dependencies_first_and_keeps_file_order() {
         let docs = parse("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: heapster}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: 'i:1'}]}}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: heapster}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: dashboard}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: 'i:1'}]}}}\n").unwrap();
         let order: Vec<String> = apply_order(&docs).iter().map(|m| m.describe()).collect();
-        assert_eq!(order, ["ServiceAccount sa", "Service heapster", "Deployment heapster", "Deployment dashboard"]);
+        assert_eq!(
+            order,
+            [
+                "ServiceAccount sa",
+                "Service heapster",
+                "Deployment heapster",
+                "Deployment dashboard"
+            ]
+        );
     }
 }

@@ -15,7 +15,9 @@ use crate::report::Report;
 use crate::rollout::RolloutError;
 use crate::suite::Outcome;
 use crate::tools::Exec;
-use crate::{apply, checks, cluster, exit, images, kubeclient, manifests, preflight, rollout, suite};
+use crate::{
+    apply, checks, cluster, exit, images, kubeclient, manifests, preflight, rollout, suite,
+};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -62,7 +64,11 @@ pub struct RunResult {
 pub struct StackFailure(pub String);
 
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<StackFailure>().is_some() { exit::CHECK_FAILED } else { exit::HARNESS }
+    if err.downcast_ref::<StackFailure>().is_some() {
+        exit::CHECK_FAILED
+    } else {
+        exit::HARNESS
+    }
 }
 
 struct Run<'a> {
@@ -76,7 +82,12 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn timed<T>(&self, phase: &str, f: impl FnOnce() -> anyhow::Result<T>, done: impl FnOnce(&T) -> String) -> anyhow::Result<T> {
+    fn timed<T>(
+        &self,
+        phase: &str,
+        f: impl FnOnce() -> anyhow::Result<T>,
+        done: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<T> {
         self.cancel.check()?;
         let start = Instant::now();
         let value = f()?;
@@ -86,16 +97,38 @@ impl Run<'_> {
     }
 }
 
-pub fn run(sh: &Shell, rt: &tokio::runtime::Runtime, opts: &Options, mode: ChecksMode, cancel: &Cancel, report: &Report) -> RunResult {
-    let mut run = Run { exec: Exec::new(sh, opts.dry_run, report), rt, opts, cancel, report, created: false };
+pub fn run(
+    sh: &Shell,
+    rt: &tokio::runtime::Runtime,
+    opts: &Options,
+    mode: ChecksMode,
+    cancel: &Cancel,
+    report: &Report,
+) -> RunResult {
+    let mut run = Run {
+        exec: Exec::new(sh, opts.dry_run, report),
+        rt,
+        opts,
+        cancel,
+        report,
+        created: false,
+    };
     let result = stages(&mut run, mode);
     let mut result = match result {
         Ok(r) => r,
         Err(e) => {
             let interrupted = e.downcast_ref::<crate::cancel::Interrupted>().is_some();
-            let message = if interrupted { "interrupted".to_string() } else { format!("{e:#}") };
+            let message = if interrupted {
+                "interrupted".to_string()
+            } else {
+                format!("{e:#}")
+            };
             report.line(format!("error: {message}"));
-            RunResult { exit: exit_code(&e), error: Some(message), ..Default::default() }
+            RunResult {
+                exit: exit_code(&e),
+                error: Some(message),
+                ..Default::default()
+            }
         }
     };
     teardown(&run, &mut result);
@@ -105,11 +138,25 @@ pub fn run(sh: &Shell, rt: &tokio::runtime::Runtime, opts: &Options, mode: Check
 fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     let opts = run.opts;
     let sh = run.exec.sh;
-    let warnings = run.timed("Preflight", || Ok(preflight::check(&run.exec)?), |w: &Vec<String>| if w.is_empty() { "docker and kind ready".into() } else { w.join("; ") })?;
+    let warnings = run.timed(
+        "Preflight",
+        || Ok(preflight::check(&run.exec)?),
+        |w: &Vec<String>| {
+            if w.is_empty() {
+                "docker and kind ready".into()
+            } else {
+                w.join("; ")
+            }
+        },
+    )?;
     for w in warnings {
         run.report.line(format!("warning: {w}"));
     }
-    let docs = run.timed("Manifests", || Ok(manifests::load_dir(&opts.manifests)?), |d| format!("{} objects from {}", d.len(), opts.manifests.display()))?;
+    let docs = run.timed(
+        "Manifests",
+        || Ok(manifests::load_dir(&opts.manifests)?),
+        |d| format!("{} objects from {}", d.len(), opts.manifests.display()),
+    )?;
     let wanted_images = manifests::images(&docs);
     let expected_nodes = cluster::node_count(&opts.kind_config)?;
 
@@ -121,16 +168,32 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             opts.name
         );
     }
-    run.timed("Images", || images::prepare(&run.exec, &wanted_images, opts.image_mirror.as_deref()), |pulled| {
-        if pulled.is_empty() { format!("all {} images present", wanted_images.len()) } else { format!("pulled {} of {} images", pulled.len(), wanted_images.len()) }
-    })?;
+    run.timed(
+        "Images",
+        || images::prepare(&run.exec, &wanted_images, opts.image_mirror.as_deref()),
+        |pulled| {
+            if pulled.is_empty() {
+                format!("all {} images present", wanted_images.len())
+            } else {
+                format!("pulled {} of {} images", pulled.len(), wanted_images.len())
+            }
+        },
+    )?;
     if exists {
-        run.report.phase("Cluster", Duration::ZERO, &format!("reusing {} (it will not be deleted)", opts.name));
+        run.report.phase(
+            "Cluster",
+            Duration::ZERO,
+            &format!("reusing {} (it will not be deleted)", opts.name),
+        );
     } else {
-        run.timed("Cluster", || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image), |_| format!("created {} ({})", opts.name, opts.node_image))
-            .inspect_err(|_| {
-                // kind may leave half-made nodes behind; the name is ours to clean up.
-            })?;
+        run.timed(
+            "Cluster",
+            || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image),
+            |_| format!("created {} ({})", opts.name, opts.node_image),
+        )
+        .inspect_err(|_| {
+            // kind may leave half-made nodes behind; the name is ours to clean up.
+        })?;
         run.created = !opts.dry_run;
     }
     let kubeconfig = opts.work_dir.join(&opts.name).join("kubeconfig");
@@ -147,18 +210,41 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     )?;
     if opts.dry_run {
         for m in manifests::apply_order(&docs) {
-            run.report.line(format!("  would apply (server-side, field manager {}): {} ({})", apply::FIELD_MANAGER, m.describe(), m.origin()));
+            run.report.line(format!(
+                "  would apply (server-side, field manager {}): {} ({})",
+                apply::FIELD_MANAGER,
+                m.describe(),
+                m.origin()
+            ));
         }
-        run.report.line(format!("  would wait up to {} for: {}", crate::duration::format(opts.timeout), manifests::deployments(&docs).iter().map(|(n, d)| format!("{n}/{d}")).collect::<Vec<_>>().join(", ")));
+        run.report.line(format!(
+            "  would wait up to {} for: {}",
+            crate::duration::format(opts.timeout),
+            manifests::deployments(&docs)
+                .iter()
+                .map(|(n, d)| format!("{n}/{d}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         if !opts.up_only {
-            run.report.line("  would run the checks against the cluster".to_string());
+            run.report
+                .line("  would run the checks against the cluster".to_string());
         }
-        run.report.line(format!("  would run: kind delete cluster --name {} (unless --keep)", opts.name));
+        run.report.line(format!(
+            "  would run: kind delete cluster --name {} (unless --keep)",
+            opts.name
+        ));
         let _ = sh;
-        return Ok(RunResult { exit: exit::PASSED, ..Default::default() });
+        return Ok(RunResult {
+            exit: exit::PASSED,
+            ..Default::default()
+        });
     }
 
-    let client = run.rt.block_on(kubeclient::connect(Some(&kubeconfig), Some(&cluster::context(&opts.name))))?;
+    let client = run.rt.block_on(kubeclient::connect(
+        Some(&kubeconfig),
+        Some(&cluster::context(&opts.name)),
+    ))?;
     run.timed(
         "Apply",
         || {
@@ -169,21 +255,33 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
                 }
             })
         },
-        |_| format!("{} objects, server-side, field manager {}", docs.len(), apply::FIELD_MANAGER),
+        |_| {
+            format!(
+                "{} objects, server-side, field manager {}",
+                docs.len(),
+                apply::FIELD_MANAGER
+            )
+        },
     )?;
     let wanted = manifests::deployments(&docs);
     run.timed(
         "Rollout",
         || {
-            run.rt.block_on(rollout::wait(&client, &wanted, opts.timeout, run.cancel)).map_err(|e| match e {
-                RolloutError::Interrupted => anyhow::Error::from(crate::cancel::Interrupted),
-                other => StackFailure(other.to_string()).into(),
-            })
+            run.rt
+                .block_on(rollout::wait(&client, &wanted, opts.timeout, run.cancel))
+                .map_err(|e| match e {
+                    RolloutError::Interrupted => anyhow::Error::from(crate::cancel::Interrupted),
+                    other => StackFailure(other.to_string()).into(),
+                })
         },
         |_| format!("{} deployments available", wanted.len()),
     )?;
     if opts.up_only {
-        return Ok(RunResult { exit: exit::PASSED, kubeconfig: Some(kubeconfig), ..Default::default() });
+        return Ok(RunResult {
+            exit: exit::PASSED,
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        });
     }
 
     let mut config = opts.checks.clone();
@@ -205,12 +303,28 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
                 }
             })?;
             let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
-            (if failed == 0 { exit::PASSED } else { exit::CHECK_FAILED }, outcomes)
+            (
+                if failed == 0 {
+                    exit::PASSED
+                } else {
+                    exit::CHECK_FAILED
+                },
+                outcomes,
+            )
         }
     };
-    let verdict = if exit == exit::PASSED { "all checks passed" } else { "some checks failed" };
+    let verdict = if exit == exit::PASSED {
+        "all checks passed"
+    } else {
+        "some checks failed"
+    };
     run.report.phase("Checks", start.elapsed(), verdict);
-    Ok(RunResult { exit, outcomes, kubeconfig: Some(kubeconfig), error: None })
+    Ok(RunResult {
+        exit,
+        outcomes,
+        kubeconfig: Some(kubeconfig),
+        error: None,
+    })
 }
 
 /// Delete the cluster if this run created it, unless asked to keep it.
@@ -220,12 +334,17 @@ fn teardown(run: &Run, result: &mut RunResult) {
         return;
     }
     if run.opts.keep || run.opts.up_only {
-        run.report.line(format!("kept cluster {name}: kubectl --context {} get pods -n kube-system", cluster::context(name)));
+        run.report.line(format!(
+            "kept cluster {name}: kubectl --context {} get pods -n kube-system",
+            cluster::context(name)
+        ));
         return;
     }
     let start = Instant::now();
     match cluster::delete(&run.exec, name) {
-        Ok(()) => run.report.phase("Teardown", start.elapsed(), &format!("deleted {name}")),
+        Ok(()) => run
+            .report
+            .phase("Teardown", start.elapsed(), &format!("deleted {name}")),
         Err(e) => {
             run.report.line(format!("error: could not delete cluster {name}: {e:#}; delete it with `kind delete cluster --name {name}`"));
             if result.exit == exit::PASSED {

@@ -19,19 +19,33 @@ pub fn check(exec: &Exec) -> Result<Vec<String>, PreflightError> {
     }
     let sh = exec.sh;
     if let Err(e) = exec.capture(cmd!(sh, "docker info --format").arg("{{.ServerVersion}}")) {
-        return Err(PreflightError(format!("the Docker daemon is not answering ({e}); start it (e.g. `sudo systemctl start docker`) and check that your user may use it (`docker info`)")));
+        return Err(PreflightError(format!(
+            "the Docker daemon is not answering ({e}); start it (e.g. `sudo systemctl start docker`) and check that your user may use it (`docker info`)"
+        )));
     }
     if !exec.dry_run && exec.tool_on_path("kind").is_none() {
-        return Err(PreflightError(format!("`kind` was not found on PATH: install kind {KIND_VERSION} (`go install sigs.k8s.io/kind@{KIND_VERSION}`, or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)")));
+        return Err(PreflightError(format!(
+            "`kind` was not found on PATH: install kind {KIND_VERSION} (`go install sigs.k8s.io/kind@{KIND_VERSION}`, or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+        )));
     }
-    let version = exec.capture(cmd!(sh, "kind version")).map_err(|e| PreflightError(format!("`kind version` failed: {e}")))?;
+    let version = exec
+        .capture(cmd!(sh, "kind version"))
+        .map_err(|e| PreflightError(format!("`kind version` failed: {e}")))?;
     if !exec.dry_run {
         match parse_kind_version(&version) {
             Some(v) if v >= KIND_MIN_VERSION => {}
             Some((a, b, c)) => {
-                return Err(PreflightError(format!("kind v{a}.{b}.{c} is older than the pinned v{}.{}.{}: its node images are built for {KIND_VERSION}; install it with `go install sigs.k8s.io/kind@{KIND_VERSION}`", KIND_MIN_VERSION.0, KIND_MIN_VERSION.1, KIND_MIN_VERSION.2)));
+                return Err(PreflightError(format!(
+                    "kind v{a}.{b}.{c} is older than the pinned v{}.{}.{}: its node images are built for {KIND_VERSION}; install it with `go install sigs.k8s.io/kind@{KIND_VERSION}`",
+                    KIND_MIN_VERSION.0, KIND_MIN_VERSION.1, KIND_MIN_VERSION.2
+                )));
             }
-            None => return Err(PreflightError(format!("cannot read the kind version from {:?}; install kind {KIND_VERSION}", version.trim()))),
+            None => {
+                return Err(PreflightError(format!(
+                    "cannot read the kind version from {:?}; install kind {KIND_VERSION}",
+                    version.trim()
+                )));
+            }
         }
     }
     if let Some(w) = arch_warning(std::env::consts::ARCH) {
@@ -42,10 +56,16 @@ pub fn check(exec: &Exec) -> Result<Vec<String>, PreflightError> {
 
 /// `kind v0.33.0 go1.25.4 linux/amd64` -> (0, 33, 0).
 pub fn parse_kind_version(text: &str) -> Option<(u32, u32, u32)> {
-    let word = text.split_whitespace().find(|w| w.starts_with('v') && w.contains('.'))?;
+    let word = text
+        .split_whitespace()
+        .find(|w| w.starts_with('v') && w.contains('.'))?;
     let core = word.trim_start_matches('v').split(['-', '+']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 pub fn arch_warning(arch: &str) -> Option<String> {
@@ -65,8 +85,14 @@ mod tests {
 
     #[test]
     fn kind_versions() {
-        assert_eq!(parse_kind_version("kind v0.33.0 go1.25.4 linux/amd64"), Some((0, 33, 0)));
-        assert_eq!(parse_kind_version("kind v0.34.0-alpha+abc go1.25 linux/amd64"), Some((0, 34, 0)));
+        assert_eq!(
+            parse_kind_version("kind v0.33.0 go1.25.4 linux/amd64"),
+            Some((0, 33, 0))
+        );
+        assert_eq!(
+            parse_kind_version("kind v0.34.0-alpha+abc go1.25 linux/amd64"),
+            Some((0, 34, 0))
+        );
         assert_eq!(parse_kind_version("nonsense"), None);
         assert!((0, 27, 0) < KIND_MIN_VERSION);
     }

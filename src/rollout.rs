@@ -16,7 +16,10 @@ use crate::verdict::{self, PodProblem, Rollout};
 pub enum RolloutError {
     /// A pod will not start; `evidence` holds its log tail and events.
     #[error("{problem}{evidence}")]
-    Stuck { problem: PodProblem, evidence: String },
+    Stuck {
+        problem: PodProblem,
+        evidence: String,
+    },
     #[error("the stack did not roll out within {}: {last}", crate::duration::format(*timeout))]
     Timeout { timeout: Duration, last: String },
     #[error("interrupted")]
@@ -26,11 +29,28 @@ pub enum RolloutError {
 /// Pods may be Unschedulable for a moment while nodes join; longer than this is certain.
 pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(20);
 
-pub async fn wait(client: &Client, wanted: &[(String, String)], timeout: Duration, cancel: &Cancel) -> Result<(), RolloutError> {
+pub async fn wait(
+    client: &Client,
+    wanted: &[(String, String)],
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<(), RolloutError> {
     let (deployments, deploy_writer) = reflector::store::<Deployment>();
     let (pods, pod_writer) = reflector::store::<Pod>();
-    let deploy_events = reflector(deploy_writer, watcher(Api::<Deployment>::all(client.clone()), watcher::Config::default()).default_backoff()).boxed();
-    let pod_events = reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff()).boxed();
+    let deploy_events = reflector(
+        deploy_writer,
+        watcher(
+            Api::<Deployment>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    )
+    .boxed();
+    let pod_events = reflector(
+        pod_writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    )
+    .boxed();
     let mut events = futures::stream::select(deploy_events.map(|_| ()), pod_events.map(|_| ()));
     // Unschedulable becomes certain with time alone, so also look once a second.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -45,7 +65,13 @@ pub async fn wait(client: &Client, wanted: &[(String, String)], timeout: Duratio
         }
         let ds: Vec<Deployment> = deployments.state().iter().map(|d| (**d).clone()).collect();
         let ps: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).collect();
-        match verdict::rollout(wanted, &ds, &ps, jiff::Timestamp::now(), UNSCHEDULABLE_GRACE) {
+        match verdict::rollout(
+            wanted,
+            &ds,
+            &ps,
+            jiff::Timestamp::now(),
+            UNSCHEDULABLE_GRACE,
+        ) {
             Rollout::Done => return Ok(()),
             Rollout::Waiting(why) => last = why,
             Rollout::Failed(problem) => {

@@ -12,7 +12,12 @@ use crate::report::Report;
 /// Where `name` would be found on `path` (a PATH-style list).
 pub fn find_on_path(path: &OsStr, name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(path).map(|dir| dir.join(name)).find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 pub struct Exec<'a> {
@@ -23,7 +28,11 @@ pub struct Exec<'a> {
 
 impl<'a> Exec<'a> {
     pub fn new(sh: &'a Shell, dry_run: bool, report: &'a Report) -> Self {
-        Exec { sh, dry_run, report }
+        Exec {
+            sh,
+            dry_run,
+            report,
+        }
     }
 
     pub fn tool_on_path(&self, name: &str) -> Option<PathBuf> {
@@ -42,7 +51,11 @@ impl<'a> Exec<'a> {
             self.report.line(format!("  would run: {shown}"));
             return Ok(String::new());
         }
-        let output = cmd.quiet().ignore_status().output().with_context(|| format!("could not start `{shown}`"))?;
+        let output = cmd
+            .quiet()
+            .ignore_status()
+            .output()
+            .with_context(|| format!("could not start `{shown}`"))?;
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -58,6 +71,9 @@ impl<'a> Exec<'a> {
             return None;
         }
         let output = cmd.quiet().ignore_status().output().ok()?;
-        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).to_string())
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).to_string())
     }
 }

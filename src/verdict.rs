@@ -35,7 +35,8 @@ impl Verdict {
 pub const SUCCESS_LINE: &str = "Successful request to heapster";
 pub const FAILURE_PREFIX: &str = "Metric client health check failed:";
 pub const NO_CLIENT_LINE: &str = "No metric client provided. Skipping metrics.";
-pub const MISSING_SERVICE: &str = "the server could not find the requested resource (get services heapster)";
+pub const MISSING_SERVICE: &str =
+    "the server could not find the requested resource (get services heapster)";
 pub const NO_DATA_BATCH: &str = "could not get the latest data batch";
 
 /// Why the dashboard's metric client is failing, read from its last failure line.
@@ -75,8 +76,12 @@ pub fn dashboard_log(log: &str) -> LogState {
     match (connected, last_failure, no_client_after_success) {
         (true, _, Some(line)) => LogState::Dropped(line.to_string()),
         (true, _, None) => LogState::Connected,
-        (false, Some(line), _) if line.contains(MISSING_SERVICE) => LogState::MissingService(line.to_string()),
-        (false, Some(line), _) if line.contains(NO_DATA_BATCH) => LogState::NoDataBatch(line.to_string()),
+        (false, Some(line), _) if line.contains(MISSING_SERVICE) => {
+            LogState::MissingService(line.to_string())
+        }
+        (false, Some(line), _) if line.contains(NO_DATA_BATCH) => {
+            LogState::NoDataBatch(line.to_string())
+        }
         (false, Some(line), _) => LogState::Failing(line.to_string()),
         (false, None, _) => LogState::NotStarted,
     }
@@ -87,11 +92,21 @@ pub fn dashboard_log(log: &str) -> LogState {
 pub fn dashboard_log_verdict(state: &LogState) -> Verdict {
     match state {
         LogState::Connected => Verdict::Pass(format!("\"{SUCCESS_LINE}\" after the last failure")),
-        LogState::MissingService(line) => Verdict::Wait(format!("the dashboard cannot find the heapster service: {line}")),
-        LogState::NoDataBatch(line) => Verdict::Wait(format!("heapster has not scraped yet: {line}")),
-        LogState::Failing(line) => Verdict::Wait(format!("the dashboard's metric client is failing: {line}")),
-        LogState::Dropped(line) => Verdict::Wait(format!("the dashboard lost its metric client after connecting: {line}")),
-        LogState::NotStarted => Verdict::Wait("the dashboard has not checked heapster yet (no health check line in its log)".into()),
+        LogState::MissingService(line) => Verdict::Wait(format!(
+            "the dashboard cannot find the heapster service: {line}"
+        )),
+        LogState::NoDataBatch(line) => {
+            Verdict::Wait(format!("heapster has not scraped yet: {line}"))
+        }
+        LogState::Failing(line) => {
+            Verdict::Wait(format!("the dashboard's metric client is failing: {line}"))
+        }
+        LogState::Dropped(line) => Verdict::Wait(format!(
+            "the dashboard lost its metric client after connecting: {line}"
+        )),
+        LogState::NotStarted => Verdict::Wait(
+            "the dashboard has not checked heapster yet (no health check line in its log)".into(),
+        ),
     }
 }
 
@@ -105,15 +120,27 @@ pub fn heapster_health(answer: &Answer) -> Verdict {
         return Verdict::Pass(format!("/healthz: {}", snippet(&answer.body)));
     }
     if answer.body.contains(NO_DATA_BATCH) {
-        return Verdict::Wait(format!("heapster has not scraped yet: /healthz answered {}: {}", answer.status, snippet(&answer.body)));
+        return Verdict::Wait(format!(
+            "heapster has not scraped yet: /healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        ));
     }
     match answer.api_status() {
         Some((reason, message)) if reason == "NotFound" && message.contains("services") => {
-            Verdict::Fail(format!("no heapster service: {message}; the dashboard looks for Service kube-system/heapster"))
+            Verdict::Fail(format!(
+                "no heapster service: {message}; the dashboard looks for Service kube-system/heapster"
+            ))
         }
-        Some((reason, message)) if reason == "Forbidden" => Verdict::Fail(format!("not allowed to reach heapster through the API server: {message}")),
+        Some((reason, message)) if reason == "Forbidden" => Verdict::Fail(format!(
+            "not allowed to reach heapster through the API server: {message}"
+        )),
         Some((_, message)) => Verdict::Wait(format!("heapster is not reachable yet: {message}")),
-        None => Verdict::Wait(format!("/healthz answered {}: {}", answer.status, snippet(&answer.body))),
+        None => Verdict::Wait(format!(
+            "/healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        )),
     }
 }
 
@@ -122,16 +149,23 @@ pub fn heapster_nodes(heapster: &[String], ready: &[String]) -> Verdict {
     let missing: Vec<&String> = ready.iter().filter(|n| !heapster.contains(n)).collect();
     let extra: Vec<&String> = heapster.iter().filter(|n| !ready.contains(n)).collect();
     match (missing.is_empty(), extra.is_empty()) {
-        (true, true) if !ready.is_empty() => Verdict::Pass(format!("heapster knows all {} Ready nodes", ready.len())),
+        (true, true) if !ready.is_empty() => {
+            Verdict::Pass(format!("heapster knows all {} Ready nodes", ready.len()))
+        }
         (true, true) => Verdict::Wait("no Ready nodes to compare with".into()),
-        (false, _) if heapster.is_empty() => Verdict::Wait("heapster lists no nodes yet (no data batch)".into()),
+        (false, _) if heapster.is_empty() => {
+            Verdict::Wait("heapster lists no nodes yet (no data batch)".into())
+        }
         _ => {
             let mut parts = Vec::new();
             if !missing.is_empty() {
                 parts.push(format!("missing from heapster: {}", join(&missing)));
             }
             if !extra.is_empty() {
-                parts.push(format!("heapster lists nodes that are not Ready: {}", join(&extra)));
+                parts.push(format!(
+                    "heapster lists nodes that are not Ready: {}",
+                    join(&extra)
+                ));
             }
             Verdict::Wait(parts.join("; "))
         }
@@ -139,7 +173,11 @@ pub fn heapster_nodes(heapster: &[String], ready: &[String]) -> Verdict {
 }
 
 fn join(names: &[&String]) -> String {
-    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,12 +188,23 @@ pub struct Point {
 
 /// A heapster model API `MetricResult`: `{"metrics": [{timestamp, value}], "latestTimestamp"}`.
 pub fn parse_metric_result(v: &Value) -> Result<Vec<Point>, String> {
-    let metrics = v["metrics"].as_array().ok_or_else(|| format!("malformed metric result (no \"metrics\" array): {}", snippet(&v.to_string())))?;
+    let metrics = v["metrics"].as_array().ok_or_else(|| {
+        format!(
+            "malformed metric result (no \"metrics\" array): {}",
+            snippet(&v.to_string())
+        )
+    })?;
     metrics
         .iter()
         .map(|m| {
-            let timestamp = m["timestamp"].as_str().and_then(|t| t.parse::<Timestamp>().ok()).ok_or_else(|| format!("malformed point (timestamp): {m}"))?;
-            let value = m["value"].as_i64().or_else(|| m["value"].as_f64().map(|f| f as i64)).ok_or_else(|| format!("malformed point (value): {m}"))?;
+            let timestamp = m["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .ok_or_else(|| format!("malformed point (timestamp): {m}"))?;
+            let value = m["value"]
+                .as_i64()
+                .or_else(|| m["value"].as_f64().map(|f| f as i64))
+                .ok_or_else(|| format!("malformed point (value): {m}"))?;
             Ok(Point { timestamp, value })
         })
         .collect()
@@ -177,19 +226,35 @@ pub fn series(metric: &str, points: &[Point], rules: &SeriesRules) -> Result<Poi
     };
     let age = age(rules.now, latest.timestamp);
     if age > rules.max_age {
-        return Err(Verdict::Wait(format!("{metric}: latest point is {} old (limit {})", crate::duration::format(age), crate::duration::format(rules.max_age))));
+        return Err(Verdict::Wait(format!(
+            "{metric}: latest point is {} old (limit {})",
+            crate::duration::format(age),
+            crate::duration::format(rules.max_age)
+        )));
     }
-    let oldest = points.iter().map(|p| p.timestamp).min().unwrap_or(latest.timestamp);
+    let oldest = points
+        .iter()
+        .map(|p| p.timestamp)
+        .min()
+        .unwrap_or(latest.timestamp);
     if age_of(rules.now, oldest) > Duration::from_secs(3600) {
-        return Err(Verdict::Wait(format!("{metric}: first point is over an hour old")));
+        return Err(Verdict::Wait(format!(
+            "{metric}: first point is over an hour old"
+        )));
     }
     if rules.must_be_positive && latest.value <= 0 {
-        return Err(Verdict::Wait(format!("{metric}: latest value is {} (expected above zero)", latest.value)));
+        return Err(Verdict::Wait(format!(
+            "{metric}: latest value is {} (expected above zero)",
+            latest.value
+        )));
     }
     if let Some(cap) = rules.capacity
         && latest.value > cap
     {
-        return Err(Verdict::Fail(format!("{metric}: latest value {} exceeds the node's capacity {cap}", latest.value)));
+        return Err(Verdict::Fail(format!(
+            "{metric}: latest value {} exceeds the node's capacity {cap}",
+            latest.value
+        )));
     }
     Ok(latest)
 }
@@ -221,30 +286,65 @@ impl std::fmt::Display for PodProblem {
         if self.container.is_empty() {
             write!(f, "pod {} is {}: {}", self.pod, self.reason, self.message)
         } else {
-            write!(f, "pod {} container {} is in {}: {}", self.pod, self.container, self.reason, self.message)
+            write!(
+                f,
+                "pod {} container {} is in {}: {}",
+                self.pod, self.container, self.reason, self.message
+            )
         }
     }
 }
 
-pub const FATAL_WAITING_REASONS: &[&str] = &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName", "CreateContainerError"];
+pub const FATAL_WAITING_REASONS: &[&str] = &[
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "CreateContainerError",
+];
 
 pub fn pod_name(pod: &Pod) -> String {
-    format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default())
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Why a pod is certain not to start, if it is: a fatal waiting reason, or Unschedulable
 /// for longer than `unschedulable_grace` (nodes may still be joining).
 pub fn pod_problem(pod: &Pod, now: Timestamp, unschedulable_grace: Duration) -> Option<PodProblem> {
     let status = pod.status.as_ref()?;
-    for cs in status.container_statuses.iter().flatten().chain(status.init_container_statuses.iter().flatten()) {
-        let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+    for cs in status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+    {
+        let Some(waiting) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
         let reason = waiting.reason.clone().unwrap_or_default();
         if FATAL_WAITING_REASONS.contains(&reason.as_str()) {
-            return Some(PodProblem { pod: pod_name(pod), container: cs.name.clone(), reason, message: waiting.message.clone().unwrap_or_default() });
+            return Some(PodProblem {
+                pod: pod_name(pod),
+                container: cs.name.clone(),
+                reason,
+                message: waiting.message.clone().unwrap_or_default(),
+            });
         }
     }
-    let unschedulable = status.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
-    let since = unschedulable.last_transition_time.as_ref().map(|t| t.0).or(pod.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+    let unschedulable = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    })?;
+    let since = unschedulable
+        .last_transition_time
+        .as_ref()
+        .map(|t| t.0)
+        .or(pod.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
     (age_of(now, since) >= unschedulable_grace).then(|| PodProblem {
         pod: pod_name(pod),
         container: String::new(),
@@ -254,29 +354,47 @@ pub fn pod_problem(pod: &Pod, now: Timestamp, unschedulable_grace: Duration) -> 
 }
 
 pub fn pod_is_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn selects(deploy: &Deployment, pod: &Pod) -> bool {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let ns_match = pod.metadata.namespace == deploy.metadata.namespace;
-    let selector = deploy.spec.selector.match_labels.clone().unwrap_or_default();
+    let selector = deploy
+        .spec
+        .selector
+        .match_labels
+        .clone()
+        .unwrap_or_default();
     ns_match && !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// Whether a Deployment has rolled out: observed, updated and available.
 pub fn deployment_available(d: &Deployment) -> Result<(), String> {
-    let name = format!("{}/{}", d.metadata.namespace.as_deref().unwrap_or_default(), d.metadata.name.as_deref().unwrap_or_default());
+    let name = format!(
+        "{}/{}",
+        d.metadata.namespace.as_deref().unwrap_or_default(),
+        d.metadata.name.as_deref().unwrap_or_default()
+    );
     let want = d.spec.replicas.unwrap_or(1);
-    let Some(status) = d.status.as_ref() else { return Err(format!("deployment {name} has no status yet")) };
+    let Some(status) = d.status.as_ref() else {
+        return Err(format!("deployment {name} has no status yet"));
+    };
     if status.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
-        return Err(format!("deployment {name}: the controller has not seen the latest spec yet"));
+        return Err(format!(
+            "deployment {name}: the controller has not seen the latest spec yet"
+        ));
     }
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
     if updated < want || available < want || total > updated {
-        return Err(format!("deployment {name}: {available}/{want} available, {updated}/{want} updated"));
+        return Err(format!(
+            "deployment {name}: {available}/{want} available, {updated}/{want} updated"
+        ));
     }
     Ok(())
 }
@@ -289,21 +407,37 @@ pub enum Rollout {
 }
 
 /// The state of a rollout of `wanted` Deployments (`namespace/name`), from what a watch saw.
-pub fn rollout(wanted: &[(String, String)], deployments: &[Deployment], pods: &[Pod], now: Timestamp, unschedulable_grace: Duration) -> Rollout {
+pub fn rollout(
+    wanted: &[(String, String)],
+    deployments: &[Deployment],
+    pods: &[Pod],
+    now: Timestamp,
+    unschedulable_grace: Duration,
+) -> Rollout {
     let mut waiting = Vec::new();
     for (ns, name) in wanted {
-        let Some(d) = deployments.iter().find(|d| d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)) else {
+        let Some(d) = deployments.iter().find(|d| {
+            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+        }) else {
             waiting.push(format!("deployment {ns}/{name} does not exist yet"));
             continue;
         };
-        if let Some(problem) = pods.iter().filter(|p| selects(d, p)).find_map(|p| pod_problem(p, now, unschedulable_grace)) {
+        if let Some(problem) = pods
+            .iter()
+            .filter(|p| selects(d, p))
+            .find_map(|p| pod_problem(p, now, unschedulable_grace))
+        {
             return Rollout::Failed(problem);
         }
         if let Err(why) = deployment_available(d) {
             waiting.push(why);
         }
     }
-    if waiting.is_empty() { Rollout::Done } else { Rollout::Waiting(waiting.join("; ")) }
+    if waiting.is_empty() {
+        Rollout::Done
+    } else {
+        Rollout::Waiting(waiting.join("; "))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -314,17 +448,33 @@ pub fn rollout(wanted: &[(String, String)], deployments: &[Deployment], pods: &[
 /// with recent non-zero points for CPU and memory, the data its charts draw.
 pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Duration) -> Verdict {
     if let Some(errors) = v["errors"].as_array().filter(|e| !e.is_empty()) {
-        let messages: Vec<String> = errors.iter().map(|e| e["ErrStatus"]["message"].as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect();
-        return Verdict::Fail(format!("the dashboard's {list_field} list reports errors (it answered 200 but the API server refused it): {}", messages.join("; ")));
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                e["ErrStatus"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string())
+            })
+            .collect();
+        return Verdict::Fail(format!(
+            "the dashboard's {list_field} list reports errors (it answered 200 but the API server refused it): {}",
+            messages.join("; ")
+        ));
     }
     let Some(items) = v[list_field].as_array() else {
-        return Verdict::Fail(format!("malformed dashboard answer: no \"{list_field}\" list: {}", snippet(&v.to_string())));
+        return Verdict::Fail(format!(
+            "malformed dashboard answer: no \"{list_field}\" list: {}",
+            snippet(&v.to_string())
+        ));
     };
     if items.is_empty() {
         return Verdict::Wait(format!("the dashboard lists no {list_field}"));
     }
     let Some(metrics) = v["cumulativeMetrics"].as_array().filter(|m| !m.is_empty()) else {
-        return Verdict::Wait(format!("the dashboard's {list_field} list has no cumulativeMetrics (no metric client yet)"));
+        return Verdict::Wait(format!(
+            "the dashboard's {list_field} list has no cumulativeMetrics (no metric client yet)"
+        ));
     };
     let mut seen = Vec::new();
     for name in ["cpu/usage_rate", "memory/usage"] {
@@ -335,11 +485,25 @@ pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Dura
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|p| Some(Point { timestamp: p["timestamp"].as_str()?.parse().ok()?, value: p["value"].as_i64()? }))
+            .filter_map(|p| {
+                Some(Point {
+                    timestamp: p["timestamp"].as_str()?.parse().ok()?,
+                    value: p["value"].as_i64()?,
+                })
+            })
             .collect();
-        let rules = SeriesRules { now, max_age, must_be_positive: true, capacity: None };
+        let rules = SeriesRules {
+            now,
+            max_age,
+            must_be_positive: true,
+            capacity: None,
+        };
         match series(name, &points, &rules) {
-            Ok(p) => seen.push(format!("{name} {} ({} ago)", human_value(name, p.value), crate::duration::format(age(now, p.timestamp)))),
+            Ok(p) => seen.push(format!(
+                "{name} {} ({} ago)",
+                human_value(name, p.value),
+                crate::duration::format(age(now, p.timestamp))
+            )),
             Err(v) => return v,
         }
     }
@@ -349,15 +513,25 @@ pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Dura
 /// `/api/v1/integration/heapster/state`.
 pub fn integration_state(v: &Value) -> Verdict {
     match v["connected"].as_bool() {
-        Some(true) => Verdict::Pass(format!("connected, last checked {}", v["lastChecked"].as_str().unwrap_or("?"))),
+        Some(true) => Verdict::Pass(format!(
+            "connected, last checked {}",
+            v["lastChecked"].as_str().unwrap_or("?")
+        )),
         Some(false) => Verdict::Wait(format!("heapster not connected: {}", v["error"])),
-        None => Verdict::Fail(format!("malformed integration state (no \"connected\"): {}", snippet(&v.to_string()))),
+        None => Verdict::Fail(format!(
+            "malformed integration state (no \"connected\"): {}",
+            snippet(&v.to_string())
+        )),
     }
 }
 
 /// CPU in millicores, memory in MiB.
 pub fn human_value(metric: &str, value: i64) -> String {
-    if metric.starts_with("memory") { format!("{:.1} MiB", value as f64 / 1048576.0) } else { format!("{value}m") }
+    if metric.starts_with("memory") {
+        format!("{:.1} MiB", value as f64 / 1048576.0)
+    } else {
+        format!("{value}m")
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -366,53 +540,109 @@ pub fn human_value(metric: &str, value: i64) -> String {
 
 /// `SHOW DATABASES` must list `k8s` (heapster's sink creates it on first write).
 pub fn influx_databases(v: &Value) -> Verdict {
-    let names: Vec<&str> = v["results"][0]["series"][0]["values"].as_array().into_iter().flatten().filter_map(|row| row[0].as_str()).collect();
+    let names: Vec<&str> = v["results"][0]["series"][0]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row[0].as_str())
+        .collect();
     if v["results"].as_array().is_none() {
-        return Verdict::Fail(format!("malformed InfluxDB answer: {}", snippet(&v.to_string())));
+        return Verdict::Fail(format!(
+            "malformed InfluxDB answer: {}",
+            snippet(&v.to_string())
+        ));
     }
-    if names.contains(&"k8s") { Verdict::Pass(format!("databases: {}", names.join(", "))) } else { Verdict::Wait(format!("no k8s database yet (heapster has not written); databases: {}", names.join(", "))) }
+    if names.contains(&"k8s") {
+        Verdict::Pass(format!("databases: {}", names.join(", ")))
+    } else {
+        Verdict::Wait(format!(
+            "no k8s database yet (heapster has not written); databases: {}",
+            names.join(", ")
+        ))
+    }
 }
 
 /// `SELECT last("value") FROM "<metric>" WHERE "type" = 'node' GROUP BY "nodename"`:
 /// a recent point for every node.
-pub fn influx_node_series(v: &Value, metric: &str, nodes: &[String], now: Timestamp, max_age: Duration) -> Verdict {
+pub fn influx_node_series(
+    v: &Value,
+    metric: &str,
+    nodes: &[String],
+    now: Timestamp,
+    max_age: Duration,
+) -> Verdict {
     if let Some(err) = v["results"][0]["error"].as_str() {
         return Verdict::Wait(format!("InfluxDB: {err}"));
     }
-    let series = v["results"][0]["series"].as_array().cloned().unwrap_or_default();
+    let series = v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut problems = Vec::new();
     for node in nodes {
-        let row = series.iter().find(|s| s["tags"]["nodename"] == node.as_str()).and_then(|s| s["values"][0].as_array().cloned());
+        let row = series
+            .iter()
+            .find(|s| s["tags"]["nodename"] == node.as_str())
+            .and_then(|s| s["values"][0].as_array().cloned());
         match row {
             None => problems.push(format!("{node}: no {metric} series")),
             Some(row) => {
-                let t = row.first().and_then(|t| t.as_str()).and_then(|t| t.parse::<Timestamp>().ok());
+                let t = row
+                    .first()
+                    .and_then(|t| t.as_str())
+                    .and_then(|t| t.parse::<Timestamp>().ok());
                 match t {
                     Some(t) if age(now, t) <= max_age => {}
-                    Some(t) => problems.push(format!("{node}: latest {metric} point {} old", crate::duration::format(age(now, t)))),
+                    Some(t) => problems.push(format!(
+                        "{node}: latest {metric} point {} old",
+                        crate::duration::format(age(now, t))
+                    )),
                     None => problems.push(format!("{node}: malformed row {}", Value::Array(row))),
                 }
             }
         }
     }
-    if problems.is_empty() { Verdict::Pass(format!("recent {metric} points for {} nodes", nodes.len())) } else { Verdict::Wait(problems.join("; ")) }
+    if problems.is_empty() {
+        Verdict::Pass(format!("recent {metric} points for {} nodes", nodes.len()))
+    } else {
+        Verdict::Wait(problems.join("; "))
+    }
 }
 
 pub fn grafana_health(v: &Value) -> Verdict {
     match v["database"].as_str() {
-        Some("ok") => Verdict::Pass(format!("database ok, version {}", v["version"].as_str().unwrap_or("?"))),
+        Some("ok") => Verdict::Pass(format!(
+            "database ok, version {}",
+            v["version"].as_str().unwrap_or("?")
+        )),
         Some(other) => Verdict::Wait(format!("Grafana database is {other:?}")),
-        None => Verdict::Fail(format!("malformed Grafana health answer: {}", snippet(&v.to_string()))),
+        None => Verdict::Fail(format!(
+            "malformed Grafana health answer: {}",
+            snippet(&v.to_string())
+        )),
     }
 }
 
 pub fn grafana_datasource(v: &Value) -> Verdict {
     let Some(sources) = v.as_array() else {
-        return Verdict::Fail(format!("malformed Grafana data source list: {}", snippet(&v.to_string())));
+        return Verdict::Fail(format!(
+            "malformed Grafana data source list: {}",
+            snippet(&v.to_string())
+        ));
     };
-    match sources.iter().find(|s| s["type"] == "influxdb" && s["database"] == "k8s") {
-        Some(s) => Verdict::Pass(format!("data source {} -> {} (database k8s)", s["name"].as_str().unwrap_or("?"), s["url"].as_str().unwrap_or("?"))),
-        None => Verdict::Wait(format!("no InfluxDB data source for database k8s among {} data sources", sources.len())),
+    match sources
+        .iter()
+        .find(|s| s["type"] == "influxdb" && s["database"] == "k8s")
+    {
+        Some(s) => Verdict::Pass(format!(
+            "data source {} -> {} (database k8s)",
+            s["name"].as_str().unwrap_or("?"),
+            s["url"].as_str().unwrap_or("?")
+        )),
+        None => Verdict::Wait(format!(
+            "no InfluxDB data source for database k8s among {} data sources",
+            sources.len()
+        )),
     }
 }
 
@@ -429,10 +659,18 @@ mod tests {
 
     #[test]
     fn log_verdicts_on_real_dashboard_logs() {
-        assert_eq!(dashboard_log(&sample("dashboard-connected.log")), LogState::Connected);
-        assert_eq!(dashboard_log(&sample("dashboard-recovered.log")), LogState::Connected);
+        assert_eq!(
+            dashboard_log(&sample("dashboard-connected.log")),
+            LogState::Connected
+        );
+        assert_eq!(
+            dashboard_log(&sample("dashboard-recovered.log")),
+            LogState::Connected
+        );
         match dashboard_log(&sample("dashboard-no-heapster.log")) {
-            LogState::MissingService(line) => assert!(line.starts_with("2018/04/29 01:56:38"), "{line}"),
+            LogState::MissingService(line) => {
+                assert!(line.starts_with("2018/04/29 01:56:38"), "{line}")
+            }
             other => panic!("{other:?}"),
         }
         match dashboard_log(&sample("dashboard-no-data-batch.log")) {
@@ -450,20 +688,36 @@ mod tests {
 
     #[test]
     fn no_metric_client_after_success_is_not_healthy() {
-        let log = "a Successful request to heapster\nb No metric client provided. Skipping metrics.\n";
+        let log =
+            "a Successful request to heapster\nb No metric client provided. Skipping metrics.\n";
         assert!(matches!(dashboard_log(log), LogState::Dropped(_)));
-        let before = "b No metric client provided. Skipping metrics.\na Successful request to heapster\n";
+        let before =
+            "b No metric client provided. Skipping metrics.\na Successful request to heapster\n";
         assert_eq!(dashboard_log(before), LogState::Connected);
         assert_eq!(dashboard_log(""), LogState::NotStarted);
     }
 
     #[test]
     fn healthz_answers() {
-        assert!(heapster_health(&Answer { status: 200, body: "ok".into() }).is_pass());
-        let batch = Answer { status: 500, body: "[-]healthz failed: could not get the latest data batch\nhealthz check failed".into() };
-        assert!(matches!(heapster_health(&batch), Verdict::Wait(r) if r.contains("not scraped yet")));
+        assert!(
+            heapster_health(&Answer {
+                status: 200,
+                body: "ok".into()
+            })
+            .is_pass()
+        );
+        let batch = Answer {
+            status: 500,
+            body: "[-]healthz failed: could not get the latest data batch\nhealthz check failed"
+                .into(),
+        };
+        assert!(
+            matches!(heapster_health(&batch), Verdict::Wait(r) if r.contains("not scraped yet"))
+        );
         let missing = Answer { status: 404, body: json!({"kind": "Status", "reason": "NotFound", "message": "services \"heapster\" not found"}).to_string() };
-        assert!(matches!(heapster_health(&missing), Verdict::Fail(r) if r.contains("no heapster service")));
+        assert!(
+            matches!(heapster_health(&missing), Verdict::Fail(r) if r.contains("no heapster service"))
+        );
         let no_ep = Answer { status: 503, body: json!({"kind": "Status", "reason": "ServiceUnavailable", "message": "no endpoints available for service \"heapster\""}).to_string() };
         assert!(matches!(heapster_health(&no_ep), Verdict::Wait(_)));
     }
@@ -472,8 +726,12 @@ mod tests {
     fn node_sets_name_the_missing_node() {
         let ready = vec!["a".to_string(), "b".to_string()];
         assert!(heapster_nodes(&ready, &ready).is_pass());
-        assert!(matches!(heapster_nodes(&["a".into()], &ready), Verdict::Wait(r) if r.contains("missing from heapster: b")));
-        assert!(matches!(heapster_nodes(&[], &ready), Verdict::Wait(r) if r.contains("no nodes yet")));
+        assert!(
+            matches!(heapster_nodes(&["a".into()], &ready), Verdict::Wait(r) if r.contains("missing from heapster: b"))
+        );
+        assert!(
+            matches!(heapster_nodes(&[], &ready), Verdict::Wait(r) if r.contains("no nodes yet"))
+        );
     }
 
     fn t(s: i64) -> Timestamp {
@@ -485,20 +743,49 @@ mod tests {
         let ok = json!({"metrics": [{"timestamp": "2026-11-25T10:00:00Z", "value": 250}], "latestTimestamp": "2026-11-25T10:00:00Z"});
         assert_eq!(parse_metric_result(&ok).unwrap()[0].value, 250);
         assert!(parse_metric_result(&json!({"items": []})).is_err());
-        assert!(parse_metric_result(&json!({"metrics": [{"timestamp": "yesterday", "value": 1}]})).is_err());
-        assert!(parse_metric_result(&json!({"metrics": [{"timestamp": "2026-11-25T10:00:00Z"}]})).is_err());
+        assert!(
+            parse_metric_result(&json!({"metrics": [{"timestamp": "yesterday", "value": 1}]}))
+                .is_err()
+        );
+        assert!(
+            parse_metric_result(&json!({"metrics": [{"timestamp": "2026-11-25T10:00:00Z"}]}))
+                .is_err()
+        );
     }
 
     #[test]
     fn series_rules() {
-        let rules = SeriesRules { now: t(10_000), max_age: Duration::from_secs(120), must_be_positive: true, capacity: Some(4000) };
-        let p = |s, v| Point { timestamp: t(s), value: v };
-        assert_eq!(series("cpu", &[p(9_950, 300), p(9_990, 320)], &rules).unwrap().value, 320);
-        assert!(matches!(series("cpu", &[], &rules), Err(Verdict::Wait(r)) if r.contains("no points")));
-        assert!(matches!(series("cpu", &[p(10_000 - 2400, 300)], &rules), Err(Verdict::Wait(r)) if r.contains("40m old")));
-        assert!(matches!(series("cpu", &[p(9_990, 0)], &rules), Err(Verdict::Wait(r)) if r.contains("above zero")));
-        assert!(matches!(series("cpu", &[p(9_990, 5000)], &rules), Err(Verdict::Fail(r)) if r.contains("capacity 4000")));
-        assert!(matches!(series("cpu", &[p(5_000, 1), p(9_990, 1)], &rules), Err(Verdict::Wait(r)) if r.contains("over an hour")));
+        let rules = SeriesRules {
+            now: t(10_000),
+            max_age: Duration::from_secs(120),
+            must_be_positive: true,
+            capacity: Some(4000),
+        };
+        let p = |s, v| Point {
+            timestamp: t(s),
+            value: v,
+        };
+        assert_eq!(
+            series("cpu", &[p(9_950, 300), p(9_990, 320)], &rules)
+                .unwrap()
+                .value,
+            320
+        );
+        assert!(
+            matches!(series("cpu", &[], &rules), Err(Verdict::Wait(r)) if r.contains("no points"))
+        );
+        assert!(
+            matches!(series("cpu", &[p(10_000 - 2400, 300)], &rules), Err(Verdict::Wait(r)) if r.contains("40m old"))
+        );
+        assert!(
+            matches!(series("cpu", &[p(9_990, 0)], &rules), Err(Verdict::Wait(r)) if r.contains("above zero"))
+        );
+        assert!(
+            matches!(series("cpu", &[p(9_990, 5000)], &rules), Err(Verdict::Fail(r)) if r.contains("capacity 4000"))
+        );
+        assert!(
+            matches!(series("cpu", &[p(5_000, 1), p(9_990, 1)], &rules), Err(Verdict::Wait(r)) if r.contains("over an hour"))
+        );
     }
 
     fn pod(json: Value) -> Pod {
@@ -507,21 +794,38 @@ mod tests {
 
     #[test]
     fn pod_problems_name_pod_container_reason_and_message() {
-        let crashing = pod(json!({"metadata": {"name": "heapster-1", "namespace": "kube-system"}, "status": {"containerStatuses": [
+        let crashing = pod(
+            json!({"metadata": {"name": "heapster-1", "namespace": "kube-system"}, "status": {"containerStatuses": [
             {"name": "heapster", "image": "h", "imageID": "", "ready": false, "restartCount": 3,
-             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}}]}}));
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}}]}}),
+        );
         let p = pod_problem(&crashing, t(0), Duration::from_secs(30)).unwrap();
-        assert_eq!((p.pod.as_str(), p.container.as_str(), p.reason.as_str()), ("kube-system/heapster-1", "heapster", "CrashLoopBackOff"));
+        assert_eq!(
+            (p.pod.as_str(), p.container.as_str(), p.reason.as_str()),
+            ("kube-system/heapster-1", "heapster", "CrashLoopBackOff")
+        );
         assert!(p.to_string().contains("back-off 10s"));
 
-        let creating = pod(json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"containerStatuses": [
-            {"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}}));
+        let creating = pod(
+            json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"containerStatuses": [
+            {"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}}),
+        );
         assert_eq!(pod_problem(&creating, t(0), Duration::from_secs(30)), None);
 
-        let unschedulable = pod(json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"conditions": [
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/0 nodes are available", "lastTransitionTime": "1970-01-01T00:00:00Z"}]}}));
-        assert_eq!(pod_problem(&unschedulable, t(10), Duration::from_secs(30)), None);
-        assert_eq!(pod_problem(&unschedulable, t(40), Duration::from_secs(30)).unwrap().reason, "Unschedulable");
+        let unschedulable = pod(
+            json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/0 nodes are available", "lastTransitionTime": "1970-01-01T00:00:00Z"}]}}),
+        );
+        assert_eq!(
+            pod_problem(&unschedulable, t(10), Duration::from_secs(30)),
+            None
+        );
+        assert_eq!(
+            pod_problem(&unschedulable, t(40), Duration::from_secs(30))
+                .unwrap()
+                .reason,
+            "Unschedulable"
+        );
     }
 
     #[test]
@@ -532,14 +836,30 @@ mod tests {
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"k8s-app": "heapster"}}, "template": {}},
                 "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available}})).unwrap()
         };
-        assert!(matches!(rollout(&wanted, &[], &[], t(0), Duration::ZERO), Rollout::Waiting(r) if r.contains("does not exist")));
-        assert!(matches!(rollout(&wanted, &[deploy(0)], &[], t(0), Duration::ZERO), Rollout::Waiting(r) if r.contains("0/1 available")));
-        assert_eq!(rollout(&wanted, &[deploy(1)], &[], t(0), Duration::ZERO), Rollout::Done);
-        let pulling = pod(json!({"metadata": {"name": "heapster-1", "namespace": "kube-system", "labels": {"k8s-app": "heapster"}}, "status": {"containerStatuses": [
-            {"name": "heapster", "image": "h", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"h\""}}}]}}));
-        assert!(matches!(rollout(&wanted, &[deploy(0)], &[pulling.clone()], t(0), Duration::ZERO), Rollout::Failed(p) if p.reason == "ImagePullBackOff"));
-        let elsewhere = pod(json!({"metadata": {"name": "other", "namespace": "default", "labels": {"k8s-app": "heapster"}}, "status": pulling.status}));
-        assert!(matches!(rollout(&wanted, &[deploy(1)], &[elsewhere], t(0), Duration::ZERO), Rollout::Done));
+        assert!(
+            matches!(rollout(&wanted, &[], &[], t(0), Duration::ZERO), Rollout::Waiting(r) if r.contains("does not exist"))
+        );
+        assert!(
+            matches!(rollout(&wanted, &[deploy(0)], &[], t(0), Duration::ZERO), Rollout::Waiting(r) if r.contains("0/1 available"))
+        );
+        assert_eq!(
+            rollout(&wanted, &[deploy(1)], &[], t(0), Duration::ZERO),
+            Rollout::Done
+        );
+        let pulling = pod(
+            json!({"metadata": {"name": "heapster-1", "namespace": "kube-system", "labels": {"k8s-app": "heapster"}}, "status": {"containerStatuses": [
+            {"name": "heapster", "image": "h", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"h\""}}}]}}),
+        );
+        assert!(
+            matches!(rollout(&wanted, &[deploy(0)], &[pulling.clone()], t(0), Duration::ZERO), Rollout::Failed(p) if p.reason == "ImagePullBackOff")
+        );
+        let elsewhere = pod(
+            json!({"metadata": {"name": "other", "namespace": "default", "labels": {"k8s-app": "heapster"}}, "status": pulling.status}),
+        );
+        assert!(matches!(
+            rollout(&wanted, &[deploy(1)], &[elsewhere], t(0), Duration::ZERO),
+            Rollout::Done
+        ));
     }
 
     #[test]
@@ -548,19 +868,39 @@ mod tests {
         let good = json!({"nodes": [{"objectMeta": {"name": "a"}}], "errors": [], "cumulativeMetrics": [
             {"metricName": "cpu/usage_rate", "aggregation": "sum", "dataPoints": [{"x": 1, "y": 400}], "metricPoints": [{"timestamp": "2026-11-25T10:00:20Z", "value": 400}]},
             {"metricName": "memory/usage", "aggregation": "sum", "dataPoints": [], "metricPoints": [{"timestamp": "2026-11-25T10:00:20Z", "value": 2147483648i64}]}]});
-        assert!(matches!(dashboard_list(&good, "nodes", now, Duration::from_secs(120)), Verdict::Pass(r) if r.contains("400m") && r.contains("2048.0 MiB")));
+        assert!(
+            matches!(dashboard_list(&good, "nodes", now, Duration::from_secs(120)), Verdict::Pass(r) if r.contains("400m") && r.contains("2048.0 MiB"))
+        );
         let refused = json!({"nodes": [], "cumulativeMetrics": [], "errors": [{"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\"", "code": 403}}]});
-        assert!(matches!(dashboard_list(&refused, "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("forbidden")));
+        assert!(
+            matches!(dashboard_list(&refused, "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("forbidden"))
+        );
         let empty = json!({"nodes": [{}], "errors": [], "cumulativeMetrics": []});
-        assert!(matches!(dashboard_list(&empty, "nodes", now, Duration::from_secs(120)), Verdict::Wait(_)));
-        assert!(matches!(dashboard_list(&json!({"errors": []}), "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("malformed")));
+        assert!(matches!(
+            dashboard_list(&empty, "nodes", now, Duration::from_secs(120)),
+            Verdict::Wait(_)
+        ));
+        assert!(
+            matches!(dashboard_list(&json!({"errors": []}), "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("malformed"))
+        );
     }
 
     #[test]
     fn integration_state_shapes() {
-        assert!(integration_state(&json!({"connected": true, "lastChecked": "2026-11-25T10:00:00Z", "error": null})).is_pass());
-        assert!(matches!(integration_state(&json!({"connected": false, "error": {"x": 1}})), Verdict::Wait(_)));
-        assert!(matches!(integration_state(&json!({"state": "?"})), Verdict::Fail(_)));
+        assert!(
+            integration_state(
+                &json!({"connected": true, "lastChecked": "2026-11-25T10:00:00Z", "error": null})
+            )
+            .is_pass()
+        );
+        assert!(matches!(
+            integration_state(&json!({"connected": false, "error": {"x": 1}})),
+            Verdict::Wait(_)
+        ));
+        assert!(matches!(
+            integration_state(&json!({"state": "?"})),
+            Verdict::Fail(_)
+        ));
     }
 
     #[test]
@@ -571,10 +911,24 @@ mod tests {
         assert!(matches!(influx_databases(&no_k8s), Verdict::Wait(_)));
         let now: Timestamp = "2026-11-25T10:00:30Z".parse().unwrap();
         let series = json!({"results": [{"statement_id": 0, "series": [{"name": "cpu/usage_rate", "tags": {"nodename": "a"}, "columns": ["time", "last"], "values": [["2026-11-25T10:00:20Z", 300]]}]}]});
-        assert!(influx_node_series(&series, "cpu/usage_rate", &["a".into()], now, Duration::from_secs(120)).is_pass());
-        assert!(matches!(influx_node_series(&series, "cpu/usage_rate", &["a".into(), "b".into()], now, Duration::from_secs(120)), Verdict::Wait(r) if r.contains("b: no cpu/usage_rate series")));
+        assert!(
+            influx_node_series(
+                &series,
+                "cpu/usage_rate",
+                &["a".into()],
+                now,
+                Duration::from_secs(120)
+            )
+            .is_pass()
+        );
+        assert!(
+            matches!(influx_node_series(&series, "cpu/usage_rate", &["a".into(), "b".into()], now, Duration::from_secs(120)), Verdict::Wait(r) if r.contains("b: no cpu/usage_rate series"))
+        );
         assert!(grafana_health(&json!({"database": "ok", "version": "5.0.4"})).is_pass());
         assert!(grafana_datasource(&json!([{"name": "influxdb-datasource", "type": "influxdb", "database": "k8s", "url": "http://monitoring-influxdb:8086"}])).is_pass());
-        assert!(matches!(grafana_datasource(&json!([{"type": "prometheus"}])), Verdict::Wait(_)));
+        assert!(matches!(
+            grafana_datasource(&json!([{"type": "prometheus"}])),
+            Verdict::Wait(_)
+        ));
     }
 }

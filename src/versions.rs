@@ -24,10 +24,26 @@ impl NodeImage {
 
 /// The images kind v0.33.0's release notes list as built for it.
 pub const NODE_IMAGES: &[NodeImage] = &[
-    NodeImage { minor: "1.37", image: "kindest/node:v1.37.0", digest: "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5" },
-    NodeImage { minor: "1.36", image: "kindest/node:v1.36.4", digest: "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed" },
-    NodeImage { minor: "1.35", image: "kindest/node:v1.35.8", digest: "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0" },
-    NodeImage { minor: "1.34", image: "kindest/node:v1.34.11", digest: "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d" },
+    NodeImage {
+        minor: "1.37",
+        image: "kindest/node:v1.37.0",
+        digest: "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+    },
+    NodeImage {
+        minor: "1.36",
+        image: "kindest/node:v1.36.4",
+        digest: "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    },
+    NodeImage {
+        minor: "1.35",
+        image: "kindest/node:v1.35.8",
+        digest: "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+    },
+    NodeImage {
+        minor: "1.34",
+        image: "kindest/node:v1.34.11",
+        digest: "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
 ];
 
 /// kind v0.33.0's default.
@@ -70,10 +86,30 @@ impl StackImage {
 
 /// The heapster stack (the last releases of each) and the dashboard that reads it.
 pub const STACK_IMAGES: &[StackImage] = &[
-    StackImage { repository: "registry.k8s.io/heapster-amd64", tag: "v1.5.4", digest: None, amd64_only: true },
-    StackImage { repository: "registry.k8s.io/heapster-influxdb-amd64", tag: "v1.5.2", digest: None, amd64_only: true },
-    StackImage { repository: "registry.k8s.io/heapster-grafana-amd64", tag: "v5.0.4", digest: None, amd64_only: true },
-    StackImage { repository: "registry.k8s.io/kubernetes-dashboard-amd64", tag: "v1.10.1", digest: None, amd64_only: true },
+    StackImage {
+        repository: "registry.k8s.io/heapster-amd64",
+        tag: "v1.5.4",
+        digest: None,
+        amd64_only: true,
+    },
+    StackImage {
+        repository: "registry.k8s.io/heapster-influxdb-amd64",
+        tag: "v1.5.2",
+        digest: None,
+        amd64_only: true,
+    },
+    StackImage {
+        repository: "registry.k8s.io/heapster-grafana-amd64",
+        tag: "v5.0.4",
+        digest: None,
+        amd64_only: true,
+    },
+    StackImage {
+        repository: "registry.k8s.io/kubernetes-dashboard-amd64",
+        tag: "v1.10.1",
+        digest: None,
+        amd64_only: true,
+    },
 ];
 
 #[cfg(test)]
@@ -90,8 +126,14 @@ mod tests {
     #[test]
     fn node_images_are_pinned_by_tag_and_digest() {
         for n in NODE_IMAGES {
-            assert!(n.image.starts_with(&format!("kindest/node:v{}.", n.minor)), "{n:?}");
-            assert!(n.digest.starts_with("sha256:") && n.digest.len() == 71, "{n:?}");
+            assert!(
+                n.image.starts_with(&format!("kindest/node:v{}.", n.minor)),
+                "{n:?}"
+            );
+            assert!(
+                n.digest.starts_with("sha256:") && n.digest.len() == 71,
+                "{n:?}"
+            );
         }
         assert!(NODE_IMAGES.iter().any(|n| n.minor == DEFAULT_K8S_VERSION));
     }

@@ -1,1 +1,88 @@
-fn main() {}
+//! The check suite as a libtest-mimic harness.
+//!
+//! - With `HEAPSTER_E2E_KUBECONFIG` set (and optionally `HEAPSTER_E2E_CONTEXT`): the
+//!   checks, one trial each, against that cluster.
+//! - Otherwise (`cargo test`): the same checks against a healthy simulated cluster
+//!   (`checks::...`), every fault scenario (`scenario::...`), the e2e pipeline through
+//!   fake kind and docker (`pipeline::...`), and the version pins (`pinned::...`).
+//!
+//! When started as `kind` or `docker` (a symlink to this binary) it is the fake tool.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapster_e2e::checks::{self, CheckConfig, Ctx};
+use heapster_e2e::{kubeclient, suite};
+use kind_sim::Scenario;
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    if let Some(tool) = kind_sim::shim::invoked_as() {
+        std::process::exit(kind_sim::shim::run(tool));
+    }
+    let args = Arguments::from_args();
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("tokio runtime"),
+    );
+    if let Ok(kubeconfig) = std::env::var("HEAPSTER_E2E_KUBECONFIG") {
+        std::process::exit(against_cluster(&rt, &kubeconfig, args));
+    }
+    let mut trials = Vec::new();
+    // Keep the simulated cluster alive for the duration of its trials.
+    let (_stack, check_trials) = simulated_checks(&rt);
+    trials.extend(check_trials);
+    trials.extend(support::scenarios::trials(&rt));
+    trials.extend(support::pipeline::trials(&rt));
+    trials.extend(support::pinned::trials());
+    let mut args = args;
+    // Most trials wait on (simulated) clusters, not on the CPU.
+    args.test_threads.get_or_insert(8);
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The checks, one trial each, against a healthy simulated cluster brought up with the
+/// harness's own apply and rollout.
+fn simulated_checks(rt: &Arc<tokio::runtime::Runtime>) -> (support::SimStack, Vec<Trial>) {
+    let stack = support::SimStack::start(rt, "sim", Scenario::Healthy, support::stack_images());
+    stack
+        .apply_and_wait(rt, &support::manifests_dir(), Duration::from_secs(120))
+        .expect("the shipped stack rolls out on a healthy simulated cluster");
+    let mut ctx = Ctx::new(
+        stack.client.clone(),
+        support::check_config(Duration::from_secs(60)),
+    );
+    let plan = rt.block_on(checks::plan(&mut ctx)).expect("plan");
+    assert!(!plan.is_empty(), "an empty check plan is a bug");
+    (
+        stack,
+        suite::trials(rt.handle(), Arc::new(ctx), plan, "checks::"),
+    )
+}
+
+fn against_cluster(rt: &tokio::runtime::Runtime, kubeconfig: &str, args: Arguments) -> i32 {
+    let context = std::env::var("HEAPSTER_E2E_CONTEXT").ok();
+    let client = match rt.block_on(kubeclient::connect(
+        Some(std::path::Path::new(kubeconfig)),
+        context.as_deref(),
+    )) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return heapster_e2e::exit::HARNESS;
+        }
+    };
+    let mut ctx = Ctx::new(client, CheckConfig::default());
+    match rt.block_on(checks::plan(&mut ctx)) {
+        Ok(plan) => suite::exit_code(&suite::run_trials(rt.handle(), Arc::new(ctx), plan, args)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            heapster_e2e::exit::HARNESS
+        }
+    }
+}

@@ -48,51 +48,100 @@ async fn handle(
     body: Bytes,
 ) -> Reply {
     let path = uri.path().to_string();
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     let request_line = format!("{method} {path}");
     let seen = {
         let mut st = cluster.lock();
         st.requests.push((method.to_string(), uri.to_string()));
-        st.requests.iter().filter(|(m, u)| format!("{m} {}", u.split('?').next().unwrap_or_default()) == request_line).count()
+        st.requests
+            .iter()
+            .filter(|(m, u)| {
+                format!("{m} {}", u.split('?').next().unwrap_or_default()) == request_line
+            })
+            .count()
     };
     if cluster.config.faults.transient_api_errors && seen <= 2 {
         return if seen == 1 {
-            status_reply(500, "InternalError", "Internal error occurred: etcdserver: request timed out")
+            status_reply(
+                500,
+                "InternalError",
+                "Internal error occurred: etcdserver: request timed out",
+            )
         } else {
-            let mut r = status_reply(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later");
-            r.headers_mut().insert("retry-after", "1".parse().expect("valid header"));
+            let mut r = status_reply(
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later",
+            );
+            r.headers_mut()
+                .insert("retry-after", "1".parse().expect("valid header"));
             r
         };
     }
-    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-    let by_cert = admin_cert.is_some_and(|axum::Extension(c)| c.0).then_some(Identity::Admin);
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let by_cert = admin_cert
+        .is_some_and(|axum::Extension(c)| c.0)
+        .then_some(Identity::Admin);
     let Some(who) = by_cert.or_else(|| cluster.identity_for_token(token)) else {
         return status_reply(401, "Unauthorized", "Unauthorized");
     };
-    let segments: Vec<String> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["version"] => json_reply(version(&cluster)),
         ["healthz"] | ["readyz"] | ["livez"] => reply(Http::text(200, "ok")),
-        ["api"] => json_reply(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]})),
+        ["api"] => json_reply(
+            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]}),
+        ),
         ["apis"] => json_reply(api_groups(cluster.minor)),
         ["api", "v1"] => json_reply(resource_list("", "v1", cluster.minor)),
-        ["apis", group] => match api_groups(cluster.minor)["groups"].as_array().and_then(|gs| gs.iter().find(|g| g["name"] == *group)) {
-            Some(g) => json_reply(json!({"kind": "APIGroup", "apiVersion": "v1", "name": g["name"], "versions": g["versions"], "preferredVersion": g["preferredVersion"]})),
+        ["apis", group] => match api_groups(cluster.minor)["groups"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
+        {
+            Some(g) => json_reply(
+                json!({"kind": "APIGroup", "apiVersion": "v1", "name": g["name"], "versions": g["versions"], "preferredVersion": g["preferredVersion"]}),
+            ),
             None => not_found_path(),
         },
-        ["apis", group, version] if resources::served_group_versions(cluster.minor).contains(&(*group, *version)) => {
+        ["apis", group, version]
+            if resources::served_group_versions(cluster.minor).contains(&(*group, *version)) =>
+        {
             json_reply(resource_list(group, version, cluster.minor))
         }
-        ["api", "v1", rest @ ..] => resource_request(&cluster, &who, "", "v1", rest, &method, &query, &headers, &body).await,
-        ["apis", group, version, rest @ ..] => resource_request(&cluster, &who, group, version, rest, &method, &query, &headers, &body).await,
+        ["api", "v1", rest @ ..] => {
+            resource_request(
+                &cluster, &who, "", "v1", rest, &method, &query, &headers, &body,
+            )
+            .await
+        }
+        ["apis", group, version, rest @ ..] => {
+            resource_request(
+                &cluster, &who, group, version, rest, &method, &query, &headers, &body,
+            )
+            .await
+        }
         _ => not_found_path(),
     }
 }
 
 fn not_found_path() -> Reply {
     // What the real server says for a path it does not serve (e.g. a removed API).
-    status_reply(404, "NotFound", "the server could not find the requested resource")
+    status_reply(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 fn version(cluster: &Cluster) -> Value {
@@ -103,38 +152,57 @@ fn version(cluster: &Cluster) -> Value {
 
 fn api_groups(minor: u32) -> Value {
     let mut groups: Vec<Value> = Vec::new();
-    for (group, version) in resources::served_group_versions(minor).into_iter().filter(|(g, _)| !g.is_empty()) {
+    for (group, version) in resources::served_group_versions(minor)
+        .into_iter()
+        .filter(|(g, _)| !g.is_empty())
+    {
         let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
         match groups.iter_mut().find(|g| g["name"] == group) {
             Some(g) => g["versions"].as_array_mut().expect("array").push(gv),
-            None => groups.push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})),
+            None => groups
+                .push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})),
         }
     }
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 fn resource_list(group: &str, version: &str, minor: u32) -> Value {
-    let all_verbs = json!(["create", "delete", "get", "list", "patch", "update", "watch"]);
+    let all_verbs = json!([
+        "create", "delete", "get", "list", "patch", "update", "watch"
+    ]);
     let mut out = Vec::new();
-    for r in resources::RESOURCES.iter().filter(|r| r.group == group && r.version == version && r.served_in(minor)) {
+    for r in resources::RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version && r.served_in(minor))
+    {
         out.push(json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced, "kind": r.kind, "verbs": all_verbs, "shortNames": r.short_names}));
         let subresources: &[(&str, &[&str])] = match r.plural {
             "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
             "services" => &[("proxy", &["create", "delete", "get", "patch", "update"])],
-            "deployments" | "daemonsets" | "replicasets" => &[("status", &["get", "patch", "update"])],
+            "deployments" | "daemonsets" | "replicasets" => {
+                &[("status", &["get", "patch", "update"])]
+            }
             _ => &[],
         };
         for (sub, verbs) in subresources {
             out.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": verbs}));
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out})
 }
 
 /// The plural with its group, as the API server names a resource in messages (`deployments.apps`).
 fn qualified(r: &ResourceType) -> String {
-    if r.group.is_empty() { r.plural.to_string() } else { format!("{}.{}", r.plural, r.group) }
+    if r.group.is_empty() {
+        r.plural.to_string()
+    } else {
+        format!("{}.{}", r.plural, r.group)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -154,9 +222,15 @@ async fn resource_request(
         ["namespaces", ns, plural, tail @ ..] => (Some(*ns), [&[*plural][..], tail].concat()),
         other => (None, other.to_vec()),
     };
-    let Some(plural) = rest.first().copied() else { return not_found_path() };
-    let Some(rt) = resources::lookup(group, version, plural, cluster.minor) else { return not_found_path() };
-    if rt.namespaced != namespace.is_some() && !(rt.namespaced && rest.len() == 1 && *method == Method::GET) {
+    let Some(plural) = rest.first().copied() else {
+        return not_found_path();
+    };
+    let Some(rt) = resources::lookup(group, version, plural, cluster.minor) else {
+        return not_found_path();
+    };
+    if rt.namespaced != namespace.is_some()
+        && !(rt.namespaced && rest.len() == 1 && *method == Method::GET)
+    {
         return not_found_path();
     }
     let name = rest.get(1).copied();
@@ -170,10 +244,23 @@ async fn resource_request(
         ("PATCH", ..) => "patch",
         ("PUT", ..) => "update",
         ("DELETE", ..) => "delete",
-        _ => return status_reply(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
+        _ => {
+            return status_reply(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            );
+        }
     };
     if subresource != Some("proxy") {
-        let req = rbac::Request { verb, group, resource: plural, subresource, namespace, name };
+        let req = rbac::Request {
+            verb,
+            group,
+            resource: plural,
+            subresource,
+            namespace,
+            name,
+        };
         let allowed = rbac::allowed(&cluster.lock().store, who, &req);
         if !allowed {
             return status_reply(403, "Forbidden", &req.forbidden_message(who));
@@ -182,17 +269,52 @@ async fn resource_request(
     match (verb, subresource) {
         ("watch", _) => watch(cluster, rt, namespace, query),
         ("list", _) => list(cluster, rt, namespace, query),
-        ("get", Some("log")) => pod_log(cluster, namespace.unwrap_or_default(), name.unwrap_or_default(), query),
+        ("get", Some("log")) => pod_log(
+            cluster,
+            namespace.unwrap_or_default(),
+            name.unwrap_or_default(),
+            query,
+        ),
         (_, Some("proxy")) if plural == "services" => {
             let tail = rest.get(3..).map(|t| t.join("/")).unwrap_or_default();
-            proxy(cluster, who, namespace.unwrap_or_default(), name.unwrap_or_default(), &tail, method, query, headers, body)
+            proxy(
+                cluster,
+                who,
+                namespace.unwrap_or_default(),
+                name.unwrap_or_default(),
+                &tail,
+                method,
+                query,
+                headers,
+                body,
+            )
         }
-        ("get", None) => match cluster.lock().store.get(&Key::new(&rt.store_key(), namespace.unwrap_or_default(), name.unwrap_or_default())) {
+        ("get", None) => match cluster.lock().store.get(&Key::new(
+            &rt.store_key(),
+            namespace.unwrap_or_default(),
+            name.unwrap_or_default(),
+        )) {
             Some(obj) => json_reply(with_type(obj.clone(), rt)),
-            None => status_reply(404, "NotFound", &format!("{} \"{}\" not found", qualified(rt), name.unwrap_or_default())),
+            None => status_reply(
+                404,
+                "NotFound",
+                &format!(
+                    "{} \"{}\" not found",
+                    qualified(rt),
+                    name.unwrap_or_default()
+                ),
+            ),
         },
         ("create", None) => create(cluster, rt, namespace, body),
-        ("patch", None) => patch(cluster, rt, namespace, name.unwrap_or_default(), query, headers, body),
+        ("patch", None) => patch(
+            cluster,
+            rt,
+            namespace,
+            name.unwrap_or_default(),
+            query,
+            headers,
+            body,
+        ),
         ("update", None) => update(cluster, rt, namespace, name.unwrap_or_default(), body),
         ("delete", None) => delete(cluster, rt, namespace, name.unwrap_or_default()),
         _ => not_found_path(),
@@ -200,11 +322,16 @@ async fn resource_request(
 }
 
 fn is_watch(query: &[(String, String)]) -> bool {
-    query.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+    query
+        .iter()
+        .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Objects are stored without version; the reply carries the version asked for.
@@ -272,7 +399,13 @@ pub fn matches_fields(selector: &str, obj: &Value) -> bool {
             },
         };
         let got = path.split('.').fold(obj, |v, seg| &v[seg]);
-        let got = got.as_str().map(str::to_string).unwrap_or_else(|| if got.is_null() { String::new() } else { got.to_string() });
+        let got = got.as_str().map(str::to_string).unwrap_or_else(|| {
+            if got.is_null() {
+                String::new()
+            } else {
+                got.to_string()
+            }
+        });
         (got == want) != negate
     })
 }
@@ -282,43 +415,86 @@ fn selected(obj: &Value, query: &[(String, String)]) -> bool {
         && param(query, "fieldSelector").is_none_or(|s| matches_fields(s, obj))
 }
 
-fn list(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, query: &[(String, String)]) -> Reply {
+fn list(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    query: &[(String, String)],
+) -> Reply {
     let st = cluster.lock();
-    let items: Vec<Value> = st.store.list(&rt.store_key(), namespace).into_iter().filter(|o| selected(o, query)).map(|o| with_type(o, rt)).collect();
-    json_reply(json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": st.store.resource_version().to_string()}, "items": items}))
+    let items: Vec<Value> = st
+        .store
+        .list(&rt.store_key(), namespace)
+        .into_iter()
+        .filter(|o| selected(o, query))
+        .map(|o| with_type(o, rt))
+        .collect();
+    json_reply(
+        json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": st.store.resource_version().to_string()}, "items": items}),
+    )
 }
 
-fn watch(cluster: &Arc<Cluster>, rt: &'static ResourceType, namespace: Option<&str>, query: &[(String, String)]) -> Reply {
+fn watch(
+    cluster: &Arc<Cluster>,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    query: &[(String, String)],
+) -> Reply {
     let (receiver, backlog) = {
         let st = cluster.lock();
-        let from: u64 = param(query, "resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0).unwrap_or(st.store.resource_version());
+        let from: u64 = param(query, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or(st.store.resource_version());
         let receiver = st.store.subscribe();
         match st.store.history_since(from) {
             Some(backlog) => (receiver, backlog),
-            None => return status_reply(410, "Expired", &format!("too old resource version: {from}")),
+            None => {
+                return status_reply(410, "Expired", &format!("too old resource version: {from}"));
+            }
         }
     };
     let key = rt.store_key();
     let namespace = namespace.map(str::to_string);
     let query = query.to_vec();
-    let timeout = param(&query, "timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(1800u64);
+    let timeout = param(&query, "timeoutSeconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1800u64);
     let last_sent = backlog.last().map(|e| e.rv).unwrap_or(0);
     let relevant = move |e: &crate::store::Event| {
-        e.key.resource == key && namespace.as_deref().is_none_or(|ns| e.key.namespace == ns) && selected(&e.object, &query)
+        e.key.resource == key
+            && namespace.as_deref().is_none_or(|ns| e.key.namespace == ns)
+            && selected(&e.object, &query)
     };
     let relevant_live = relevant.clone();
-    let line = move |e: &crate::store::Event| Bytes::from(format!("{}\n", json!({"type": e.kind.as_str(), "object": with_type(e.object.clone(), rt)})));
+    let line = move |e: &crate::store::Event| {
+        Bytes::from(format!(
+            "{}\n",
+            json!({"type": e.kind.as_str(), "object": with_type(e.object.clone(), rt)})
+        ))
+    };
     let line_live = line.clone();
-    let backlog_stream = futures::stream::iter(backlog.into_iter().filter(move |e| relevant(e)).map(move |e| Ok::<_, std::io::Error>(line(&e))));
+    let backlog_stream = futures::stream::iter(
+        backlog
+            .into_iter()
+            .filter(move |e| relevant(e))
+            .map(move |e| Ok::<_, std::io::Error>(line(&e))),
+    );
     let live = tokio_stream_from(receiver)
         .filter(move |e| futures::future::ready(e.rv > last_sent && relevant_live(e)))
         .map(move |e| Ok(line_live(&e)));
     let deadline = tokio::time::sleep(std::time::Duration::from_secs(timeout));
     let stream = backlog_stream.chain(live).take_until(deadline);
-    Response::builder().status(200).header("content-type", "application/json").body(Body::from_stream(stream)).expect("valid response")
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .expect("valid response")
 }
 
-fn tokio_stream_from(mut rx: tokio::sync::broadcast::Receiver<Arc<crate::store::Event>>) -> impl futures::Stream<Item = Arc<crate::store::Event>> {
+fn tokio_stream_from(
+    mut rx: tokio::sync::broadcast::Receiver<Arc<crate::store::Event>>,
+) -> impl futures::Stream<Item = Arc<crate::store::Event>> {
     async_stream(move |tx| async move {
         loop {
             match rx.recv().await {
@@ -347,7 +523,10 @@ where
 
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, String> {
     let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     if content_type.contains("yaml") {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     } else {
@@ -355,28 +534,60 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, String> {
     }
 }
 
-fn check_identity(rt: &ResourceType, namespace: Option<&str>, name: Option<&str>, obj: &Value) -> Result<(), Reply> {
+fn check_identity(
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    obj: &Value,
+) -> Result<(), Reply> {
     if obj["apiVersion"] != rt.api_version().as_str() || obj["kind"] != rt.kind {
-        return Err(status_reply(400, "BadRequest", &format!("the API version in the data ({}) does not match the expected API version ({})", obj["apiVersion"].as_str().unwrap_or_default(), rt.api_version())));
+        return Err(status_reply(
+            400,
+            "BadRequest",
+            &format!(
+                "the API version in the data ({}) does not match the expected API version ({})",
+                obj["apiVersion"].as_str().unwrap_or_default(),
+                rt.api_version()
+            ),
+        ));
     }
     let obj_name = obj["metadata"]["name"].as_str();
     if obj_name.is_none_or(str::is_empty) {
-        return Err(status_reply(422, "Invalid", &format!("{} \"\" is invalid: metadata.name: Required value: name is required", rt.kind)));
+        return Err(status_reply(
+            422,
+            "Invalid",
+            &format!(
+                "{} \"\" is invalid: metadata.name: Required value: name is required",
+                rt.kind
+            ),
+        ));
     }
     if name.is_some_and(|n| Some(n) != obj_name) {
-        return Err(status_reply(400, "BadRequest", "the name of the object does not match the name on the URL"));
+        return Err(status_reply(
+            400,
+            "BadRequest",
+            "the name of the object does not match the name on the URL",
+        ));
     }
     if let (Some(ns), Some(obj_ns)) = (namespace, obj["metadata"]["namespace"].as_str())
         && ns != obj_ns
     {
-        return Err(status_reply(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
+        return Err(status_reply(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     Ok(())
 }
 
 fn namespace_exists(st: &crate::cluster::State, ns: Option<&str>) -> Result<(), Reply> {
     match ns {
-        Some(ns) if st.store.get(&Key::new("/namespaces", "", ns)).is_none() => Err(status_reply(404, "NotFound", &format!("namespaces \"{ns}\" not found"))),
+        Some(ns) if st.store.get(&Key::new("/namespaces", "", ns)).is_none() => Err(status_reply(
+            404,
+            "NotFound",
+            &format!("namespaces \"{ns}\" not found"),
+        )),
         _ => Ok(()),
     }
 }
@@ -396,14 +607,21 @@ fn create(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, body: &
     if let Err(r) = check_identity(rt, namespace, None, &obj) {
         return r;
     }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), &name);
     let mut st = cluster.lock();
     if let Err(r) = namespace_exists(&st, namespace) {
         return r;
     }
     if st.store.get(&key).is_some() {
-        return status_reply(409, "AlreadyExists", &format!("{} \"{name}\" already exists", qualified(rt)));
+        return status_reply(
+            409,
+            "AlreadyExists",
+            &format!("{} \"{name}\" already exists", qualified(rt)),
+        );
     }
     let obj = prepare(&mut st, rt, store_object(obj, namespace));
     let stored = st.store.put(key, obj);
@@ -414,7 +632,11 @@ fn create(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, body: &
 fn prepare(st: &mut crate::cluster::State, rt: &ResourceType, mut obj: Value) -> Value {
     if rt.kind == "Service" && obj["spec"]["clusterIP"].is_null() {
         st.next_ip += 1;
-        obj["spec"]["clusterIP"] = json!(format!("10.96.{}.{}", st.next_ip / 250, st.next_ip % 250 + 1));
+        obj["spec"]["clusterIP"] = json!(format!(
+            "10.96.{}.{}",
+            st.next_ip / 250,
+            st.next_ip % 250 + 1
+        ));
     }
     obj
 }
@@ -436,14 +658,36 @@ fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-fn patch(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &str, query: &[(String, String)], headers: &HeaderMap, body: &Bytes) -> Reply {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+fn patch(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Reply {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let is_apply = content_type.starts_with("application/apply-patch");
     if !is_apply && !content_type.contains("merge-patch") {
-        return status_reply(415, "UnsupportedMediaType", &format!("the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})"));
+        return status_reply(
+            415,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})"
+            ),
+        );
     }
     if is_apply && param(query, "fieldManager").is_none_or(str::is_empty) {
-        return status_reply(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+        return status_reply(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        );
     }
     let patch = match parse_body(headers, body) {
         Ok(v) => v,
@@ -460,7 +704,13 @@ fn patch(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &s
     let (mut obj, created) = match st.store.get(&key).cloned() {
         Some(existing) => (existing, false),
         None if is_apply => (json!({}), true),
-        None => return status_reply(404, "NotFound", &format!("{} \"{name}\" not found", qualified(rt))),
+        None => {
+            return status_reply(
+                404,
+                "NotFound",
+                &format!("{} \"{name}\" not found", qualified(rt)),
+            );
+        }
     };
     merge(&mut obj, &patch);
     let mut obj = store_object(obj, namespace);
@@ -472,10 +722,19 @@ fn patch(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &s
         obj = prepare(&mut st, rt, obj);
     }
     let stored = st.store.put(key, obj);
-    reply(Http::json(if created { 201 } else { 200 }, with_type(stored, rt)))
+    reply(Http::json(
+        if created { 201 } else { 200 },
+        with_type(stored, rt),
+    ))
 }
 
-fn update(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &str, body: &Bytes) -> Reply {
+fn update(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+    body: &Bytes,
+) -> Reply {
     let obj = match parse_body(&HeaderMap::new(), body) {
         Ok(v) => v,
         Err(e) => return status_reply(400, "BadRequest", &e),
@@ -486,7 +745,11 @@ fn update(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), name);
     let mut st = cluster.lock();
     if st.store.get(&key).is_none() {
-        return status_reply(404, "NotFound", &format!("{} \"{name}\" not found", qualified(rt)));
+        return status_reply(
+            404,
+            "NotFound",
+            &format!("{} \"{name}\" not found", qualified(rt)),
+        );
     }
     let stored = st.store.put(key, store_object(obj, namespace));
     json_reply(with_type(stored, rt))
@@ -496,7 +759,11 @@ fn delete(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), name);
     let mut st = cluster.lock();
     let Some(obj) = st.store.delete(&key) else {
-        return status_reply(404, "NotFound", &format!("{} \"{name}\" not found", qualified(rt)));
+        return status_reply(
+            404,
+            "NotFound",
+            &format!("{} \"{name}\" not found", qualified(rt)),
+        );
     };
     // Garbage collection, done at once: a namespace takes its objects, an owner its dependents.
     let mut doomed: Vec<(Key, Value)> = Vec::new();
@@ -507,7 +774,14 @@ fn delete(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &
         .into_iter()
         .flat_map(|res| {
             st.store.list(&res, None).into_iter().map(move |o| {
-                (Key::new(&res, o["metadata"]["namespace"].as_str().unwrap_or_default(), o["metadata"]["name"].as_str().unwrap_or_default()), o)
+                (
+                    Key::new(
+                        &res,
+                        o["metadata"]["namespace"].as_str().unwrap_or_default(),
+                        o["metadata"]["name"].as_str().unwrap_or_default(),
+                    ),
+                    o,
+                )
             })
         })
         .collect();
@@ -515,7 +789,11 @@ fn delete(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, name: &
     while let Some(owner) = frontier.pop() {
         for (k, o) in &all {
             let in_ns = rt.kind == "Namespace" && owner == obj && k.namespace == name;
-            let owned = o["metadata"]["ownerReferences"].as_array().into_iter().flatten().any(|r| r["uid"] == owner["metadata"]["uid"]);
+            let owned = o["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["uid"] == owner["metadata"]["uid"]);
             if (in_ns || owned) && !doomed.iter().any(|(d, _)| d == k) {
                 doomed.push((k.clone(), o.clone()));
                 frontier.push(o.clone());
@@ -536,29 +814,67 @@ fn pod_log(cluster: &Cluster, ns: &str, name: &str, query: &[(String, String)]) 
     let Some(pod) = st.store.get(&Key::new("/pods", ns, name)) else {
         return status_reply(404, "NotFound", &format!("pods \"{name}\" not found"));
     };
-    let containers: Vec<String> = pod["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(str::to_string)).collect();
+    let containers: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
     let container = match param(query, "container") {
         Some(c) => c.to_string(),
         None if containers.len() == 1 => containers[0].clone(),
-        None => return status_reply(400, "BadRequest", &format!("a container name must be specified for pod {name}, choose one of: [{}]", containers.join(" "))),
+        None => {
+            return status_reply(
+                400,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                ),
+            );
+        }
     };
     if !containers.contains(&container) {
-        return status_reply(400, "BadRequest", &format!("container {container} is not valid for pod {name}"));
+        return status_reply(
+            400,
+            "BadRequest",
+            &format!("container {container} is not valid for pod {name}"),
+        );
     }
-    let log = st.logs.get(&(ns.to_string(), name.to_string(), container.clone())).cloned().unwrap_or_default();
+    let log = st
+        .logs
+        .get(&(ns.to_string(), name.to_string(), container.clone()))
+        .cloned()
+        .unwrap_or_default();
     let previous = param(query, "previous") == Some("true");
     let lines = if previous {
         match log.previous {
             Some(lines) => lines,
-            None => return status_reply(400, "BadRequest", &format!("previous terminated container \"{container}\" in pod \"{name}\" not found")),
+            None => {
+                return status_reply(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "previous terminated container \"{container}\" in pod \"{name}\" not found"
+                    ),
+                );
+            }
         }
     } else {
         if pod["status"]["phase"] == "Pending" {
-            return status_reply(400, "BadRequest", &format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"));
+            return status_reply(
+                400,
+                "BadRequest",
+                &format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+                ),
+            );
         }
         log.current
     };
-    let tail: usize = param(query, "tailLines").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+    let tail: usize = param(query, "tailLines")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
     let start = lines.len().saturating_sub(tail);
     let mut text = lines[start..].join("\n");
     if !text.is_empty() {
@@ -568,11 +884,31 @@ fn pod_log(cluster: &Cluster, ns: &str, name: &str, query: &[(String, String)]) 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn proxy(cluster: &Cluster, who: &Identity, ns: &str, reference: &str, tail: &str, method: &Method, query: &[(String, String)], headers: &HeaderMap, body: &Bytes) -> Reply {
-    let header_list: Vec<(String, String)> = headers.iter().filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string()))).filter(|(k, _)| k != "authorization").collect();
+fn proxy(
+    cluster: &Cluster,
+    who: &Identity,
+    ns: &str,
+    reference: &str,
+    tail: &str,
+    method: &Method,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Reply {
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+        .filter(|(k, _)| k != "authorization")
+        .collect();
     let body_text = String::from_utf8_lossy(body).to_string();
     let path = format!("/{tail}");
-    let req = AppRequest { method: method.as_str(), path: &path, query, headers: &header_list, body: &body_text };
+    let req = AppRequest {
+        method: method.as_str(),
+        path: &path,
+        query,
+        headers: &header_list,
+        body: &body_text,
+    };
     let mut st = cluster.lock();
     let mut state = StateRef::Exclusive(&mut st);
     let answer = apps::service_proxy_mut(cluster, &mut state, who, ns, reference, &req, now());
@@ -600,7 +936,10 @@ mod tests {
     #[test]
     fn field_selectors() {
         let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
-        assert!(matches_fields("spec.nodeName=n1,status.phase=Running", &pod));
+        assert!(matches_fields(
+            "spec.nodeName=n1,status.phase=Running",
+            &pod
+        ));
         assert!(!matches_fields("status.phase!=Running", &pod));
     }
 
@@ -608,6 +947,9 @@ mod tests {
     fn merge_replaces_lists_and_merges_maps() {
         let mut base = json!({"spec": {"replicas": 1, "ports": [1, 2]}, "status": {"x": 1}});
         merge(&mut base, &json!({"spec": {"ports": [3]}}));
-        assert_eq!(base, json!({"spec": {"replicas": 1, "ports": [3]}, "status": {"x": 1}}));
+        assert_eq!(
+            base,
+            json!({"spec": {"replicas": 1, "ports": [3]}, "status": {"x": 1}})
+        );
     }
 }

@@ -62,7 +62,10 @@ impl SimConfig {
     pub fn version(&self) -> (u32, u32, String) {
         let tag = self.node_image.split('@').next().unwrap_or_default();
         let tag = tag.rsplit(':').next().unwrap_or("v1.37.0");
-        let mut parts = tag.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let mut parts = tag
+            .trim_start_matches('v')
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
         let major = parts.next().unwrap_or(1);
         let minor = parts.next().unwrap_or(37);
         (major, minor, tag.to_string())
@@ -77,8 +80,15 @@ pub fn kind_node_names(cluster: &str, roles: &[&str]) -> Vec<NodeSpec> {
         .map(|role| {
             let n = counts.entry(role).or_default();
             *n += 1;
-            let suffix = if *n == 1 { String::new() } else { n.to_string() };
-            NodeSpec { name: format!("{cluster}-{role}{suffix}"), control_plane: *role == "control-plane" }
+            let suffix = if *n == 1 {
+                String::new()
+            } else {
+                n.to_string()
+            };
+            NodeSpec {
+                name: format!("{cluster}-{role}{suffix}"),
+                control_plane: *role == "control-plane",
+            }
         })
         .collect()
 }
@@ -140,7 +150,9 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn identity_for_token(&self, token: &str) -> Option<Identity> {
@@ -167,7 +179,11 @@ impl ClusterHandle {
     /// CA, and the admin's client certificate.
     pub fn kubeconfig(&self) -> Value {
         let pki = &self.cluster.pki;
-        let creds = crate::kubeconfig::Credentials { ca_pem: &pki.ca_pem, client_cert_pem: &pki.client_cert_pem, client_key_pem: &pki.client_key_pem };
+        let creds = crate::kubeconfig::Credentials {
+            ca_pem: &pki.ca_pem,
+            client_cert_pem: &pki.client_cert_pem,
+            client_key_pem: &pki.client_key_pem,
+        };
         crate::kubeconfig::for_cluster(&self.cluster.config.name, &self.server_url(), &creds)
     }
 
@@ -247,7 +263,8 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
     tokio::spawn(serve_tls(listener, cluster.clone(), stop.subscribe()));
     let controller_cluster = cluster.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => crate::controller::reconcile(&controller_cluster),
@@ -255,7 +272,11 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
             }
         }
     });
-    Ok(ClusterHandle { cluster, addr, stop })
+    Ok(ClusterHandle {
+        cluster,
+        addr,
+        stop,
+    })
 }
 
 /// Whether the connection presented the admin's client certificate.
@@ -264,7 +285,11 @@ pub struct AdminCertificate(pub bool);
 
 /// Accept TLS connections until stopped; each request carries whether its connection
 /// authenticated with the admin certificate.
-async fn serve_tls(listener: tokio::net::TcpListener, cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    cluster: Arc<Cluster>,
+    mut stop: watch::Receiver<bool>,
+) {
     use tower::ServiceExt;
     let acceptor = tokio_rustls::TlsAcceptor::from(cluster.pki.server_config.clone());
     let app = crate::api::router(cluster.clone());
@@ -281,14 +306,25 @@ async fn serve_tls(listener: tokio::net::TcpListener, cluster: Arc<Cluster>, mut
         let admin_der = cluster.pki.client_cert_der.clone();
         let mut conn_stop = stop.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let is_admin = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).is_some_and(|c| c.as_ref() == admin_der.as_slice());
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(AdminCertificate(is_admin));
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let is_admin = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .is_some_and(|c| c.as_ref() == admin_der.as_slice());
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(AdminCertificate(is_admin));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn =
+                builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
             tokio::select! {
                 _ = conn => {}
                 _ = conn_stop.wait_for(|s| *s) => {}
@@ -300,7 +336,13 @@ async fn serve_tls(listener: tokio::net::TcpListener, cluster: Arc<Cluster>, mut
 /// What `kind create cluster` leaves behind: nodes, system namespaces, and the
 /// kube-system workloads every kind cluster runs (their images ship in the node image).
 fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"] {
+    for ns in [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ] {
         st.store.put(
             Key::new("/namespaces", "", ns),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
@@ -312,19 +354,31 @@ fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
     let coredns = "registry.k8s.io/coredns/coredns:v1.12.1";
     let kube_proxy = format!("registry.k8s.io/kube-proxy:{git_version}");
     let kindnet = "docker.io/kindest/kindnetd:v20251019-a6f4b8e6";
-    let mut system_images: BTreeSet<String> = [coredns.to_string(), kube_proxy.clone(), kindnet.to_string()].into();
-    for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+    let mut system_images: BTreeSet<String> =
+        [coredns.to_string(), kube_proxy.clone(), kindnet.to_string()].into();
+    for component in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
         system_images.insert(static_pod_image(component, git_version));
     }
     for (i, node) in config.nodes.iter().enumerate() {
         let mut images = system_images.clone();
-        images.extend(config.preloaded_images.iter().map(|i| crate::images::normalize(i)));
+        images.extend(
+            config
+                .preloaded_images
+                .iter()
+                .map(|i| crate::images::normalize(i)),
+        );
         st.node_images.insert(node.name.clone(), images);
         let mut labels = json!({"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"});
         let mut taints = json!([]);
         if node.control_plane {
             labels["node-role.kubernetes.io/control-plane"] = json!("");
-            taints = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+            taints =
+                json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
         }
         st.store.put(
             Key::new("/nodes", "", &node.name),
@@ -342,7 +396,12 @@ fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
             }),
         );
         if node.control_plane {
-            for component in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+            for component in [
+                "etcd",
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+            ] {
                 let name = format!("{component}-{}", node.name);
                 let pod = json!({
                     "apiVersion": "v1", "kind": "Pod",
@@ -353,7 +412,8 @@ fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
             }
         }
     }
-    let control_plane_toleration = json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+    let control_plane_toleration =
+        json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
     st.store.put(
         Key::new("apps/deployments", "kube-system", "coredns"),
         json!({
@@ -402,7 +462,10 @@ mod tests {
 
     #[test]
     fn node_names_follow_kind() {
-        let names: Vec<_> = kind_node_names("e2e", &["control-plane", "worker", "worker"]).into_iter().map(|n| n.name).collect();
+        let names: Vec<_> = kind_node_names("e2e", &["control-plane", "worker", "worker"])
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         assert_eq!(names, ["e2e-control-plane", "e2e-worker", "e2e-worker2"]);
     }
 

@@ -38,7 +38,11 @@ pub fn reconcile(cluster: &Cluster) {
 }
 
 fn key_of(resource: &str, obj: &Value) -> Key {
-    Key::new(resource, obj["metadata"]["namespace"].as_str().unwrap_or_default(), obj["metadata"]["name"].as_str().unwrap_or_default())
+    Key::new(
+        resource,
+        obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+        obj["metadata"]["name"].as_str().unwrap_or_default(),
+    )
 }
 
 /// Write only real changes, so that watchers see events for changes and nothing else.
@@ -71,16 +75,31 @@ fn nodes(cluster: &Cluster, st: &mut State) {
 fn tokens(st: &mut State) {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     for secret in st.store.list("/secrets", None) {
-        if secret["type"] != "kubernetes.io/service-account-token" || secret["data"]["token"].is_string() {
+        if secret["type"] != "kubernetes.io/service-account-token"
+            || secret["data"]["token"].is_string()
+        {
             continue;
         }
-        let ns = secret["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let Some(sa) = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"].as_str().map(str::to_string) else { continue };
-        if st.store.get(&Key::new("/serviceaccounts", &ns, &sa)).is_none() {
+        let ns = secret["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(sa) = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+            .as_str()
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if st
+            .store
+            .get(&Key::new("/serviceaccounts", &ns, &sa))
+            .is_none()
+        {
             continue;
         }
         let token = crate::random_token(&format!("sa-{ns}-{sa}"));
-        st.sa_tokens.insert(token.clone(), Identity::service_account(&ns, &sa));
+        st.sa_tokens
+            .insert(token.clone(), Identity::service_account(&ns, &sa));
         let mut filled = secret.clone();
         filled["data"] = json!({"token": b64(&token), "namespace": b64(&ns), "ca.crt": b64("simulated cluster: plain HTTP, no CA\n")});
         st.store.put(key_of("/secrets", &secret), filled);
@@ -93,7 +112,9 @@ fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
 
 fn owned_by<'a>(objects: &'a [Value], owner: &Value) -> impl Iterator<Item = &'a Value> {
     let uid = owner["metadata"]["uid"].clone();
-    objects.iter().filter(move |o| o["metadata"]["ownerReferences"][0]["uid"] == uid)
+    objects
+        .iter()
+        .filter(move |o| o["metadata"]["ownerReferences"][0]["uid"] == uid)
 }
 
 fn suffix(seed: &str) -> String {
@@ -113,10 +134,19 @@ fn suffix(seed: &str) -> String {
 fn deployments(st: &mut State) {
     let all_rs = st.store.list(REPLICA_SETS, None);
     for deploy in st.store.list("apps/deployments", None) {
-        let ns = deploy["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let ns = deploy["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let template = &deploy["spec"]["template"];
-        let hash = format!("{:x}", crate::name_hash(&template.to_string()) % 0xff_ffff_ffff);
-        let name = format!("{}-{hash}", deploy["metadata"]["name"].as_str().unwrap_or_default());
+        let hash = format!(
+            "{:x}",
+            crate::name_hash(&template.to_string()) % 0xff_ffff_ffff
+        );
+        let name = format!(
+            "{}-{hash}",
+            deploy["metadata"]["name"].as_str().unwrap_or_default()
+        );
         let desired = deploy["spec"]["replicas"].as_i64().unwrap_or(1);
         let mut labels = template["metadata"]["labels"].clone();
         labels["pod-template-hash"] = json!(hash);
@@ -130,7 +160,10 @@ fn deployments(st: &mut State) {
         });
         rs["spec"] = json!({"replicas": desired, "selector": deploy["spec"]["selector"], "template": rs_template});
         put_if_changed(st, Key::new(REPLICA_SETS, &ns, &name), rs.clone());
-        let new_ready = existing.as_ref().and_then(|r| r["status"]["readyReplicas"].as_i64()).unwrap_or(0);
+        let new_ready = existing
+            .as_ref()
+            .and_then(|r| r["status"]["readyReplicas"].as_i64())
+            .unwrap_or(0);
         for old in owned_by(&all_rs, &deploy).filter(|r| r["metadata"]["name"] != name.as_str()) {
             if new_ready >= desired && old["spec"]["replicas"] != 0 {
                 let mut scaled = old.clone();
@@ -144,13 +177,28 @@ fn deployments(st: &mut State) {
 fn replica_sets(st: &mut State) {
     let pods = st.store.list(PODS, None);
     for rs in st.store.list(REPLICA_SETS, None) {
-        let ns = rs["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let rs_name = rs["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = rs["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let rs_name = rs["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let desired = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let owned: Vec<Value> = owned_by(&pods, &rs).cloned().collect();
         for i in owned.len()..desired {
-            let name = format!("{rs_name}-{}", suffix(&format!("{rs_name}/{i}/{}", st.store.resource_version())));
-            let pod = pod_from_template(&rs["spec"]["template"], &name, &ns, owner_ref(&rs, "ReplicaSet", "apps/v1"), None);
+            let name = format!(
+                "{rs_name}-{}",
+                suffix(&format!("{rs_name}/{i}/{}", st.store.resource_version()))
+            );
+            let pod = pod_from_template(
+                &rs["spec"]["template"],
+                &name,
+                &ns,
+                owner_ref(&rs, "ReplicaSet", "apps/v1"),
+                None,
+            );
             st.store.put(Key::new(PODS, &ns, &name), pod);
         }
         for extra in owned.iter().skip(desired) {
@@ -160,21 +208,31 @@ fn replica_sets(st: &mut State) {
 }
 
 fn tolerates_control_plane(pod_spec: &Value) -> bool {
-    pod_spec["tolerations"].as_array().into_iter().flatten().any(|t| {
-        t["operator"] == "Exists" && t["key"].is_null() || t["key"] == "node-role.kubernetes.io/control-plane"
-    })
+    pod_spec["tolerations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| {
+            t["operator"] == "Exists" && t["key"].is_null()
+                || t["key"] == "node-role.kubernetes.io/control-plane"
+        })
 }
 
 fn daemon_sets(st: &mut State) {
     let pods = st.store.list(PODS, None);
     let nodes = st.store.list("/nodes", None);
     for ds in st.store.list("apps/daemonsets", None) {
-        let ns = ds["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let ns = ds["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let ds_name = ds["metadata"]["name"].as_str().unwrap_or_default();
         let owned: Vec<&Value> = owned_by(&pods, &ds).collect();
         for node in &nodes {
             let node_name = node["metadata"]["name"].as_str().unwrap_or_default();
-            let tainted = node["spec"]["taints"].as_array().is_some_and(|t| !t.is_empty());
+            let tainted = node["spec"]["taints"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty());
             if tainted && !tolerates_control_plane(&ds["spec"]["template"]["spec"]) {
                 continue;
             }
@@ -182,13 +240,25 @@ fn daemon_sets(st: &mut State) {
                 continue;
             }
             let name = format!("{ds_name}-{}", suffix(&format!("{ds_name}/{node_name}")));
-            let pod = pod_from_template(&ds["spec"]["template"], &name, &ns, owner_ref(&ds, "DaemonSet", "apps/v1"), Some(node_name));
+            let pod = pod_from_template(
+                &ds["spec"]["template"],
+                &name,
+                &ns,
+                owner_ref(&ds, "DaemonSet", "apps/v1"),
+                Some(node_name),
+            );
             st.store.put(Key::new(PODS, &ns, &name), pod);
         }
     }
 }
 
-fn pod_from_template(template: &Value, name: &str, ns: &str, owners: Value, node: Option<&str>) -> Value {
+fn pod_from_template(
+    template: &Value,
+    name: &str,
+    ns: &str,
+    owners: Value,
+    node: Option<&str>,
+) -> Value {
     let mut spec = template["spec"].clone();
     if spec["serviceAccountName"].is_null() {
         spec["serviceAccountName"] = json!("default");
@@ -214,7 +284,9 @@ fn schedule(cluster: &Cluster, st: &State, pod: &Value) -> Result<String, String
     let nodes = st.store.list("/nodes", None);
     let all_pods = st.store.list(PODS, None);
     let fits = |n: &&Value| {
-        let tainted = n["spec"]["taints"].as_array().is_some_and(|t| !t.is_empty());
+        let tainted = n["spec"]["taints"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty());
         apps::node_is_ready(n) && (!tainted || tolerates_control_plane(&pod["spec"]))
     };
     let candidates: Vec<&Value> = nodes.iter().filter(fits).collect();
@@ -247,14 +319,32 @@ fn condition(kind: &str, ok: bool, now: &str) -> Value {
 fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
     let timing = &cluster.config.timing;
     let stamp = format_time(now);
+    let heapster_ready = apps::heapster(cluster, st, now).is_some_and(|h| h.has_batch(now));
     for pod in st.store.list(PODS, None) {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let key = (ns.clone(), name.clone());
         if !st.pods.contains_key(&key) {
             let ip = format!("10.244.{}.{}", st.next_ip / 250, st.next_ip % 250 + 2);
             st.next_ip += 1;
-            st.pods.insert(key.clone(), PodRuntime { node: None, created: now, started: None, restarts: 0, last_crash: None, ip, consumption: Default::default() });
+            st.pods.insert(
+                key.clone(),
+                PodRuntime {
+                    node: None,
+                    created: now,
+                    started: None,
+                    restarts: 0,
+                    last_crash: None,
+                    ip,
+                    consumption: Default::default(),
+                },
+            );
         }
         let mut updated = pod.clone();
         let node = match pod["spec"]["nodeName"].as_str() {
@@ -274,10 +364,15 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         };
         let runtime = st.pods.get(&key).cloned().expect("inserted above");
         let images = st.node_images.get(&node).cloned().unwrap_or_default();
-        let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let pulled = |c: &Value| {
             let image = c["image"].as_str().unwrap_or_default();
-            let always = c["imagePullPolicy"] == "Always" || (c["imagePullPolicy"].is_null() && crate::images::split_tag(image).1 == "latest");
+            let always = c["imagePullPolicy"] == "Always"
+                || (c["imagePullPolicy"].is_null()
+                    && crate::images::split_tag(image).1 == "latest");
             // A kind node has no registry access here: only loaded images can run.
             !always && images.contains(&crate::images::normalize(image))
         };
@@ -289,16 +384,32 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
             start_logs(cluster, st, &pod, &containers);
         }
         let crashing_image = cluster.config.faults.crash_loop_image.as_deref();
-        let crashes = |c: &Value| crashing_image.is_some_and(|x| c["image"].as_str().unwrap_or_default().contains(x));
+        let crashes = |c: &Value| {
+            crashing_image.is_some_and(|x| c["image"].as_str().unwrap_or_default().contains(x))
+        };
         let mut restarts = runtime.restarts;
         let mut last_crash = runtime.last_crash;
-        if started.is_some() && containers.iter().any(crashes) && last_crash.is_none_or(|t| now.duration_since(t).unsigned_abs() >= timing.crash_backoff) {
+        if started.is_some()
+            && containers.iter().any(crashes)
+            && last_crash
+                .is_none_or(|t| now.duration_since(t).unsigned_abs() >= timing.crash_backoff)
+        {
             restarts += 1;
             last_crash = Some(now);
             for c in containers.iter().filter(|c| crashes(c)) {
-                let log = st.logs.entry((ns.clone(), name.clone(), c["name"].as_str().unwrap_or_default().to_string())).or_default();
+                let log = st
+                    .logs
+                    .entry((
+                        ns.clone(),
+                        name.clone(),
+                        c["name"].as_str().unwrap_or_default().to_string(),
+                    ))
+                    .or_default();
                 let mut lines = std::mem::take(&mut log.current);
-                lines.push(format!("F{} 1 main.go:42] failed to start: exiting with status 1", now.strftime("%m%d %H:%M:%S%.6f")));
+                lines.push(format!(
+                    "F{} 1 main.go:42] failed to start: exiting with status 1",
+                    now.strftime("%m%d %H:%M:%S%.6f")
+                ));
                 log.previous = Some(lines);
             }
         }
@@ -308,7 +419,6 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
             r.restarts = restarts;
             r.last_crash = last_crash;
         }
-        let heapster_ready = apps::heapster(cluster, st, now).is_some_and(|h| h.has_batch(now));
         let mut statuses = Vec::new();
         let mut all_ready = true;
         for c in &containers {
@@ -316,28 +426,68 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
             let image = c["image"].as_str().unwrap_or_default();
             let (state, ready, last_state, count) = if !pulled(c) {
                 let (reason, message) = if age < timing.pod_start * 3 {
-                    ("ErrImagePull", format!("failed to pull and unpack image \"{}\": failed to resolve reference \"{}\": not found", crate::images::normalize(image), crate::images::normalize(image)))
+                    (
+                        "ErrImagePull",
+                        format!(
+                            "failed to pull and unpack image \"{}\": failed to resolve reference \"{}\": not found",
+                            crate::images::normalize(image),
+                            crate::images::normalize(image)
+                        ),
+                    )
                 } else {
-                    ("ImagePullBackOff", format!("Back-off pulling image \"{image}\""))
+                    (
+                        "ImagePullBackOff",
+                        format!("Back-off pulling image \"{image}\""),
+                    )
                 };
-                (json!({"waiting": {"reason": reason, "message": message}}), false, json!({}), 0)
+                (
+                    json!({"waiting": {"reason": reason, "message": message}}),
+                    false,
+                    json!({}),
+                    0,
+                )
             } else if started.is_none() {
-                (json!({"waiting": {"reason": "ContainerCreating"}}), false, json!({}), 0)
+                (
+                    json!({"waiting": {"reason": "ContainerCreating"}}),
+                    false,
+                    json!({}),
+                    0,
+                )
             } else if crashes(c) {
-                let message = format!("back-off 10s restarting failed container={cname} pod={name}_{ns}({})", pod["metadata"]["uid"].as_str().unwrap_or_default());
+                let message = format!(
+                    "back-off 10s restarting failed container={cname} pod={name}_{ns}({})",
+                    pod["metadata"]["uid"].as_str().unwrap_or_default()
+                );
                 let last = json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": last_crash.map(format_time)}});
-                (json!({"waiting": {"reason": "CrashLoopBackOff", "message": message}}), false, last, restarts)
+                (
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": message}}),
+                    false,
+                    last,
+                    restarts,
+                )
             } else {
-                let probe_ok = match (App::of_image(image), c["readinessProbe"]["httpGet"]["path"].as_str()) {
+                let probe_ok = match (
+                    App::of_image(image),
+                    c["readinessProbe"]["httpGet"]["path"].as_str(),
+                ) {
                     (App::Heapster, Some("/healthz")) => heapster_ready,
                     _ => true,
                 };
-                (json!({"running": {"startedAt": started.map(format_time)}}), probe_ok, json!({}), 0)
+                (
+                    json!({"running": {"startedAt": started.map(format_time)}}),
+                    probe_ok,
+                    json!({}),
+                    0,
+                )
             };
             all_ready &= ready;
             statuses.push(json!({"name": cname, "image": image, "imageID": "", "ready": ready, "started": started.is_some(), "restartCount": count, "state": state, "lastState": last_state}));
         }
-        let phase = if started.is_some() { "Running" } else { "Pending" };
+        let phase = if started.is_some() {
+            "Running"
+        } else {
+            "Pending"
+        };
         updated["status"] = json!({
             "phase": phase,
             "hostIP": apps::node_ip(st, &node),
@@ -355,7 +505,8 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         if let Some(old) = pod["status"]["conditions"].as_array() {
             for (i, c) in old.iter().enumerate() {
                 if updated["status"]["conditions"][i]["status"] == c["status"] {
-                    updated["status"]["conditions"][i]["lastTransitionTime"] = c["lastTransitionTime"].clone();
+                    updated["status"]["conditions"][i]["lastTransitionTime"] =
+                        c["lastTransitionTime"].clone();
                 }
             }
         }
@@ -382,10 +533,20 @@ fn start_logs(cluster: &Cluster, st: &mut State, pod: &Value, containers: &[Valu
             _ => vec![],
         };
         let stamp = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC);
-        let log = st.logs.entry((ns.to_string(), name.to_string(), c["name"].as_str().unwrap_or_default().to_string())).or_default();
+        let log = st
+            .logs
+            .entry((
+                ns.to_string(),
+                name.to_string(),
+                c["name"].as_str().unwrap_or_default().to_string(),
+            ))
+            .or_default();
         for line in lines {
             if App::of_image(image) == App::Heapster {
-                log.current.push(format!("I{}       1 {line}", stamp.strftime("%m%d %H:%M:%S%.6f")));
+                log.current.push(format!(
+                    "I{}       1 {line}",
+                    stamp.strftime("%m%d %H:%M:%S%.6f")
+                ));
             } else {
                 log.current.push(line);
             }
@@ -396,28 +557,64 @@ fn start_logs(cluster: &Cluster, st: &mut State, pod: &Value, containers: &[Valu
 
 /// Heapster logs its scrape failure every resolution while it cannot scrape.
 fn heapster_log(cluster: &Cluster, st: &mut State, now: Timestamp) {
-    let Some(h) = apps::heapster(cluster, st, now) else { return };
+    let Some(h) = apps::heapster(cluster, st, now) else {
+        return;
+    };
     let Some(error) = h.scrape_error else { return };
-    let Some((pod, container)) = apps::find_app(st, App::Heapster) else { return };
-    let key = (pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), pod["metadata"]["name"].as_str().unwrap_or_default().to_string(), container["name"].as_str().unwrap_or_default().to_string());
+    let Some((pod, container)) = apps::find_app(st, App::Heapster) else {
+        return;
+    };
+    let key = (
+        pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        container["name"].as_str().unwrap_or_default().to_string(),
+    );
     let period = cluster.config.timing.first_batch;
     let log = st.logs.entry(key).or_default();
     let errors_so_far = log.current.iter().filter(|l| l.starts_with('E')).count() as u32;
     let due = h.started + period * (errors_so_far + 1);
     if now >= due && errors_so_far < 200 {
-        log.current.push(format!("E{}       1 manager.go:101] {error}", now.strftime("%m%d %H:%M:%S%.6f")));
+        log.current.push(format!(
+            "E{}       1 manager.go:101] {error}",
+            now.strftime("%m%d %H:%M:%S%.6f")
+        ));
     }
 }
 
 /// kubernetes-dashboard v1.10.1's startup lines and its metric client health loop.
 fn dashboards(cluster: &Cluster, st: &mut State, now: Timestamp) {
     let period = cluster.config.timing.dashboard_check_period;
-    for pod in st.store.list(PODS, None).into_iter().filter(apps::pod_is_running) {
-        let Some(container) = pod["spec"]["containers"].as_array().and_then(|cs| cs.iter().find(|c| App::of_image(c["image"].as_str().unwrap_or_default()) == App::Dashboard)).cloned() else {
+    for pod in st
+        .store
+        .list(PODS, None)
+        .into_iter()
+        .filter(apps::pod_is_running)
+    {
+        let Some(container) = pod["spec"]["containers"]
+            .as_array()
+            .and_then(|cs| {
+                cs.iter().find(|c| {
+                    App::of_image(c["image"].as_str().unwrap_or_default()) == App::Dashboard
+                })
+            })
+            .cloned()
+        else {
             continue;
         };
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let key = (ns.clone(), name.clone());
         let mut rt = st.dashboards.get(&key).cloned().unwrap_or_default();
         if rt.next_check.is_some_and(|t| now < t) {
@@ -431,8 +628,12 @@ fn dashboards(cluster: &Cluster, st: &mut State, now: Timestamp) {
                 "Using service account token for csrf signing".into(),
                 format!("Successful initial request to the apiserver, version: {version}"),
                 "Generating JWE encryption key".into(),
-                format!("New synchronizer has been registered: kubernetes-dashboard-key-holder-{ns}. Starting"),
-                format!("Starting secret synchronizer for kubernetes-dashboard-key-holder in namespace {ns}"),
+                format!(
+                    "New synchronizer has been registered: kubernetes-dashboard-key-holder-{ns}. Starting"
+                ),
+                format!(
+                    "Starting secret synchronizer for kubernetes-dashboard-key-holder in namespace {ns}"
+                ),
                 "Storing encryption key in a secret".into(),
                 "Creating in-cluster Heapster client".into(),
             ] {
@@ -448,13 +649,23 @@ fn dashboards(cluster: &Cluster, st: &mut State, now: Timestamp) {
                 rt.last_error = None;
             }
             Err(e) => {
-                apps::append_log(st, &ns, &name, &container, &format!("Metric client health check failed: {e}. Retrying in 30 seconds."));
+                apps::append_log(
+                    st,
+                    &ns,
+                    &name,
+                    &container,
+                    &format!("Metric client health check failed: {e}. Retrying in 30 seconds."),
+                );
                 rt.connected = false;
                 rt.last_error = Some(e);
             }
         }
         if !rt.ever_checked {
-            for line in ["Auto-generating certificates", "Successfully created certificates", "Serving securely on HTTPS port: 8443"] {
+            for line in [
+                "Auto-generating certificates",
+                "Successfully created certificates",
+                "Serving securely on HTTPS port: 8443",
+            ] {
                 apps::append_log(st, &ns, &name, &container, line);
             }
         }
@@ -470,7 +681,10 @@ fn workload_status(st: &mut State) {
     let pods = st.store.list(PODS, None);
     let count = |owner: &Value| {
         let owned: Vec<&Value> = owned_by(&pods, owner).collect();
-        (owned.len() as i64, owned.iter().filter(|p| apps::pod_is_ready(p)).count() as i64)
+        (
+            owned.len() as i64,
+            owned.iter().filter(|p| apps::pod_is_ready(p)).count() as i64,
+        )
     };
     for rs in st.store.list(REPLICA_SETS, None) {
         let (total, ready) = count(&rs);
@@ -482,9 +696,20 @@ fn workload_status(st: &mut State) {
     for deploy in st.store.list("apps/deployments", None) {
         let desired = deploy["spec"]["replicas"].as_i64().unwrap_or(1);
         let owned: Vec<&Value> = owned_by(&all_rs, &deploy).collect();
-        let sum = |f: &str| owned.iter().map(|r| r["status"][f].as_i64().unwrap_or(0)).sum::<i64>();
-        let current = owned.iter().find(|r| r["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == r["metadata"]["labels"]["pod-template-hash"] && r["spec"]["replicas"] != 0);
-        let updated_replicas = current.map(|r| r["status"]["replicas"].as_i64().unwrap_or(0)).unwrap_or(0);
+        let sum = |f: &str| {
+            owned
+                .iter()
+                .map(|r| r["status"][f].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        };
+        let current = owned.iter().find(|r| {
+            r["spec"]["template"]["metadata"]["labels"]["pod-template-hash"]
+                == r["metadata"]["labels"]["pod-template-hash"]
+                && r["spec"]["replicas"] != 0
+        });
+        let updated_replicas = current
+            .map(|r| r["status"]["replicas"].as_i64().unwrap_or(0))
+            .unwrap_or(0);
         let available = sum("availableReplicas");
         let ok = available >= desired;
         let mut updated = deploy.clone();

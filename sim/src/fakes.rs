@@ -33,7 +33,13 @@ pub struct WorldConfig {
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig { daemon_running: true, registry: Vec::new(), local_images: Vec::new(), kind_version: "v0.33.0".into(), scenario: Scenario::Healthy }
+        WorldConfig {
+            daemon_running: true,
+            registry: Vec::new(),
+            local_images: Vec::new(),
+            kind_version: "v0.33.0".into(),
+            scenario: Scenario::Healthy,
+        }
     }
 }
 
@@ -54,10 +60,18 @@ pub struct Output {
 
 impl Output {
     fn ok(stdout: impl Into<String>) -> Output {
-        Output { code: 0, stdout: stdout.into(), stderr: String::new() }
+        Output {
+            code: 0,
+            stdout: stdout.into(),
+            stderr: String::new(),
+        }
     }
     fn err(code: i32, stderr: impl Into<String>) -> Output {
-        Output { code, stdout: String::new(), stderr: stderr.into() }
+        Output {
+            code,
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
     }
 }
 
@@ -80,8 +94,19 @@ fn image_id(reference: &str) -> String {
 
 impl World {
     pub fn new(config: WorldConfig) -> Arc<World> {
-        let local = config.local_images.iter().map(|i| (normalize(i), image_id(i))).collect();
-        Arc::new(World { config, state: Mutex::new(WorldState { local, clusters: BTreeMap::new(), calls: Vec::new() }) })
+        let local = config
+            .local_images
+            .iter()
+            .map(|i| (normalize(i), image_id(i)))
+            .collect();
+        Arc::new(World {
+            config,
+            state: Mutex::new(WorldState {
+                local,
+                clusters: BTreeMap::new(),
+                calls: Vec::new(),
+            }),
+        })
     }
 
     /// Every invocation so far, tool name first.
@@ -98,7 +123,11 @@ impl World {
     }
 
     /// Run `f` on a cluster the world holds.
-    pub async fn with_cluster<R>(&self, name: &str, f: impl FnOnce(&ClusterHandle) -> R) -> Option<R> {
+    pub async fn with_cluster<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&ClusterHandle) -> R,
+    ) -> Option<R> {
         self.state.lock().await.clusters.get(name).map(f)
     }
 
@@ -151,25 +180,47 @@ impl World {
         }
         if !self.config.daemon_running {
             if let ["version", ..] = words.as_slice() {
-                return Output { code: 1, stdout: "Client:\n Version: 28.2.2\n".into(), stderr: format!("{DAEMON_DOWN}\n") };
+                return Output {
+                    code: 1,
+                    stdout: "Client:\n Version: 28.2.2\n".into(),
+                    stderr: format!("{DAEMON_DOWN}\n"),
+                };
             }
             return Output::err(1, format!("{DAEMON_DOWN}\n"));
         }
         let mut st = self.state.lock().await;
         match words.as_slice() {
-            ["info", ..] => Output::ok(if words.contains(&"--format") { "28.2.2\n".to_string() } else { "Server Version: 28.2.2\nArchitecture: x86_64\n".into() }),
+            ["info", ..] => Output::ok(if words.contains(&"--format") {
+                "28.2.2\n".to_string()
+            } else {
+                "Server Version: 28.2.2\nArchitecture: x86_64\n".into()
+            }),
             ["version", ..] => Output::ok("28.2.2\n"),
             ["image", "inspect", rest @ ..] | ["inspect", rest @ ..] => {
-                let refs: Vec<&str> = rest.iter().copied().filter(|a| !a.starts_with("--") && !a.contains("{{")).collect();
+                let refs: Vec<&str> = rest
+                    .iter()
+                    .copied()
+                    .filter(|a| !a.starts_with("--") && !a.contains("{{"))
+                    .collect();
                 let mut out = Vec::new();
                 for r in &refs {
                     match st.local.get(&normalize(r)) {
                         Some(id) => out.push(serde_json::json!({"Id": id, "RepoTags": [r]})),
-                        None => return Output { code: 1, stdout: "[]\n".into(), stderr: format!("Error response from daemon: No such image: {r}\n") },
+                        None => {
+                            return Output {
+                                code: 1,
+                                stdout: "[]\n".into(),
+                                stderr: format!("Error response from daemon: No such image: {r}\n"),
+                            };
+                        }
                     }
                 }
                 if words.iter().any(|w| w.contains("{{.Id}}")) {
-                    Output::ok(out.iter().map(|o| format!("{}\n", o["Id"].as_str().unwrap_or_default())).collect::<String>())
+                    Output::ok(
+                        out.iter()
+                            .map(|o| format!("{}\n", o["Id"].as_str().unwrap_or_default()))
+                            .collect::<String>(),
+                    )
                 } else {
                     Output::ok(format!("{}\n", Value::Array(out)))
                 }
@@ -178,27 +229,45 @@ impl World {
                 let wanted = normalize(reference);
                 let found = self.config.registry.iter().any(|(repo_tag, digest)| {
                     let n = normalize(repo_tag);
-                    n == wanted || digest.as_ref().is_some_and(|d| format!("{}@{d}", split_tag(&n).0) == wanted)
+                    n == wanted
+                        || digest
+                            .as_ref()
+                            .is_some_and(|d| format!("{}@{d}", split_tag(&n).0) == wanted)
                 });
                 if !found {
                     let (repo, tag) = split_tag(reference.split('@').next().unwrap_or(reference));
-                    return Output::err(1, format!("Error response from daemon: manifest for {repo}:{tag} not found: manifest unknown: manifest unknown\n"));
+                    return Output::err(
+                        1,
+                        format!(
+                            "Error response from daemon: manifest for {repo}:{tag} not found: manifest unknown: manifest unknown\n"
+                        ),
+                    );
                 }
                 st.local.insert(wanted.clone(), image_id(&wanted));
-                Output::ok(format!("{}: Pulling from {}\nStatus: Downloaded newer image for {reference}\n{wanted}\n", split_tag(reference).1, split_tag(reference).0))
+                Output::ok(format!(
+                    "{}: Pulling from {}\nStatus: Downloaded newer image for {reference}\n{wanted}\n",
+                    split_tag(reference).1,
+                    split_tag(reference).0
+                ))
             }
             ["tag", src, dst] => match st.local.get(&normalize(src)).cloned() {
                 Some(id) => {
                     st.local.insert(normalize(dst), id);
                     Output::ok("")
                 }
-                None => Output::err(1, format!("Error response from daemon: No such image: {src}\n")),
+                None => Output::err(
+                    1,
+                    format!("Error response from daemon: No such image: {src}\n"),
+                ),
             },
             ["rmi", refs @ ..] | ["image", "rm", refs @ ..] => {
                 let mut out = String::new();
                 for r in refs.iter().filter(|r| !r.starts_with('-')) {
                     if st.local.remove(&normalize(r)).is_none() {
-                        return Output::err(1, format!("Error response from daemon: No such image: {r}\n"));
+                        return Output::err(
+                            1,
+                            format!("Error response from daemon: No such image: {r}\n"),
+                        );
                     }
                     out.push_str(&format!("Untagged: {r}\n"));
                 }
@@ -207,7 +276,10 @@ impl World {
             ["save", "-o", file, refs @ ..] | ["save", "--output", file, refs @ ..] => {
                 for r in refs.iter() {
                     if !st.local.contains_key(&normalize(r)) {
-                        return Output::err(1, format!("Error response from daemon: reference does not exist: {r}\n"));
+                        return Output::err(
+                            1,
+                            format!("Error response from daemon: reference does not exist: {r}\n"),
+                        );
                     }
                 }
                 match std::fs::write(file, refs.join("\n")) {
@@ -219,17 +291,31 @@ impl World {
                 let images = st.clusters.values().find_map(|c| c.images_on(node));
                 match images {
                     Some(images) => {
-                        let mut out = String::from("IMAGE                                      TAG                  IMAGE ID            SIZE\n");
+                        let mut out = String::from(
+                            "IMAGE                                      TAG                  IMAGE ID            SIZE\n",
+                        );
                         for image in images {
                             let (repo, tag) = split_tag(&image);
-                            out.push_str(&format!("{repo:<42} {tag:<20} {:<19} 42.1MB\n", &image_id(&image)[7..20]));
+                            out.push_str(&format!(
+                                "{repo:<42} {tag:<20} {:<19} 42.1MB\n",
+                                &image_id(&image)[7..20]
+                            ));
                         }
                         Output::ok(out)
                     }
-                    None => Output::err(1, format!("Error response from daemon: No such container: {node}\n")),
+                    None => Output::err(
+                        1,
+                        format!("Error response from daemon: No such container: {node}\n"),
+                    ),
                 }
             }
-            _ => Output::err(1, format!("docker: '{}' is not a docker command the simulation knows.\n", words.join(" "))),
+            _ => Output::err(
+                1,
+                format!(
+                    "docker: '{}' is not a docker command the simulation knows.\n",
+                    words.join(" ")
+                ),
+            ),
         }
     }
 
@@ -239,10 +325,17 @@ impl World {
 
     async fn kind(&self, inv: &Invocation) -> Output {
         let args = &inv.args;
-        let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().or_else(|| {
-            let prefix = format!("{name}=");
-            args.iter().find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
-        });
+        let flag = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+                .or_else(|| {
+                    let prefix = format!("{name}=");
+                    args.iter()
+                        .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+                })
+        };
         let name = flag("--name").unwrap_or_else(|| "kind".into());
         let positional: Vec<&str> = {
             let mut out = Vec::new();
@@ -260,11 +353,30 @@ impl World {
             }
             out
         };
-        let docker_down = || Output::err(1, format!("ERROR: failed to list clusters: command \"docker ps -a --filter label=io.x-k8s.kind.cluster --format '{{{{.Label \"io.x-k8s.kind.cluster\"}}}}'\" failed with error: exit status 1\nCommand Output: {DAEMON_DOWN}\n"));
+        let docker_down = || {
+            Output::err(
+                1,
+                format!(
+                    "ERROR: failed to list clusters: command \"docker ps -a --filter label=io.x-k8s.kind.cluster --format '{{{{.Label \"io.x-k8s.kind.cluster\"}}}}'\" failed with error: exit status 1\nCommand Output: {DAEMON_DOWN}\n"
+                ),
+            )
+        };
         match positional.as_slice() {
-            ["version"] => Output::ok(format!("kind {} go1.25.4 linux/amd64\n", self.config.kind_version)),
+            ["version"] => Output::ok(format!(
+                "kind {} go1.25.4 linux/amd64\n",
+                self.config.kind_version
+            )),
             _ if !self.config.daemon_running => docker_down(),
-            ["create", "cluster"] => self.kind_create(&name, flag("--config"), flag("--image"), flag("--kubeconfig"), &inv.env).await,
+            ["create", "cluster"] => {
+                self.kind_create(
+                    &name,
+                    flag("--config"),
+                    flag("--image"),
+                    flag("--kubeconfig"),
+                    &inv.env,
+                )
+                .await
+            }
             ["delete", "cluster"] => {
                 let mut st = self.state.lock().await;
                 if let Some(handle) = st.clusters.remove(&name) {
@@ -274,44 +386,94 @@ impl World {
                 if let Some(cfg) = crate::kubeconfig::read(&path) {
                     let _ = crate::kubeconfig::write(&path, &crate::kubeconfig::remove(cfg, &name));
                 }
-                Output { code: 0, stdout: String::new(), stderr: format!("Deleting cluster \"{name}\" ...\n") }
+                Output {
+                    code: 0,
+                    stdout: String::new(),
+                    stderr: format!("Deleting cluster \"{name}\" ...\n"),
+                }
             }
             ["get", "clusters"] => {
                 let st = self.state.lock().await;
                 if st.clusters.is_empty() {
-                    Output { code: 0, stdout: String::new(), stderr: "No kind clusters found.\n".into() }
+                    Output {
+                        code: 0,
+                        stdout: String::new(),
+                        stderr: "No kind clusters found.\n".into(),
+                    }
                 } else {
-                    Output::ok(st.clusters.keys().map(|k| format!("{k}\n")).collect::<String>())
+                    Output::ok(
+                        st.clusters
+                            .keys()
+                            .map(|k| format!("{k}\n"))
+                            .collect::<String>(),
+                    )
                 }
             }
             ["get", "nodes"] => match self.state.lock().await.clusters.get(&name) {
-                Some(c) => Output::ok(c.cluster.config.nodes.iter().map(|n| format!("{}\n", n.name)).collect::<String>()),
-                None => Output { code: 0, stdout: String::new(), stderr: format!("No kind nodes found for cluster \"{name}\".\n") },
+                Some(c) => Output::ok(
+                    c.cluster
+                        .config
+                        .nodes
+                        .iter()
+                        .map(|n| format!("{}\n", n.name))
+                        .collect::<String>(),
+                ),
+                None => Output {
+                    code: 0,
+                    stdout: String::new(),
+                    stderr: format!("No kind nodes found for cluster \"{name}\".\n"),
+                },
             },
             ["get", "kubeconfig"] => match self.state.lock().await.clusters.get(&name) {
-                Some(c) => Output::ok(format!("{}\n", serde_json::to_string_pretty(&c.kubeconfig()).unwrap_or_default())),
-                None => Output::err(1, format!("ERROR: could not locate any control plane nodes for cluster named '{name}'. Use the --name option to select a different cluster\n")),
+                Some(c) => Output::ok(format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&c.kubeconfig()).unwrap_or_default()
+                )),
+                None => Output::err(
+                    1,
+                    format!(
+                        "ERROR: could not locate any control plane nodes for cluster named '{name}'. Use the --name option to select a different cluster\n"
+                    ),
+                ),
             },
             ["load", "docker-image", images @ ..] => {
                 let st = self.state.lock().await;
                 let Some(cluster) = st.clusters.get(&name) else {
-                    return Output::err(1, format!("ERROR: no nodes found for cluster \"{name}\"\n"));
+                    return Output::err(
+                        1,
+                        format!("ERROR: no nodes found for cluster \"{name}\"\n"),
+                    );
                 };
                 for image in images.iter() {
                     if !st.local.contains_key(&normalize(image)) {
-                        return Output::err(1, format!("ERROR: image: \"{image}\" not present locally\n"));
+                        return Output::err(
+                            1,
+                            format!("ERROR: image: \"{image}\" not present locally\n"),
+                        );
                     }
                 }
-                let nodes: Vec<String> = flag("--nodes").map(|n| n.split(',').map(str::to_string).collect()).unwrap_or_default();
+                let nodes: Vec<String> = flag("--nodes")
+                    .map(|n| n.split(',').map(str::to_string).collect())
+                    .unwrap_or_default();
                 let images: Vec<String> = images.iter().map(|s| s.to_string()).collect();
                 cluster.load_images(&images, &nodes);
                 let mut err = String::new();
                 for image in &images {
-                    for node in cluster.cluster.config.nodes.iter().filter(|n| nodes.is_empty() || nodes.contains(&n.name)) {
+                    for node in cluster
+                        .cluster
+                        .config
+                        .nodes
+                        .iter()
+                        .filter(|n| nodes.is_empty() || nodes.contains(&n.name))
+                    {
                         err.push_str(&format!("Image: \"{image}\" with ID \"{}\" not yet present on node \"{}\", loading...\n", image_id(image), node.name));
                     }
                 }
-                Output { code: 0, stdout: String::new(), stderr: err }
+                Output {
+                    code: 0,
+                    stdout: String::new(),
+                    stderr: err,
+                }
             }
             ["export", "logs", dir] => {
                 let st = self.state.lock().await;
@@ -319,23 +481,47 @@ impl World {
                     return Output::err(1, format!("ERROR: unknown cluster \"{name}\"\n"));
                 };
                 match export_logs(cluster, Path::new(dir)) {
-                    Ok(()) => Output { code: 0, stdout: String::new(), stderr: format!("Exporting logs for cluster \"{name}\" to:\n{dir}\n") },
+                    Ok(()) => Output {
+                        code: 0,
+                        stdout: String::new(),
+                        stderr: format!("Exporting logs for cluster \"{name}\" to:\n{dir}\n"),
+                    },
                     Err(e) => Output::err(1, format!("ERROR: {e}\n")),
                 }
             }
-            _ => Output::err(1, format!("ERROR: unknown command {:?} for \"kind\"\n", positional.join(" "))),
+            _ => Output::err(
+                1,
+                format!(
+                    "ERROR: unknown command {:?} for \"kind\"\n",
+                    positional.join(" ")
+                ),
+            ),
         }
     }
 
-    async fn kind_create(&self, name: &str, config: Option<String>, image: Option<String>, kubeconfig: Option<String>, env: &HashMap<String, String>) -> Output {
+    async fn kind_create(
+        &self,
+        name: &str,
+        config: Option<String>,
+        image: Option<String>,
+        kubeconfig: Option<String>,
+        env: &HashMap<String, String>,
+    ) -> Output {
         let mut st = self.state.lock().await;
         if st.clusters.contains_key(name) {
-            return Output::err(1, format!("ERROR: failed to create cluster: node(s) already exist for a cluster with the name \"{name}\"\n"));
+            return Output::err(
+                1,
+                format!(
+                    "ERROR: failed to create cluster: node(s) already exist for a cluster with the name \"{name}\"\n"
+                ),
+            );
         }
         let roles: Vec<String> = match config.as_deref().map(read_kind_config) {
             None => vec!["control-plane".into()],
             Some(Ok(roles)) => roles,
-            Some(Err(e)) => return Output::err(1, format!("ERROR: failed to create cluster: {e}\n")),
+            Some(Err(e)) => {
+                return Output::err(1, format!("ERROR: failed to create cluster: {e}\n"));
+            }
         };
         let mut sim = SimConfig::scenario(name, self.config.scenario);
         let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
@@ -353,13 +539,20 @@ impl World {
         let path = kubeconfig_path(kubeconfig, env);
         let merged = crate::kubeconfig::merge(crate::kubeconfig::read(&path), &handle.kubeconfig());
         if let Err(e) = crate::kubeconfig::write(&path, &merged) {
-            return Output::err(1, format!("ERROR: failed to create cluster: failed to lock config file: {e}\n"));
+            return Output::err(
+                1,
+                format!("ERROR: failed to create cluster: failed to lock config file: {e}\n"),
+            );
         }
         st.clusters.insert(name.to_string(), handle);
         let stderr = format!(
             "Creating cluster \"{name}\" ...\n ✓ Ensuring node image ({node_image})\n ✓ Preparing nodes\n ✓ Writing configuration\n ✓ Starting control-plane\n ✓ Installing CNI\n ✓ Installing StorageClass\n ✓ Joining worker nodes\nSet kubectl context to \"kind-{name}\"\nYou can now use your cluster with:\n\nkubectl cluster-info --context kind-{name}\n"
         );
-        Output { code: 0, stdout: String::new(), stderr }
+        Output {
+            code: 0,
+            stdout: String::new(),
+            stderr,
+        }
     }
 }
 
@@ -369,7 +562,10 @@ fn kubeconfig_path(flag: Option<String>, env: &HashMap<String, String>) -> PathB
     if let Some(p) = flag {
         return PathBuf::from(p);
     }
-    if let Some(first) = env.get("KUBECONFIG").and_then(|k| k.split(':').find(|p| !p.is_empty())) {
+    if let Some(first) = env
+        .get("KUBECONFIG")
+        .and_then(|k| k.split(':').find(|p| !p.is_empty()))
+    {
         return PathBuf::from(first);
     }
     PathBuf::from(env.get("HOME").cloned().unwrap_or_else(|| "/root".into())).join(".kube/config")
@@ -377,13 +573,31 @@ fn kubeconfig_path(flag: Option<String>, env: &HashMap<String, String>) -> PathB
 
 /// The node roles of a kind cluster config (`kind.x-k8s.io/v1alpha4`, `kind: Cluster`).
 pub fn read_kind_config(path: &str) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("error reading file: open {path}: {e}"))?;
-    let doc: Value = serde_saphyr::from_str(&text).map_err(|e| format!("unable to decode config: {e}"))?;
-    if doc["kind"] != "Cluster" || !doc["apiVersion"].as_str().is_some_and(|v| v.starts_with("kind.x-k8s.io/")) {
-        return Err(format!("unknown apiVersion/kind in {path}: {}/{}", doc["apiVersion"], doc["kind"]));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("error reading file: open {path}: {e}"))?;
+    let doc: Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("unable to decode config: {e}"))?;
+    if doc["kind"] != "Cluster"
+        || !doc["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("kind.x-k8s.io/"))
+    {
+        return Err(format!(
+            "unknown apiVersion/kind in {path}: {}/{}",
+            doc["apiVersion"], doc["kind"]
+        ));
     }
-    let roles: Vec<String> = doc["nodes"].as_array().into_iter().flatten().map(|n| n["role"].as_str().unwrap_or("control-plane").to_string()).collect();
-    Ok(if roles.is_empty() { vec!["control-plane".into()] } else { roles })
+    let roles: Vec<String> = doc["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| n["role"].as_str().unwrap_or("control-plane").to_string())
+        .collect();
+    Ok(if roles.is_empty() {
+        vec!["control-plane".into()]
+    } else {
+        roles
+    })
 }
 
 fn export_logs(cluster: &ClusterHandle, dir: &Path) -> std::io::Result<()> {
@@ -392,15 +606,31 @@ fn export_logs(cluster: &ClusterHandle, dir: &Path) -> std::io::Result<()> {
         let node_dir = dir.join(&node.name);
         std::fs::create_dir_all(node_dir.join("containers"))?;
         let images = st.node_images.get(&node.name).cloned().unwrap_or_default();
-        std::fs::write(node_dir.join("images.log"), images.into_iter().collect::<Vec<_>>().join("\n"))?;
+        std::fs::write(
+            node_dir.join("images.log"),
+            images.into_iter().collect::<Vec<_>>().join("\n"),
+        )?;
         let mut kubelet = String::new();
-        for pod in st.store.list("/pods", None).iter().filter(|p| p["spec"]["nodeName"] == node.name.as_str()) {
-            kubelet.push_str(&format!("pod {}/{} phase={}\n", pod["metadata"]["namespace"].as_str().unwrap_or_default(), pod["metadata"]["name"].as_str().unwrap_or_default(), pod["status"]["phase"].as_str().unwrap_or_default()));
+        for pod in st
+            .store
+            .list("/pods", None)
+            .iter()
+            .filter(|p| p["spec"]["nodeName"] == node.name.as_str())
+        {
+            kubelet.push_str(&format!(
+                "pod {}/{} phase={}\n",
+                pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+                pod["metadata"]["name"].as_str().unwrap_or_default(),
+                pod["status"]["phase"].as_str().unwrap_or_default()
+            ));
         }
         std::fs::write(node_dir.join("kubelet.log"), kubelet)?;
     }
     for ((ns, pod, container), log) in &st.logs {
-        std::fs::write(dir.join(format!("{ns}_{pod}_{container}.log")), log.current.join("\n"))?;
+        std::fs::write(
+            dir.join(format!("{ns}_{pod}_{container}.log")),
+            log.current.join("\n"),
+        )?;
     }
     Ok(())
 }

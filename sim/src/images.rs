@@ -15,7 +15,8 @@ pub fn normalize(reference: &str) -> String {
         }
     };
     let first = name.split('/').next().unwrap_or_default();
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let name = if has_registry {
         name
     } else if name.contains('/') {
@@ -42,9 +43,18 @@ mod tests {
     #[test]
     fn normalizes_like_containerd() {
         assert_eq!(normalize("nginx"), "docker.io/library/nginx:latest");
-        assert_eq!(normalize("alleyj/heapster-amd64:v1.4.0"), "docker.io/alleyj/heapster-amd64:v1.4.0");
-        assert_eq!(normalize("registry.k8s.io/heapster-amd64:v1.5.4"), "registry.k8s.io/heapster-amd64:v1.5.4");
+        assert_eq!(
+            normalize("alleyj/heapster-amd64:v1.4.0"),
+            "docker.io/alleyj/heapster-amd64:v1.4.0"
+        );
+        assert_eq!(
+            normalize("registry.k8s.io/heapster-amd64:v1.5.4"),
+            "registry.k8s.io/heapster-amd64:v1.5.4"
+        );
         assert_eq!(normalize("localhost:5000/x"), "localhost:5000/x:latest");
-        assert_eq!(split_tag("registry.k8s.io/heapster-amd64:v1.5.4"), ("registry.k8s.io/heapster-amd64".into(), "v1.5.4".into()));
+        assert_eq!(
+            split_tag("registry.k8s.io/heapster-amd64:v1.5.4"),
+            ("registry.k8s.io/heapster-amd64".into(), "v1.5.4".into())
+        );
     }
 }

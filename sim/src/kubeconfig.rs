@@ -39,7 +39,12 @@ pub fn write(path: &Path, config: &Value) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let text = serde_json::to_string_pretty(config)?;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(text.as_bytes())?;
     // `mode` applies only at creation; an existing file is tightened too.
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
@@ -81,7 +86,11 @@ mod tests {
 
     #[test]
     fn merge_replaces_same_names_and_keeps_others() {
-        let creds = Credentials { ca_pem: "ca", client_cert_pem: "cert", client_key_pem: "key" };
+        let creds = Credentials {
+            ca_pem: "ca",
+            client_cert_pem: "cert",
+            client_key_pem: "key",
+        };
         let a = for_cluster("a", "https://1", &creds);
         let b = for_cluster("b", "https://2", &creds);
         let merged = merge(Some(a.clone()), &b);

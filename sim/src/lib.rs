@@ -34,7 +34,10 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// RFC 3339 with second precision and `Z`, as the API server prints times.
 pub fn format_time(t: jiff::Timestamp) -> String {
-    t.round(jiff::Unit::Second).unwrap_or(t).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    t.round(jiff::Unit::Second)
+        .unwrap_or(t)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A unique, unguessable-enough token for a simulated credential.
@@ -42,7 +45,12 @@ pub fn random_token(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     format!("{prefix}-{:016x}", h.finish())
 }
 
@@ -50,5 +58,7 @@ pub fn random_token(prefix: &str) -> String {
 /// but is the same in heapster, InfluxDB and the dashboard.
 pub(crate) fn name_hash(name: &str) -> u64 {
     // FNV-1a: stable across runs, unlike RandomState.
-    name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }

@@ -9,10 +9,18 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(kind_sim::shim::run(tool));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let scenario_name = args.iter().position(|a| a == "--scenario").and_then(|i| args.get(i + 1)).map(String::as_str).unwrap_or("healthy");
+    let scenario_name = args
+        .iter()
+        .position(|a| a == "--scenario")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .unwrap_or("healthy");
     let Some(scenario) = Scenario::from_name(scenario_name) else {
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        eprintln!("unknown scenario {scenario_name:?}; known: {}", names.join(", "));
+        eprintln!(
+            "unknown scenario {scenario_name:?}; known: {}",
+            names.join(", ")
+        );
         std::process::exit(2);
     };
     let handle = kind_sim::start(SimConfig::scenario("sim", scenario)).await?;

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct Pki {
@@ -24,30 +26,48 @@ pub fn generate() -> std::io::Result<Pki> {
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "kubernetes");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kubernetes");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     let server_key = KeyPair::generate().map_err(err)?;
-    let mut server_params = CertificateParams::new(vec!["localhost".to_string(), "kubernetes".to_string()]).map_err(err)?;
-    server_params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    server_params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    let mut server_params =
+        CertificateParams::new(vec!["localhost".to_string(), "kubernetes".to_string()])
+            .map_err(err)?;
+    server_params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     let server_cert = server_params.signed_by(&server_key, &issuer).map_err(err)?;
 
     let client_key = KeyPair::generate().map_err(err)?;
     let mut client_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    client_params.distinguished_name.push(DnType::CommonName, "kubernetes-admin");
-    client_params.distinguished_name.push(DnType::OrganizationName, "kubeadm:cluster-admins");
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "kubernetes-admin");
+    client_params
+        .distinguished_name
+        .push(DnType::OrganizationName, "kubeadm:cluster-admins");
     let client_cert = client_params.signed_by(&client_key, &issuer).map_err(err)?;
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca_cert.der().clone()).map_err(err)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(err)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(err)?;
     let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(err)?

@@ -11,19 +11,27 @@ use crate::store::Store;
 pub enum Identity {
     /// The kubeconfig's user: kind's `kubernetes-admin` is in `system:masters`.
     Admin,
-    ServiceAccount { namespace: String, name: String },
+    ServiceAccount {
+        namespace: String,
+        name: String,
+    },
 }
 
 impl Identity {
     pub fn service_account(namespace: &str, name: &str) -> Self {
-        Identity::ServiceAccount { namespace: namespace.into(), name: name.into() }
+        Identity::ServiceAccount {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 
     /// The user name the API server prints in "forbidden" messages.
     pub fn user_name(&self) -> String {
         match self {
             Identity::Admin => "kubernetes-admin".into(),
-            Identity::ServiceAccount { namespace, name } => format!("system:serviceaccount:{namespace}:{name}"),
+            Identity::ServiceAccount { namespace, name } => {
+                format!("system:serviceaccount:{namespace}:{name}")
+            }
         }
     }
 }
@@ -68,15 +76,18 @@ pub fn allowed(store: &Store, who: &Identity, req: &Request) -> bool {
         Identity::ServiceAccount { namespace, name } => (namespace.as_str(), name.as_str()),
     };
     let binds_us = |binding: &Value| {
-        binding["subjects"].as_array().into_iter().flatten().any(|s| {
-            match s["kind"].as_str() {
+        binding["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| match s["kind"].as_str() {
                 Some("ServiceAccount") => s["name"] == sa_name && s["namespace"] == sa_ns,
                 Some("Group") => {
-                    s["name"] == "system:serviceaccounts" || s["name"] == format!("system:serviceaccounts:{sa_ns}").as_str()
+                    s["name"] == "system:serviceaccounts"
+                        || s["name"] == format!("system:serviceaccounts:{sa_ns}").as_str()
                 }
                 _ => false,
-            }
-        })
+            })
     };
     let role_rules = |role_ref: &Value, binding_ns: Option<&str>| -> Vec<Value> {
         let name = role_ref["name"].as_str().unwrap_or_default();
@@ -85,24 +96,25 @@ pub fn allowed(store: &Store, who: &Identity, req: &Request) -> bool {
             (Some("Role"), Some(ns)) => store.get(&crate::store::Key::new(ROLES, ns, name)),
             _ => None,
         };
-        role.and_then(|r| r["rules"].as_array().cloned()).unwrap_or_default()
+        role.and_then(|r| r["rules"].as_array().cloned())
+            .unwrap_or_default()
     };
 
     let cluster_rules = store
-        .list(CLUSTER_ROLE_BINDINGS, None)
-        .into_iter()
+        .iter(CLUSTER_ROLE_BINDINGS, None)
         .filter(|b| binds_us(b))
         .flat_map(|b| role_rules(&b["roleRef"], None));
     // A RoleBinding grants only within its own namespace.
     let namespaced_rules = req.namespace.into_iter().flat_map(|ns| {
         store
-            .list(ROLE_BINDINGS, Some(ns))
-            .into_iter()
+            .iter(ROLE_BINDINGS, Some(ns))
             .filter(|b| binds_us(b))
             .flat_map(move |b| role_rules(&b["roleRef"], Some(ns)))
             .collect::<Vec<_>>()
     });
-    cluster_rules.chain(namespaced_rules).any(|rule| rule_allows(&rule, req))
+    cluster_rules
+        .chain(namespaced_rules)
+        .any(|rule| rule_allows(&rule, req))
 }
 
 const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
@@ -142,7 +154,10 @@ mod tests {
         } else {
             (ROLES, ROLE_BINDINGS, "Role")
         };
-        store.put(Key::new(role_res, binding_ns, "r"), json!({"metadata": {"name": "r"}, "rules": role_rules}));
+        store.put(
+            Key::new(role_res, binding_ns, "r"),
+            json!({"metadata": {"name": "r"}, "rules": role_rules}),
+        );
         store.put(
             Key::new(bind_res, binding_ns, "b"),
             json!({"metadata": {"name": "b"}, "roleRef": {"kind": role_kind, "name": "r"},
@@ -152,15 +167,30 @@ mod tests {
     }
 
     fn get_stats(node: &str) -> Request<'_> {
-        Request { verb: "get", group: "", resource: "nodes", subresource: Some("stats"), namespace: None, name: Some(node) }
+        Request {
+            verb: "get",
+            group: "",
+            resource: "nodes",
+            subresource: Some("stats"),
+            namespace: None,
+            name: Some(node),
+        }
     }
 
     #[test]
     fn subresource_needs_its_own_rule() {
         let sa = Identity::service_account("kube-system", "heapster");
-        let store = store_with(json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]), "ClusterRoleBinding", "");
+        let store = store_with(
+            json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]),
+            "ClusterRoleBinding",
+            "",
+        );
         assert!(!allowed(&store, &sa, &get_stats("n1")));
-        let store = store_with(json!([{"apiGroups": [""], "resources": ["nodes/stats"], "verbs": ["get"]}]), "ClusterRoleBinding", "");
+        let store = store_with(
+            json!([{"apiGroups": [""], "resources": ["nodes/stats"], "verbs": ["get"]}]),
+            "ClusterRoleBinding",
+            "",
+        );
         assert!(allowed(&store, &sa, &get_stats("n1")));
     }
 
@@ -169,7 +199,14 @@ mod tests {
         let sa = Identity::service_account("kube-system", "heapster");
         let rules = json!([{"apiGroups": [""], "resources": ["services/proxy"], "resourceNames": ["heapster"], "verbs": ["get"]}]);
         let store = store_with(rules, "RoleBinding", "kube-system");
-        let req = |ns, name| Request { verb: "get", group: "", resource: "services", subresource: Some("proxy"), namespace: Some(ns), name: Some(name) };
+        let req = |ns, name| Request {
+            verb: "get",
+            group: "",
+            resource: "services",
+            subresource: Some("proxy"),
+            namespace: Some(ns),
+            name: Some(name),
+        };
         assert!(allowed(&store, &sa, &req("kube-system", "heapster")));
         assert!(!allowed(&store, &sa, &req("kube-system", "grafana")));
         assert!(!allowed(&store, &sa, &req("default", "heapster")));
@@ -178,7 +215,14 @@ mod tests {
     #[test]
     fn forbidden_message_matches_upstream_wording() {
         let sa = Identity::service_account("kube-system", "kubernetes-dashboard");
-        let req = Request { verb: "list", group: "", resource: "nodes", subresource: None, namespace: None, name: None };
+        let req = Request {
+            verb: "list",
+            group: "",
+            resource: "nodes",
+            subresource: None,
+            namespace: None,
+            name: None,
+        };
         assert_eq!(
             req.forbidden_message(&sa),
             "nodes is forbidden: User \"system:serviceaccount:kube-system:kubernetes-dashboard\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"

@@ -48,7 +48,15 @@ const fn res(
     short_names: &'static [&'static str],
     removed_in: Option<u32>,
 ) -> ResourceType {
-    ResourceType { group, version, plural, kind, namespaced, short_names, removed_in }
+    ResourceType {
+        group,
+        version,
+        plural,
+        kind,
+        namespaced,
+        short_names,
+        removed_in,
+    }
 }
 
 pub const RESOURCES: &[ResourceType] = &[
@@ -56,33 +64,150 @@ pub const RESOURCES: &[ResourceType] = &[
     res("", "v1", "nodes", "Node", false, &["no"], None),
     res("", "v1", "pods", "Pod", true, &["po"], None),
     res("", "v1", "services", "Service", true, &["svc"], None),
-    res("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], None),
+    res(
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        None,
+    ),
     res("", "v1", "configmaps", "ConfigMap", true, &["cm"], None),
     res("", "v1", "secrets", "Secret", true, &[], None),
     res("", "v1", "events", "Event", true, &["ev"], None),
-    res("apps", "v1", "deployments", "Deployment", true, &["deploy"], None),
-    res("apps", "v1", "replicasets", "ReplicaSet", true, &["rs"], None),
+    res(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        None,
+    ),
+    res(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        None,
+    ),
     res("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], None),
     // Served only by old clusters; present so that apply to a removed API is refused
     // exactly when the real API server would refuse it.
-    res("extensions", "v1beta1", "deployments", "Deployment", true, &[], Some(16)),
-    res("extensions", "v1beta1", "daemonsets", "DaemonSet", true, &[], Some(16)),
-    res("apps", "v1beta2", "deployments", "Deployment", true, &[], Some(16)),
-    res("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[], None),
-    res("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[], None),
-    res("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[], None),
-    res("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], None),
-    res("rbac.authorization.k8s.io", "v1beta1", "clusterroles", "ClusterRole", false, &[], Some(22)),
-    res("rbac.authorization.k8s.io", "v1beta1", "clusterrolebindings", "ClusterRoleBinding", false, &[], Some(22)),
-    res("rbac.authorization.k8s.io", "v1beta1", "roles", "Role", true, &[], Some(22)),
-    res("rbac.authorization.k8s.io", "v1beta1", "rolebindings", "RoleBinding", true, &[], Some(22)),
+    res(
+        "extensions",
+        "v1beta1",
+        "deployments",
+        "Deployment",
+        true,
+        &[],
+        Some(16),
+    ),
+    res(
+        "extensions",
+        "v1beta1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &[],
+        Some(16),
+    ),
+    res(
+        "apps",
+        "v1beta2",
+        "deployments",
+        "Deployment",
+        true,
+        &[],
+        Some(16),
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "Role",
+        true,
+        &[],
+        None,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        None,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        None,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        None,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1beta1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        Some(22),
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1beta1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        Some(22),
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1beta1",
+        "roles",
+        "Role",
+        true,
+        &[],
+        Some(22),
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1beta1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        Some(22),
+    ),
 ];
 
 /// The served resource for a URL's group, version and plural, if this cluster serves it.
-pub fn lookup(group: &str, version: &str, plural: &str, minor: u32) -> Option<&'static ResourceType> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural && r.served_in(minor))
+pub fn lookup(
+    group: &str,
+    version: &str,
+    plural: &str,
+    minor: u32,
+) -> Option<&'static ResourceType> {
+    RESOURCES.iter().find(|r| {
+        r.group == group && r.version == version && r.plural == plural && r.served_in(minor)
+    })
 }
 
 /// Every group/version the cluster serves, core first.
@@ -98,7 +223,10 @@ pub fn served_group_versions(minor: u32) -> Vec<(&'static str, &'static str)> {
 
 /// The storage key of a kind (e.g. `Deployment` -> `apps/deployments`).
 pub fn store_key_for_kind(kind: &str) -> Option<String> {
-    RESOURCES.iter().find(|r| r.kind == kind).map(|r| r.store_key())
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind)
+        .map(|r| r.store_key())
 }
 
 #[cfg(test)]

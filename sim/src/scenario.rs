@@ -131,7 +131,10 @@ impl Scenario {
         let worker2 = format!("{cluster}-worker2");
         let mut f = Faults::default();
         match self {
-            Scenario::Healthy | Scenario::SlowFirstBatch | Scenario::ImageNotLoaded | Scenario::ZeroNodes => {}
+            Scenario::Healthy
+            | Scenario::SlowFirstBatch
+            | Scenario::ImageNotLoaded
+            | Scenario::ZeroNodes => {}
             Scenario::NoHeapsterService => f.no_heapster_service = true,
             Scenario::NodeMissingFromHeapster => f.node_missing_from_heapster = Some(worker2),
             Scenario::ZeroMetrics => f.zero_metrics = true,

@@ -24,8 +24,15 @@ pub fn run(tool: &str) -> i32 {
         eprintln!("{tool} (simulated): {CONTROL_ENV} is not set; start one with `cargo xtask sim`");
         return 2;
     };
-    let env = ["KUBECONFIG", "HOME"].iter().filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))).collect();
-    let invocation = Invocation { tool: tool.to_string(), args: std::env::args().skip(1).collect(), env };
+    let env = ["KUBECONFIG", "HOME"]
+        .iter()
+        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+        .collect();
+    let invocation = Invocation {
+        tool: tool.to_string(),
+        args: std::env::args().skip(1).collect(),
+        env,
+    };
     match call(&addr, &invocation) {
         Ok(out) => {
             print!("{}", out.stdout);

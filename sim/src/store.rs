@@ -18,7 +18,11 @@ pub struct Key {
 
 impl Key {
     pub fn new(resource: &str, namespace: &str, name: &str) -> Self {
-        Key { resource: resource.into(), namespace: namespace.into(), name: name.into() }
+        Key {
+            resource: resource.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -64,7 +68,13 @@ impl Default for Store {
 impl Store {
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(4096);
-        Store { rv: 1, uid_counter: 0, objects: BTreeMap::new(), history: Vec::new(), events }
+        Store {
+            rv: 1,
+            uid_counter: 0,
+            objects: BTreeMap::new(),
+            history: Vec::new(),
+            events,
+        }
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -88,6 +98,20 @@ impl Store {
         self.objects.get(key)
     }
 
+    /// Borrow the objects of one resource, in one namespace or (with `None`) in all.
+    pub fn iter<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .iter()
+            .filter(move |(k, _)| {
+                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(_, v)| v)
+    }
+
     /// Objects of one resource, in one namespace or (with `None`) in all.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
         self.objects
@@ -102,7 +126,11 @@ impl Store {
     pub fn put(&mut self, key: Key, mut object: Value) -> Value {
         self.rv += 1;
         let previous = self.objects.get(&key);
-        let kind = if previous.is_some() { EventType::Modified } else { EventType::Added };
+        let kind = if previous.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         let meta = object
             .as_object_mut()
             .expect("objects are JSON objects")
@@ -140,7 +168,12 @@ impl Store {
     }
 
     fn record(&mut self, key: Key, kind: EventType, object: Value) {
-        let event = Arc::new(Event { rv: self.rv, key, kind, object });
+        let event = Arc::new(Event {
+            rv: self.rv,
+            key,
+            kind,
+            object,
+        });
         self.history.push(event.clone());
         // Nobody listening is fine: watchers subscribe when they start.
         let _ = self.events.send(event);
@@ -159,25 +192,50 @@ mod tests {
     fn put_stamps_metadata_and_bumps_generation_on_spec_change_only() {
         let mut store = Store::new();
         let key = Key::new("apps/deployments", "ns", "d");
-        let first = store.put(key.clone(), json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}}));
+        let first = store.put(
+            key.clone(),
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}}),
+        );
         assert_eq!(first["metadata"]["generation"], 1);
         let uid = first["metadata"]["uid"].clone();
-        let second = store.put(key.clone(), json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}, "status": {}}));
+        let second = store.put(
+            key.clone(),
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}, "status": {}}),
+        );
         assert_eq!(second["metadata"]["generation"], 1);
         assert_eq!(second["metadata"]["uid"], uid);
-        let third = store.put(key, json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}}));
+        let third = store.put(
+            key,
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}}),
+        );
         assert_eq!(third["metadata"]["generation"], 2);
     }
 
     #[test]
     fn history_replays_changes_after_a_resource_version() {
         let mut store = Store::new();
-        let a = store.put(Key::new("/pods", "ns", "a"), json!({"metadata": {"name": "a"}}));
-        let rv_a: u64 = a["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-        store.put(Key::new("/pods", "ns", "b"), json!({"metadata": {"name": "b"}}));
+        let a = store.put(
+            Key::new("/pods", "ns", "a"),
+            json!({"metadata": {"name": "a"}}),
+        );
+        let rv_a: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        store.put(
+            Key::new("/pods", "ns", "b"),
+            json!({"metadata": {"name": "b"}}),
+        );
         store.delete(&Key::new("/pods", "ns", "a"));
         let since = store.history_since(rv_a).unwrap();
-        let kinds: Vec<_> = since.iter().map(|e| (e.key.name.as_str(), e.kind)).collect();
-        assert_eq!(kinds, vec![("b", EventType::Added), ("a", EventType::Deleted)]);
+        let kinds: Vec<_> = since
+            .iter()
+            .map(|e| (e.key.name.as_str(), e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("b", EventType::Added), ("a", EventType::Deleted)]
+        );
     }
 }

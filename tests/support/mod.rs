@@ -1,0 +1,189 @@
+//! Test support: the fake `kind`/`docker` world with its executables on PATH, and a
+//! simulated cluster with the stack applied by the harness's own code.
+
+pub mod pinned;
+pub mod pipeline;
+pub mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapster_e2e::checks::{self, CheckConfig, Ctx};
+use heapster_e2e::rollout::{self, RolloutError};
+use heapster_e2e::suite::{self, Outcome};
+use heapster_e2e::{apply, kubeclient, manifests};
+use kind_sim::{ClusterHandle, Scenario, SimConfig, World, WorldConfig};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn manifests_dir() -> PathBuf {
+    root().join("manifests")
+}
+
+pub fn stack_images() -> Vec<String> {
+    manifests::images(&manifests::load_dir(&manifests_dir()).expect("shipped manifests load"))
+}
+
+/// Check settings for tests: quick polling; the timeout says how long a state that can
+/// heal is given.
+pub fn check_config(timeout: Duration) -> CheckConfig {
+    CheckConfig {
+        expected_nodes: None,
+        max_age: Duration::from_secs(120),
+        timeout,
+        poll: Duration::from_millis(150),
+        dashboard_token_file: None,
+    }
+}
+
+/// A fake docker/kind world, its control server, and a PATH holding only the fakes.
+pub struct Fakes {
+    pub world: Arc<World>,
+    pub dir: tempfile::TempDir,
+    pub control: String,
+}
+
+impl Fakes {
+    /// A world whose registry serves the stack's images.
+    pub fn new(rt: &tokio::runtime::Runtime, config: WorldConfig) -> Fakes {
+        Self::with_tools(rt, config, kind_sim::shim::TOOLS)
+    }
+
+    pub fn with_tools(rt: &tokio::runtime::Runtime, config: WorldConfig, tools: &[&str]) -> Fakes {
+        let world = World::new(config);
+        let addr = rt.block_on(world.serve()).expect("control server starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("current exe");
+        kind_sim::shim::install(&dir.path().join("bin"), &exe, tools)
+            .expect("fake tools installed");
+        Fakes {
+            world,
+            dir,
+            control: addr.to_string(),
+        }
+    }
+
+    pub fn registry_with_stack() -> Vec<(String, Option<String>)> {
+        stack_images().into_iter().map(|i| (i, None)).collect()
+    }
+
+    /// A shell whose PATH has only the fakes, and whose HOME and KUBECONFIG are private.
+    pub fn shell(&self) -> xshell::Shell {
+        let sh = xshell::Shell::new().expect("shell");
+        sh.change_dir(root());
+        sh.set_var("PATH", self.dir.path().join("bin"));
+        sh.set_var(kind_sim::shim::CONTROL_ENV, &self.control);
+        sh.set_var("HOME", self.dir.path());
+        sh.set_var("KUBECONFIG", self.dir.path().join("kube/config"));
+        sh
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    pub fn calls(&self, rt: &tokio::runtime::Runtime) -> Vec<String> {
+        rt.block_on(self.world.calls())
+            .into_iter()
+            .map(|c| c.join(" "))
+            .collect()
+    }
+}
+
+/// A simulated cluster with the shipped stack's images on its nodes, and a client for it.
+pub struct SimStack {
+    pub handle: ClusterHandle,
+    pub client: kube::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl SimStack {
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        name: &str,
+        scenario: Scenario,
+        images: Vec<String>,
+    ) -> SimStack {
+        let mut config = SimConfig::scenario(name, scenario);
+        config.preloaded_images = images;
+        Self::start_with(rt, config)
+    }
+
+    pub fn start_with(rt: &tokio::runtime::Runtime, config: SimConfig) -> SimStack {
+        let handle = rt
+            .block_on(kind_sim::start(config))
+            .expect("simulated cluster starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        handle
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        let client = rt
+            .block_on(kubeclient::connect(Some(&kubeconfig), None))
+            .expect("client connects to the simulated cluster");
+        SimStack {
+            handle,
+            client,
+            _dir: dir,
+        }
+    }
+
+    /// Apply a manifest directory with the harness's apply and wait for its Deployments.
+    pub fn apply_and_wait(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<(), RolloutError> {
+        let docs = manifests::load_dir(dir).expect("manifests load");
+        rt.block_on(apply::apply(&self.client, &docs, |_| {}))
+            .expect("apply succeeds");
+        let wanted = manifests::deployments(&docs);
+        rt.block_on(rollout::wait(
+            &self.client,
+            &wanted,
+            timeout,
+            &heapster_e2e::cancel::Cancel::new(),
+        ))
+    }
+
+    pub fn run_checks(&self, rt: &tokio::runtime::Runtime, config: CheckConfig) -> Vec<Outcome> {
+        let mut ctx = Ctx::new(self.client.clone(), config);
+        let plan = rt.block_on(checks::plan(&mut ctx)).expect("plan");
+        assert!(!plan.is_empty(), "an empty check plan is a bug");
+        rt.block_on(suite::run_all(Arc::new(ctx), plan))
+    }
+}
+
+/// Failing outcomes, for assertion messages.
+pub fn failures(outcomes: &[Outcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter(|o| !o.passed && !o.ignored)
+        .map(|o| format!("{}: {}", o.name, o.message))
+        .collect()
+}
+
+pub fn outcome<'a>(outcomes: &'a [Outcome], name: &str) -> &'a Outcome {
+    outcomes.iter().find(|o| o.name == name).unwrap_or_else(|| {
+        panic!(
+            "no check named {name}; have: {:?}",
+            outcomes.iter().map(|o| &o.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Assert, returning a test failure rather than panicking with a backtrace.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(format!($($arg)+).into());
+        }
+    };
+}
+
+pub type TestResult = Result<(), libtest_mimic::Failed>;

@@ -1,0 +1,160 @@
+//! Every pinned version lives in `src/versions.rs`; the manifests and the CI workflow are
+//! checked against it here, and the manifests against every supported Kubernetes version.
+
+use libtest_mimic::Trial;
+use serde_json::Value;
+
+use heapster_e2e::{lint, manifests, versions};
+
+use super::{TestResult, manifests_dir, root};
+use crate::ensure;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "pinned::manifest_images_match_the_version_table",
+            manifest_images,
+        ),
+        Trial::test(
+            "pinned::workflow_matrix_matches_the_version_table",
+            workflow_matrix,
+        ),
+        Trial::test(
+            "pinned::workflow_actions_pinned_by_commit",
+            workflow_actions,
+        ),
+        Trial::test(
+            "pinned::manifests_use_no_removed_api_in_any_supported_version",
+            no_removed_apis,
+        ),
+        Trial::test(
+            "pinned::kind_config_has_one_control_plane_and_two_workers",
+            kind_config,
+        ),
+        Trial::test("pinned::dashboard_is_never_cluster_admin", dashboard_rbac),
+    ]
+}
+
+fn manifest_images() -> TestResult {
+    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
+    let mut used = manifests::images(&docs);
+    used.sort();
+    let mut pinned: Vec<String> = versions::STACK_IMAGES
+        .iter()
+        .map(|i| i.reference())
+        .collect();
+    pinned.sort();
+    ensure!(
+        used == pinned,
+        "manifests use {used:?}, the version table pins {pinned:?}"
+    );
+    for d in docs.iter().filter(|d| d.kind() == "Deployment") {
+        ensure!(
+            d.object["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "amd64",
+            "{} runs amd64-only images: it needs an amd64 nodeSelector",
+            d.describe()
+        );
+    }
+    Ok(())
+}
+
+fn workflow() -> Result<Value, String> {
+    let path = root().join(".github/workflows/e2e.yml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn workflow_matrix() -> TestResult {
+    let wf = workflow()?;
+    let matrix: Vec<String> = wf["jobs"]["e2e"]["strategy"]["matrix"]["k8s"]
+        .as_array()
+        .ok_or("jobs.e2e.strategy.matrix.k8s is missing")?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let table: Vec<String> = versions::NODE_IMAGES
+        .iter()
+        .map(|n| n.minor.to_string())
+        .collect();
+    ensure!(
+        matrix == table,
+        "workflow matrix {matrix:?} differs from the version table {table:?}"
+    );
+    ensure!(
+        matrix.len() >= 3,
+        "at least three Kubernetes versions in CI"
+    );
+    let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        text.contains(&format!("sigs.k8s.io/kind@{}", versions::KIND_VERSION)),
+        "the workflow installs kind {}",
+        versions::KIND_VERSION
+    );
+    Ok(())
+}
+
+fn workflow_actions() -> TestResult {
+    let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
+        .map_err(|e| e.to_string())?;
+    let uses: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses:"))
+        .map(str::trim)
+        .collect();
+    ensure!(!uses.is_empty(), "no actions used?");
+    for u in uses {
+        let sha = u
+            .split('@')
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_default();
+        ensure!(
+            sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+            "action not pinned by full commit SHA: {u}"
+        );
+    }
+    ensure!(
+        workflow()?["permissions"]["contents"] == "read",
+        "permissions: contents: read"
+    );
+    Ok(())
+}
+
+fn no_removed_apis() -> TestResult {
+    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
+    for n in versions::NODE_IMAGES {
+        let findings = lint::lint(&docs, n.minor);
+        ensure!(findings.is_empty(), "Kubernetes {}: {findings:?}", n.minor);
+    }
+    Ok(())
+}
+
+fn kind_config() -> TestResult {
+    let n = heapster_e2e::cluster::node_count(&root().join("manifests/kind/kind-config.yaml"))
+        .map_err(|e| e.to_string())?;
+    ensure!(n == 3, "{n} nodes");
+    Ok(())
+}
+
+fn dashboard_rbac() -> TestResult {
+    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
+    for d in docs.iter().filter(|d| d.kind().ends_with("Binding")) {
+        ensure!(
+            d.object["roleRef"]["name"] != "cluster-admin",
+            "{} binds cluster-admin",
+            d.describe()
+        );
+    }
+    for d in docs.iter().filter(|d| d.kind().ends_with("Role")) {
+        for rule in d.object["rules"].as_array().into_iter().flatten() {
+            let wild = ["apiGroups", "resources", "verbs"].iter().any(|f| {
+                rule[*f]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x == "*"))
+            });
+            ensure!(!wild, "{} has a wildcard rule: {rule}", d.describe());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! Each way the simulated cluster can break: the suite goes red, the right check fails,
+//! and its message names the cause. Certain failures are asserted to end on their cause
+//! under a long timeout (not on "still failing after ..."); states that can heal are
+//! given a short timeout and must report their last reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapster_e2e::rollout::RolloutError;
+use heapster_e2e::suite::Outcome;
+use kind_sim::Scenario;
+use libtest_mimic::Trial;
+
+use super::{SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images};
+use crate::ensure;
+
+/// Long enough that reaching it would mean the harness waited instead of failing fast.
+const LONG: Duration = Duration::from_secs(120);
+/// For states that can heal: how long they are given in these tests.
+const SHORT: Duration = Duration::from_secs(3);
+
+type Rt = Arc<tokio::runtime::Runtime>;
+
+fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
+    let rt = rt.clone();
+    Trial::test(format!("scenario::{name}"), move || f(&rt))
+}
+
+pub fn trials(rt: &Rt) -> Vec<Trial> {
+    vec![
+        trial(rt, "healthy", healthy),
+        trial(rt, "no_heapster_service", no_heapster_service),
+        trial(rt, "slow_first_batch", slow_first_batch),
+        trial(rt, "node_missing_from_heapster", node_missing_from_heapster),
+        trial(rt, "zero_metrics", zero_metrics),
+        trial(rt, "stale_metrics", stale_metrics),
+        trial(rt, "dashboard_never_connects", dashboard_never_connects),
+        trial(rt, "pods_without_metrics", pods_without_metrics),
+        trial(rt, "transient_api_errors", transient_api_errors),
+        trial(rt, "crash_loop", crash_loop),
+        trial(rt, "image_not_loaded", image_not_loaded),
+        trial(rt, "not_ready_node", not_ready_node),
+        trial(rt, "zero_nodes", zero_nodes),
+        trial(
+            rt,
+            "dashboard_without_proxy_rights",
+            dashboard_without_proxy_rights,
+        ),
+    ]
+}
+
+/// Bring the shipped stack up on a simulated cluster of `scenario`, then run the checks.
+fn run(
+    rt: &tokio::runtime::Runtime,
+    scenario: Scenario,
+    timeout: Duration,
+) -> Result<Vec<Outcome>, libtest_mimic::Failed> {
+    let stack = SimStack::start(rt, "sim", scenario, stack_images());
+    stack
+        .apply_and_wait(rt, &manifests_dir(), LONG)
+        .map_err(|e| format!("rollout: {e}"))?;
+    Ok(stack.run_checks(rt, check_config(timeout)))
+}
+
+fn expect_fail(outcomes: &[Outcome], name: &str, cause: &str) -> TestResult {
+    let o = outcome(outcomes, name);
+    ensure!(
+        !o.passed,
+        "{name} passed, expected it to fail with {cause:?}: {}",
+        o.message
+    );
+    ensure!(
+        o.message.contains(cause),
+        "{name} failed for another reason than {cause:?}: {}",
+        o.message
+    );
+    Ok(())
+}
+
+/// Failed on its cause, not by running into the deadline.
+fn expect_fast_fail(outcomes: &[Outcome], name: &str, cause: &str) -> TestResult {
+    expect_fail(outcomes, name, cause)?;
+    let o = outcome(outcomes, name);
+    ensure!(
+        !o.message.starts_with("still failing after"),
+        "{name} waited for the deadline instead of failing on its cause: {}",
+        o.message
+    );
+    Ok(())
+}
+
+fn expect_all_pass(outcomes: &[Outcome]) -> TestResult {
+    let failed = failures(outcomes);
+    ensure!(
+        failed.is_empty(),
+        "checks failed on a healthy cluster:\n{}",
+        failed.join("\n")
+    );
+    ensure!(
+        outcomes.iter().all(|o| !o.ignored),
+        "checks were ignored: {:?}",
+        outcomes.iter().filter(|o| o.ignored).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::Healthy, LONG)?;
+    expect_all_pass(&outcomes)?;
+    for node in ["sim-control-plane", "sim-worker", "sim-worker2"] {
+        let o = outcome(&outcomes, &format!("heapster::node_metrics::{node}"));
+        ensure!(
+            o.message.contains("cpu/usage_rate") && o.message.contains("MiB"),
+            "node metrics should carry the numbers: {}",
+            o.message
+        );
+        outcome(&outcomes, &format!("nodes::ready::{node}"));
+    }
+    ensure!(
+        outcomes
+            .iter()
+            .any(|o| o.name.starts_with("heapster::pod_metrics::coredns-")),
+        "CoreDNS pods must be checked"
+    );
+    ensure!(
+        outcomes
+            .iter()
+            .any(|o| o.name.starts_with("heapster::pod_metrics::heapster-")),
+        "the stack's own pods must be checked"
+    );
+    Ok(())
+}
+
+fn no_heapster_service(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::NoHeapsterService, LONG)?;
+    expect_fast_fail(&outcomes, "heapster::health", "no heapster service")?;
+    expect_fast_fail(&outcomes, "dashboard::log", "no heapster service")?;
+    expect_fast_fail(&outcomes, "heapster::nodes", "no heapster service")?;
+    ensure!(
+        outcome(&outcomes, "workloads::heapster").passed,
+        "the heapster Deployment itself is fine"
+    );
+    Ok(())
+}
+
+fn slow_first_batch(rt: &tokio::runtime::Runtime) -> TestResult {
+    expect_all_pass(&run(rt, Scenario::SlowFirstBatch, Duration::from_secs(60))?)
+}
+
+fn node_missing_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::NodeMissingFromHeapster, SHORT)?;
+    expect_fail(
+        &outcomes,
+        "heapster::nodes",
+        "missing from heapster: sim-worker2",
+    )?;
+    expect_fail(
+        &outcomes,
+        "heapster::node_metrics::sim-worker2",
+        "no points",
+    )?;
+    ensure!(
+        outcome(&outcomes, "heapster::node_metrics::sim-worker").passed,
+        "other nodes are fine"
+    );
+    Ok(())
+}
+
+fn zero_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::ZeroMetrics, SHORT)?;
+    expect_fail(
+        &outcomes,
+        "heapster::node_metrics::sim-worker",
+        "latest value is 0 (expected above zero)",
+    )?;
+    expect_fail(&outcomes, "dashboard::node_metrics", "above zero")
+}
+
+fn stale_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::StaleMetrics, SHORT)?;
+    expect_fail(
+        &outcomes,
+        "heapster::node_metrics::sim-worker",
+        "old (limit 2m)",
+    )?;
+    let message = &outcome(&outcomes, "heapster::node_metrics::sim-worker").message;
+    ensure!(
+        message.contains("latest point is 39m") || message.contains("latest point is 40m"),
+        "the age is named: {message}"
+    );
+    expect_fail(&outcomes, "influxdb::node_series", "old")
+}
+
+fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::DashboardNeverConnects, SHORT)?;
+    expect_fail(
+        &outcomes,
+        "dashboard::log",
+        "getsockopt: connection timed out",
+    )?;
+    expect_fail(&outcomes, "dashboard::heapster_state", "not connected")?;
+    ensure!(
+        outcome(&outcomes, "heapster::health").passed,
+        "heapster itself is healthy"
+    );
+    Ok(())
+}
+
+fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::PodsWithoutMetrics, SHORT)?;
+    let pod_checks: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.name.starts_with("heapster::pod_metrics::"))
+        .collect();
+    ensure!(!pod_checks.is_empty(), "pods must be checked");
+    for o in pod_checks {
+        expect_fail(&outcomes, &o.name, "no points")?;
+    }
+    ensure!(
+        outcome(&outcomes, "heapster::node_metrics::sim-worker").passed,
+        "node metrics are fine"
+    );
+    Ok(())
+}
+
+fn transient_api_errors(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = SimStack::start(rt, "sim", Scenario::TransientApiErrors, stack_images());
+    stack
+        .apply_and_wait(rt, &manifests_dir(), LONG)
+        .map_err(|e| format!("rollout: {e}"))?;
+    let outcomes = stack.run_checks(rt, check_config(LONG));
+    expect_all_pass(&outcomes)?;
+    let requests = stack.handle.requests();
+    let healthz = requests
+        .iter()
+        .filter(|(_, u)| u.ends_with("/services/heapster/proxy/healthz"))
+        .count();
+    ensure!(
+        healthz >= 3,
+        "the fault was not exercised: {healthz} healthz requests"
+    );
+    Ok(())
+}
+
+fn crash_loop(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = SimStack::start(rt, "sim", Scenario::CrashLoop, stack_images());
+    match stack.apply_and_wait(rt, &manifests_dir(), LONG) {
+        Err(RolloutError::Stuck { problem, evidence }) => {
+            ensure!(
+                problem.reason == "CrashLoopBackOff" && problem.container == "heapster",
+                "wrong cause: {problem}"
+            );
+            ensure!(
+                problem.pod.starts_with("kube-system/heapster-"),
+                "wrong pod: {problem}"
+            );
+            ensure!(
+                evidence.contains("previous container")
+                    && evidence.contains("exiting with status 1"),
+                "the crash log is the evidence: {evidence}"
+            );
+        }
+        other => {
+            return Err(
+                format!("expected the rollout to stop on CrashLoopBackOff, got {other:?}").into(),
+            );
+        }
+    }
+    let outcomes = stack.run_checks(rt, check_config(LONG));
+    expect_fast_fail(&outcomes, "workloads::heapster", "CrashLoopBackOff")?;
+    expect_fast_fail(&outcomes, "heapster::health", "CrashLoopBackOff")
+}
+
+fn image_not_loaded(rt: &tokio::runtime::Runtime) -> TestResult {
+    let images: Vec<String> = stack_images()
+        .into_iter()
+        .filter(|i| !i.contains("grafana"))
+        .collect();
+    let stack = SimStack::start(rt, "sim", Scenario::ImageNotLoaded, images);
+    match stack.apply_and_wait(rt, &manifests_dir(), LONG) {
+        Err(RolloutError::Stuck { problem, .. }) => {
+            ensure!(
+                problem.reason == "ErrImagePull" || problem.reason == "ImagePullBackOff",
+                "wrong cause: {problem}"
+            );
+            ensure!(
+                problem.pod.contains("monitoring-grafana")
+                    && problem.message.contains("heapster-grafana-amd64"),
+                "the message names pod and image: {problem}"
+            );
+            Ok(())
+        }
+        other => Err(format!(
+            "expected the rollout to stop on an image pull failure, got {other:?}"
+        )
+        .into()),
+    }
+}
+
+fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::NotReadyNode, SHORT)?;
+    expect_fail(&outcomes, "nodes::ready::sim-worker2", "NotReady")?;
+    // The NotReady node is the nodes check's to report, not heapster's.
+    ensure!(
+        outcome(&outcomes, "heapster::nodes").passed,
+        "heapster lists every Ready node: {}",
+        outcome(&outcomes, "heapster::nodes").message
+    );
+    ensure!(
+        !outcomes
+            .iter()
+            .any(|o| o.name == "heapster::node_metrics::sim-worker2"),
+        "no metrics check for a node that was NotReady at the start"
+    );
+    Ok(())
+}
+
+fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = SimStack::start(rt, "sim", Scenario::ZeroNodes, stack_images());
+    let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).expect("manifests");
+    rt.block_on(heapster_e2e::apply::apply(&stack.client, &docs, |_| {}))
+        .map_err(|e| format!("apply: {e}"))?;
+    let outcomes = stack.run_checks(rt, check_config(LONG));
+    expect_fast_fail(&outcomes, "nodes::count", "zero nodes")?;
+    expect_fast_fail(&outcomes, "heapster::health", "zero nodes")
+}
+
+/// The dashboard's Role is what lets it reach heapster: without the `services/proxy`
+/// rule the simulated API server refuses it, as a real one would.
+fn dashboard_without_proxy_rights(rt: &tokio::runtime::Runtime) -> TestResult {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(manifests_dir()).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let text = text.replace(
+                "resources: [\"services/proxy\"]",
+                "resources: [\"services/status\"]",
+            );
+            std::fs::write(dir.path().join(path.file_name().unwrap_or_default()), text)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
+    stack
+        .apply_and_wait(rt, dir.path(), LONG)
+        .map_err(|e| format!("rollout: {e}"))?;
+    let outcomes = stack.run_checks(rt, check_config(SHORT));
+    expect_fail(&outcomes, "dashboard::log", "does not allow access")?;
+    ensure!(
+        outcome(&outcomes, "heapster::health").passed,
+        "heapster itself is reachable with the harness's credentials"
+    );
+    Ok(())
+}
