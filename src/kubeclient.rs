@@ -124,10 +124,9 @@ impl Answer {
 
 pub fn snippet(text: &str) -> String {
     let t = text.trim();
-    if t.len() > 200 {
-        format!("{}...", &t[..t.floor_char_boundary(200)])
-    } else {
-        t.to_string()
+    match t.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &t[..cut]),
+        None => t.to_string(),
     }
 }
 

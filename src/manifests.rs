@@ -120,7 +120,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestErro
             ("kind", &object["kind"]),
             ("metadata.name", &object["metadata"]["name"]),
         ] {
-            if !value.as_str().is_some_and(|s| !s.is_empty()) {
+            if value.as_str().is_none_or(str::is_empty) {
                 return Err(invalid(format!("missing {field}")));
             }
         }

@@ -851,7 +851,7 @@ mod tests {
             {"name": "heapster", "image": "h", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"h\""}}}]}}),
         );
         assert!(
-            matches!(rollout(&wanted, &[deploy(0)], &[pulling.clone()], t(0), Duration::ZERO), Rollout::Failed(p) if p.reason == "ImagePullBackOff")
+            matches!(rollout(&wanted, &[deploy(0)], std::slice::from_ref(&pulling), t(0), Duration::ZERO), Rollout::Failed(p) if p.reason == "ImagePullBackOff")
         );
         let elsewhere = pod(
             json!({"metadata": {"name": "other", "namespace": "default", "labels": {"k8s-app": "heapster"}}, "status": pulling.status}),

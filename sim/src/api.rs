@@ -473,7 +473,7 @@ fn watch(
             json!({"type": e.kind.as_str(), "object": with_type(e.object.clone(), rt)})
         ))
     };
-    let line_live = line.clone();
+    let line_live = line;
     let backlog_stream = futures::stream::iter(
         backlog
             .into_iter()
@@ -496,15 +496,10 @@ fn tokio_stream_from(
     mut rx: tokio::sync::broadcast::Receiver<Arc<crate::store::Event>>,
 ) -> impl futures::Stream<Item = Arc<crate::store::Event>> {
     async_stream(move |tx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) => {
-                    if tx.send(e).await.is_err() {
-                        break;
-                    }
-                }
-                // A watcher that fell behind is cut off; the client re-lists, as with a real server.
-                Err(_) => break,
+        // A watcher that fell behind is cut off; the client re-lists, as with a real server.
+        while let Ok(e) = rx.recv().await {
+            if tx.send(e).await.is_err() {
+                break;
             }
         }
     })
@@ -539,9 +534,9 @@ fn check_identity(
     namespace: Option<&str>,
     name: Option<&str>,
     obj: &Value,
-) -> Result<(), Reply> {
+) -> Result<(), Box<Reply>> {
     if obj["apiVersion"] != rt.api_version().as_str() || obj["kind"] != rt.kind {
-        return Err(status_reply(
+        return Err(Box::new(status_reply(
             400,
             "BadRequest",
             &format!(
@@ -549,44 +544,42 @@ fn check_identity(
                 obj["apiVersion"].as_str().unwrap_or_default(),
                 rt.api_version()
             ),
-        ));
+        )));
     }
     let obj_name = obj["metadata"]["name"].as_str();
     if obj_name.is_none_or(str::is_empty) {
-        return Err(status_reply(
+        return Err(Box::new(status_reply(
             422,
             "Invalid",
             &format!(
                 "{} \"\" is invalid: metadata.name: Required value: name is required",
                 rt.kind
             ),
-        ));
+        )));
     }
     if name.is_some_and(|n| Some(n) != obj_name) {
-        return Err(status_reply(
+        return Err(Box::new(status_reply(
             400,
             "BadRequest",
             "the name of the object does not match the name on the URL",
-        ));
+        )));
     }
     if let (Some(ns), Some(obj_ns)) = (namespace, obj["metadata"]["namespace"].as_str())
         && ns != obj_ns
     {
-        return Err(status_reply(
+        return Err(Box::new(status_reply(
             400,
             "BadRequest",
             "the namespace of the provided object does not match the namespace sent on the request",
-        ));
+        )));
     }
     Ok(())
 }
 
-fn namespace_exists(st: &crate::cluster::State, ns: Option<&str>) -> Result<(), Reply> {
+fn namespace_exists(st: &crate::cluster::State, ns: Option<&str>) -> Result<(), Box<Reply>> {
     match ns {
-        Some(ns) if st.store.get(&Key::new("/namespaces", "", ns)).is_none() => Err(status_reply(
-            404,
-            "NotFound",
-            &format!("namespaces \"{ns}\" not found"),
+        Some(ns) if st.store.get(&Key::new("/namespaces", "", ns)).is_none() => Err(Box::new(
+            status_reply(404, "NotFound", &format!("namespaces \"{ns}\" not found")),
         )),
         _ => Ok(()),
     }
@@ -605,7 +598,7 @@ fn create(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, body: &
         Err(e) => return status_reply(400, "BadRequest", &e),
     };
     if let Err(r) = check_identity(rt, namespace, None, &obj) {
-        return r;
+        return *r;
     }
     let name = obj["metadata"]["name"]
         .as_str()
@@ -614,7 +607,7 @@ fn create(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>, body: &
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), &name);
     let mut st = cluster.lock();
     if let Err(r) = namespace_exists(&st, namespace) {
-        return r;
+        return *r;
     }
     if st.store.get(&key).is_some() {
         return status_reply(
@@ -694,12 +687,12 @@ fn patch(
         Err(e) => return status_reply(400, "BadRequest", &format!("error decoding YAML: {e}")),
     };
     if is_apply && let Err(r) = check_identity(rt, namespace, Some(name), &patch) {
-        return r;
+        return *r;
     }
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), name);
     let mut st = cluster.lock();
     if let Err(r) = namespace_exists(&st, namespace) {
-        return r;
+        return *r;
     }
     let (mut obj, created) = match st.store.get(&key).cloned() {
         Some(existing) => (existing, false),
@@ -740,7 +733,7 @@ fn update(
         Err(e) => return status_reply(400, "BadRequest", &e),
     };
     if let Err(r) = check_identity(rt, namespace, Some(name), &obj) {
-        return r;
+        return *r;
     }
     let key = Key::new(&rt.store_key(), namespace.unwrap_or_default(), name);
     let mut st = cluster.lock();

@@ -339,9 +339,7 @@ fn scrape_error(
     let failure = if port != "10250" {
         format!("Get {url}: dial tcp {ip}:{port}: connect: connection refused")
     } else if !https {
-        format!(
-            "request failed - \"400 Bad Request\", response: \"Client sent an HTTP request to an HTTPS server.\\n\""
-        )
+        "request failed - \"400 Bad Request\", response: \"Client sent an HTTP request to an HTTPS server.\\n\"".to_string()
     } else if !insecure {
         format!("Get {url}: x509: certificate signed by unknown authority")
     } else {
@@ -1225,7 +1223,7 @@ pub fn service_proxy_mut(
         None => ports.first().cloned(),
         Some(p) => ports
             .iter()
-            .find(|sp| sp["name"] == p || sp["port"].to_string() == p)
+            .find(|sp| sp["name"] == p || sp["port"].as_i64().is_some_and(|n| n.to_string() == p))
             .cloned(),
     };
     let Some(svc_port) = svc_port else {

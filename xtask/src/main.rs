@@ -1,1 +1,51 @@
-fn main() {}
+//! `cargo xtask`: the heapster e2e harness's command line. A thin layer: parse flags,
+//! build one shell at the project root, dispatch; the work lives in the `heapster-e2e`
+//! library that the tests share.
+
+mod check;
+mod cli;
+mod down;
+mod e2e;
+mod lint;
+mod sim;
+
+use clap::Parser;
+
+fn main() {
+    // Started as `kind` or `docker` (a link made by `cargo xtask sim`): be the fake tool.
+    if let Some(tool) = kind_sim::shim::invoked_as() {
+        std::process::exit(kind_sim::shim::run(tool));
+    }
+    let cli = cli::Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            heapster_e2e::exit::HARNESS
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<i32> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(project_root());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        cli::Command::E2e(args) => e2e::run(&sh, &rt, args, false),
+        cli::Command::Up(args) => e2e::run(&sh, &rt, args, true),
+        cli::Command::Check(args) => check::run(&rt, args),
+        cli::Command::Down(args) => down::run(&sh, args),
+        cli::Command::Lint(args) => lint::run(&sh, args),
+        cli::Command::Sim(args) => sim::run(&rt, args),
+    }
+}
+
+fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}

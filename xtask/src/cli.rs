@@ -1,0 +1,139 @@
+//! Flags of every subcommand. Durations take units (`90s`, `2m`) as kind's and kubectl's do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use heapster_e2e::versions;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Prove on a throw-away kind cluster that kubernetes-dashboard shows heapster's node and pod metrics", long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 every check passed; 1 a check (or the stack's rollout) failed; 2 the harness could not run."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Everything: preflight, images, cluster, load, apply, wait, checks, teardown.
+    E2e(ClusterArgs),
+    /// Everything up to a ready stack; the cluster is kept.
+    Up(ClusterArgs),
+    /// The checks only, read-only, on any cluster the kubeconfig reaches.
+    Check(CheckArgs),
+    /// Delete the kind cluster.
+    Down(DownArgs),
+    /// Offline: check the manifests against the APIs each Kubernetes version serves.
+    Lint(LintArgs),
+    /// Start a simulated cluster (no Docker needed) and fake `kind`/`docker` to try the harness with.
+    Sim(SimArgs),
+}
+
+pub fn duration(text: &str) -> Result<Duration, String> {
+    heapster_e2e::duration::parse(text)
+}
+
+pub const DEFAULT_NAME: &str = "heapster-e2e";
+
+#[derive(Args, Clone)]
+pub struct ClusterArgs {
+    /// kind cluster name; its kubectl context is kind-NAME.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// Kubernetes version MAJOR.MINOR; picks the node image pinned for it.
+    #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION)]
+    pub k8s_version: String,
+    /// Use this node image instead of the pinned one (e.g. kindest/node:v1.37.0@sha256:...).
+    #[arg(long = "node-image")]
+    pub node_image: Option<String>,
+    /// Leave the cluster running at the end, whatever the outcome.
+    #[arg(long)]
+    pub keep: bool,
+    /// Use an existing cluster of this name instead of failing; it is never deleted.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Print every step and command, in order, and run nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Pull each image as PREFIX/<name>:<tag>, retag it to the manifests' name, remove the mirror tag.
+    #[arg(long = "image-mirror", value_name = "PREFIX")]
+    pub image_mirror: Option<String>,
+    /// Deadline for the rollout, and again for the checks (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub timeout: Duration,
+    /// Oldest acceptable latest metric point.
+    #[arg(long = "max-age", default_value = "120s", value_parser = duration)]
+    pub max_age: Duration,
+    /// Directory of the stack's manifests.
+    #[arg(long, default_value = "manifests")]
+    pub manifests: PathBuf,
+    /// kind cluster configuration (not a Kubernetes object; never applied).
+    #[arg(
+        long = "kind-config",
+        default_value = "manifests/kind/kind-config.yaml"
+    )]
+    pub kind_config: PathBuf,
+    /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
+    #[arg(last = true)]
+    pub check_args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Kubeconfig to use; else KUBECONFIG; else ~/.kube/config.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig; else its current context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Number of nodes the cluster must have.
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// How long to wait for states that can still heal (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    pub timeout: Duration,
+    /// Oldest acceptable latest metric point.
+    #[arg(long = "max-age", default_value = "120s", value_parser = duration)]
+    pub max_age: Duration,
+    /// File holding a bearer token to log in to the dashboard with, for clusters without
+    /// the checks' service account token Secret.
+    #[arg(long = "dashboard-token-file")]
+    pub dashboard_token_file: Option<PathBuf>,
+    /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
+    #[arg(last = true)]
+    pub check_args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct DownArgs {
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
+#[derive(Args)]
+pub struct LintArgs {
+    /// Kubernetes version MAJOR.MINOR; default every supported version.
+    #[arg(long = "k8s-version")]
+    pub k8s_version: Option<String>,
+    #[arg(long, default_value = "manifests")]
+    pub manifests: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SimArgs {
+    /// One of: healthy, no-heapster-service, slow-first-batch, node-missing-from-heapster,
+    /// zero-metrics, stale-metrics, dashboard-never-connects, pods-without-metrics,
+    /// transient-api-errors, crash-loop, image-not-loaded, not-ready-node, zero-nodes.
+    #[arg(long, default_value = "healthy")]
+    pub scenario: String,
+}
+
+/// libtest arguments from what followed `--`.
+pub fn libtest_args(extra: &[String]) -> libtest_mimic::Arguments {
+    use clap::Parser as _;
+    let argv = std::iter::once("checks".to_string()).chain(extra.iter().cloned());
+    libtest_mimic::Arguments::parse_from(argv)
+}

@@ -1,0 +1,101 @@
+//! `cargo xtask lint`: offline manifest checks for each Kubernetes version: no API the
+//! version no longer serves (our table), and `kubernetes-validate --strict` against the
+//! version's schemas when it is installed (it only warns on removed APIs, hence both).
+
+use std::path::Path;
+
+use heapster_e2e::lint::{self, Severity};
+use heapster_e2e::tools::find_on_path;
+use heapster_e2e::{exit, manifests, versions};
+use xshell::{Shell, cmd};
+
+use crate::cli::LintArgs;
+
+pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
+    let docs = manifests::load_dir(&args.manifests)?;
+    let targets: Vec<String> = match args.k8s_version {
+        Some(v) => vec![v],
+        None => versions::NODE_IMAGES
+            .iter()
+            .map(|n| n.minor.to_string())
+            .collect(),
+    };
+    let files: Vec<String> = docs
+        .iter()
+        .map(|d| d.file.display().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let validator = find_on_path(
+        &sh.var_os("PATH").unwrap_or_default(),
+        "kubernetes-validate",
+    );
+    if validator.is_none() {
+        println!(
+            "note: kubernetes-validate is not installed (`pip install kubernetes-validate`): schema validation skipped"
+        );
+    }
+    let mut errors = 0;
+    for version in &targets {
+        let findings = lint::lint(&docs, version);
+        for f in &findings {
+            let level = if f.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            println!("{level}: Kubernetes {version}: {}", f.message);
+        }
+        errors += findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        let schema_ok = match &validator {
+            Some(tool) => validate(sh, tool, version, &files),
+            None => true,
+        };
+        if !schema_ok {
+            errors += 1;
+        }
+        if findings.is_empty() && schema_ok {
+            let schema = if validator.is_some() {
+                ", valid against its schemas (--strict)"
+            } else {
+                ""
+            };
+            println!(
+                "ok: Kubernetes {version}: {} objects, no removed or deprecated APIs{schema}",
+                docs.len()
+            );
+        }
+    }
+    Ok(if errors == 0 {
+        exit::PASSED
+    } else {
+        exit::CHECK_FAILED
+    })
+}
+
+fn validate(sh: &Shell, tool: &Path, version: &str, files: &[String]) -> bool {
+    let out = cmd!(sh, "{tool} --strict --quiet -k {version} {files...}")
+        .quiet()
+        .ignore_status()
+        .output();
+    match out {
+        Ok(o) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                println!("kubernetes-validate: Kubernetes {version}: {line}");
+            }
+            o.status.success()
+        }
+        Err(e) => {
+            println!("error: cannot run kubernetes-validate: {e}");
+            false
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `cargo xtask sim`: a simulated cluster to explore the checks without Docker, plus
+//! fake `kind` and `docker` for trying `cargo xtask e2e` end to end.
+
+use heapster_e2e::{manifests, versions};
+use kind_sim::{Scenario, SimConfig, World, WorldConfig};
+
+use crate::cli::SimArgs;
+
+pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
+    let Some(scenario) = Scenario::from_name(&args.scenario) else {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+        anyhow::bail!(
+            "unknown scenario {:?}; pick one of: {}",
+            args.scenario,
+            names.join(", ")
+        );
+    };
+    let docs = manifests::load_dir(std::path::Path::new("manifests"))?;
+    let images = manifests::images(&docs);
+    let dir = std::env::temp_dir().join(format!("heapster-e2e-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+
+    let mut config = SimConfig::scenario("sim", scenario);
+    config.timing = kind_sim::Timing::realistic();
+    config.preloaded_images = images.clone();
+    let handle = rt.block_on(kind_sim::start(config))?;
+    let kubeconfig = dir.join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig)?;
+    let client = rt.block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))?;
+    rt.block_on(heapster_e2e::apply::apply(&client, &docs, |_| {}))?;
+
+    let registry = versions::STACK_IMAGES
+        .iter()
+        .map(|i| (i.reference(), None))
+        .collect();
+    let world = World::new(WorldConfig {
+        registry,
+        scenario,
+        ..Default::default()
+    });
+    let control = rt.block_on(world.serve())?;
+    let bin = kind_sim::shim::install(
+        &dir.join("bin"),
+        &std::env::current_exe()?,
+        kind_sim::shim::TOOLS,
+    )?;
+
+    println!(
+        "Simulated cluster ({}) running; its kubeconfig:",
+        scenario.name()
+    );
+    println!("{}", kubeconfig.display());
+    println!(
+        "\nThe stack is applied and starting; look at it and check it (simulated, no Docker):"
+    );
+    println!(
+        "  kubectl --kubeconfig {} get nodes,pods -A",
+        kubeconfig.display()
+    );
+    println!(
+        "  cargo xtask check --kubeconfig {} --timeout 2m",
+        kubeconfig.display()
+    );
+    println!("\nOr run the whole pipeline against fake kind and docker, in another shell:");
+    println!(
+        "  export PATH={}:$PATH {}={control} KUBECONFIG={}",
+        bin.display(),
+        kind_sim::shim::CONTROL_ENV,
+        dir.join("kube-config").display()
+    );
+    println!("  cargo xtask e2e");
+    println!("\nPress Ctrl-C to stop.");
+    rt.block_on(tokio::signal::ctrl_c())?;
+    drop(handle);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
