@@ -14,6 +14,7 @@ pub fn context(name: &str) -> String {
 
 pub fn create(exec: &Exec, name: &str, config: &Path, node_image: &str) -> anyhow::Result<()> {
     let sh = exec.sh;
+    let config = sh.current_dir().join(config);
     exec.run(cmd!(
         sh,
         "kind create cluster --name {name} --config {config} --image {node_image} --wait 120s"
@@ -67,6 +68,7 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 pub fn export_logs(exec: &Exec, name: &str, dir: &Path) -> anyhow::Result<()> {
     let sh = exec.sh;
+    let dir = sh.current_dir().join(dir);
     exec.run(cmd!(sh, "kind export logs {dir} --name {name}"))
 }
 

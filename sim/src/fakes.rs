@@ -49,6 +49,18 @@ pub struct Invocation {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: HashMap<String, String>,
+    /// The caller's working directory: relative paths in arguments are relative to it.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+impl Invocation {
+    fn path(&self, p: &str) -> PathBuf {
+        match &self.cwd {
+            Some(cwd) => cwd.join(p),
+            None => PathBuf::from(p),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -85,6 +97,7 @@ struct WorldState {
 pub struct World {
     config: WorldConfig,
     state: Mutex<WorldState>,
+    called: tokio::sync::Notify,
 }
 
 fn image_id(reference: &str) -> String {
@@ -106,12 +119,31 @@ impl World {
                 clusters: BTreeMap::new(),
                 calls: Vec::new(),
             }),
+            called: tokio::sync::Notify::new(),
         })
     }
 
     /// Every invocation so far, tool name first.
     pub async fn calls(&self) -> Vec<Vec<String>> {
         self.state.lock().await.calls.clone()
+    }
+
+    /// Wait until an invocation starting with `prefix` (e.g. `kind load`) has been made.
+    pub async fn wait_for_call(&self, prefix: &str) {
+        loop {
+            let notified = self.called.notified();
+            if self
+                .state
+                .lock()
+                .await
+                .calls
+                .iter()
+                .any(|c| c.join(" ").starts_with(prefix))
+            {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub async fn cluster_names(&self) -> Vec<String> {
@@ -162,9 +194,10 @@ impl World {
         let mut record = vec![inv.tool.clone()];
         record.extend(inv.args.iter().cloned());
         self.state.lock().await.calls.push(record);
+        self.called.notify_waiters();
         match inv.tool.as_str() {
             "kind" => self.kind(&inv).await,
-            "docker" => self.docker(&inv.args).await,
+            "docker" => self.docker(&inv).await,
             other => Output::err(127, format!("{other}: not a simulated tool\n")),
         }
     }
@@ -173,7 +206,8 @@ impl World {
     // docker
     // -----------------------------------------------------------------------
 
-    async fn docker(&self, args: &[String]) -> Output {
+    async fn docker(&self, inv: &Invocation) -> Output {
+        let args = &inv.args;
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
         if words.first() == Some(&"--version") {
             return Output::ok("Docker version 28.2.2, build e6534b4\n");
@@ -282,7 +316,7 @@ impl World {
                         );
                     }
                 }
-                match std::fs::write(file, refs.join("\n")) {
+                match std::fs::write(inv.path(file), refs.join("\n")) {
                     Ok(()) => Output::ok(""),
                     Err(e) => Output::err(1, format!("open {file}: {e}\n")),
                 }
@@ -370,9 +404,9 @@ impl World {
             ["create", "cluster"] => {
                 self.kind_create(
                     &name,
-                    flag("--config"),
+                    flag("--config").map(|c| inv.path(&c).display().to_string()),
                     flag("--image"),
-                    flag("--kubeconfig"),
+                    flag("--kubeconfig").map(|c| inv.path(&c).display().to_string()),
                     &inv.env,
                 )
                 .await
@@ -382,7 +416,10 @@ impl World {
                 if let Some(handle) = st.clusters.remove(&name) {
                     handle.shutdown();
                 }
-                let path = kubeconfig_path(flag("--kubeconfig"), &inv.env);
+                let path = kubeconfig_path(
+                    flag("--kubeconfig").map(|c| inv.path(&c).display().to_string()),
+                    &inv.env,
+                );
                 if let Some(cfg) = crate::kubeconfig::read(&path) {
                     let _ = crate::kubeconfig::write(&path, &crate::kubeconfig::remove(cfg, &name));
                 }
@@ -480,7 +517,7 @@ impl World {
                 let Some(cluster) = st.clusters.get(&name) else {
                     return Output::err(1, format!("ERROR: unknown cluster \"{name}\"\n"));
                 };
-                match export_logs(cluster, Path::new(dir)) {
+                match export_logs(cluster, &inv.path(dir)) {
                     Ok(()) => Output {
                         code: 0,
                         stdout: String::new(),

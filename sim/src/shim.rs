@@ -32,6 +32,7 @@ pub fn run(tool: &str) -> i32 {
         tool: tool.to_string(),
         args: std::env::args().skip(1).collect(),
         env,
+        cwd: std::env::current_dir().ok(),
     };
     match call(&addr, &invocation) {
         Ok(out) => {

@@ -4,6 +4,7 @@
 pub mod pinned;
 pub mod pipeline;
 pub mod scenarios;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,7 +96,7 @@ impl Fakes {
 
 /// A simulated cluster with the shipped stack's images on its nodes, and a client for it.
 pub struct SimStack {
-    pub handle: ClusterHandle,
+    pub _handle: ClusterHandle,
     pub client: kube::Client,
     _dir: tempfile::TempDir,
 }
@@ -125,7 +126,7 @@ impl SimStack {
             .block_on(kubeclient::connect(Some(&kubeconfig), None))
             .expect("client connects to the simulated cluster");
         SimStack {
-            handle,
+            _handle: handle,
             client,
             _dir: dir,
         }

@@ -62,7 +62,7 @@ fn world() -> WorldConfig {
     }
 }
 
-fn options(fakes: &Fakes) -> Options {
+pub fn options(fakes: &Fakes) -> Options {
     Options {
         name: "e2e".into(),
         k8s_version: versions::DEFAULT_K8S_VERSION.into(),

@@ -11,7 +11,15 @@ use heapster_e2e::suite::Outcome;
 use kind_sim::Scenario;
 use libtest_mimic::Trial;
 
-use super::{SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images};
+use heapster_e2e::cancel::Cancel;
+use heapster_e2e::pipeline::{self, ChecksMode};
+use heapster_e2e::report::Report;
+use kind_sim::WorldConfig;
+
+use super::pipeline::options as pipeline_options;
+use super::{
+    Fakes, SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images,
+};
 use crate::ensure;
 
 /// Long enough that reaching it would mean the harness waited instead of failing fast.
@@ -50,16 +58,58 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
 }
 
 /// Bring the shipped stack up on a simulated cluster of `scenario`, then run the checks.
+/// `cargo xtask e2e`'s pipeline, through fake kind and docker whose clusters behave as
+/// `scenario`; the checks get `timeout`. Returns the checks' outcomes; the exit code must
+/// agree with them.
 fn run(
     rt: &tokio::runtime::Runtime,
     scenario: Scenario,
     timeout: Duration,
 ) -> Result<Vec<Outcome>, libtest_mimic::Failed> {
-    let stack = SimStack::start(rt, "sim", scenario, stack_images());
-    stack
-        .apply_and_wait(rt, &manifests_dir(), LONG)
-        .map_err(|e| format!("rollout: {e}"))?;
-    Ok(stack.run_checks(rt, check_config(timeout)))
+    run_pipeline(rt, scenario, timeout, &manifests_dir()).map(|(outcomes, _)| outcomes)
+}
+
+fn run_pipeline(
+    rt: &tokio::runtime::Runtime,
+    scenario: Scenario,
+    timeout: Duration,
+    manifests: &std::path::Path,
+) -> Result<(Vec<Outcome>, Fakes), libtest_mimic::Failed> {
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            registry: Fakes::registry_with_stack(),
+            scenario,
+            ..Default::default()
+        },
+    );
+    let mut opts = pipeline_options(&fakes);
+    opts.manifests = manifests.to_path_buf();
+    opts.checks = check_config(timeout);
+    opts.keep = true;
+    let report = Report::new(false);
+    let result = pipeline::run(
+        &fakes.shell(),
+        rt,
+        &opts,
+        ChecksMode::Collect,
+        &Cancel::new(),
+        &report,
+    );
+    let want = if failures(&result.outcomes).is_empty() {
+        0
+    } else {
+        1
+    };
+    ensure!(
+        result.error.is_none() && result.exit == want,
+        "exit {} ({:?}) for failures {:?}\n{}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes),
+        report.lines().join("\n")
+    );
+    Ok((result.outcomes, fakes))
 }
 
 fn expect_fail(outcomes: &[Outcome], name: &str, cause: &str) -> TestResult {
@@ -107,7 +157,7 @@ fn expect_all_pass(outcomes: &[Outcome]) -> TestResult {
 fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = run(rt, Scenario::Healthy, LONG)?;
     expect_all_pass(&outcomes)?;
-    for node in ["sim-control-plane", "sim-worker", "sim-worker2"] {
+    for node in ["e2e-control-plane", "e2e-worker", "e2e-worker2"] {
         let o = outcome(&outcomes, &format!("heapster::node_metrics::{node}"));
         ensure!(
             o.message.contains("cpu/usage_rate") && o.message.contains("MiB"),
@@ -152,15 +202,15 @@ fn node_missing_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
     expect_fail(
         &outcomes,
         "heapster::nodes",
-        "missing from heapster: sim-worker2",
+        "missing from heapster: e2e-worker2",
     )?;
     expect_fail(
         &outcomes,
-        "heapster::node_metrics::sim-worker2",
+        "heapster::node_metrics::e2e-worker2",
         "no points",
     )?;
     ensure!(
-        outcome(&outcomes, "heapster::node_metrics::sim-worker").passed,
+        outcome(&outcomes, "heapster::node_metrics::e2e-worker").passed,
         "other nodes are fine"
     );
     Ok(())
@@ -170,7 +220,7 @@ fn zero_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = run(rt, Scenario::ZeroMetrics, SHORT)?;
     expect_fail(
         &outcomes,
-        "heapster::node_metrics::sim-worker",
+        "heapster::node_metrics::e2e-worker",
         "latest value is 0 (expected above zero)",
     )?;
     expect_fail(&outcomes, "dashboard::node_metrics", "above zero")
@@ -180,10 +230,10 @@ fn stale_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = run(rt, Scenario::StaleMetrics, SHORT)?;
     expect_fail(
         &outcomes,
-        "heapster::node_metrics::sim-worker",
+        "heapster::node_metrics::e2e-worker",
         "old (limit 2m)",
     )?;
-    let message = &outcome(&outcomes, "heapster::node_metrics::sim-worker").message;
+    let message = &outcome(&outcomes, "heapster::node_metrics::e2e-worker").message;
     ensure!(
         message.contains("latest point is 39m") || message.contains("latest point is 40m"),
         "the age is named: {message}"
@@ -217,20 +267,18 @@ fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
         expect_fail(&outcomes, &o.name, "no points")?;
     }
     ensure!(
-        outcome(&outcomes, "heapster::node_metrics::sim-worker").passed,
+        outcome(&outcomes, "heapster::node_metrics::e2e-worker").passed,
         "node metrics are fine"
     );
     Ok(())
 }
 
 fn transient_api_errors(rt: &tokio::runtime::Runtime) -> TestResult {
-    let stack = SimStack::start(rt, "sim", Scenario::TransientApiErrors, stack_images());
-    stack
-        .apply_and_wait(rt, &manifests_dir(), LONG)
-        .map_err(|e| format!("rollout: {e}"))?;
-    let outcomes = stack.run_checks(rt, check_config(LONG));
+    let (outcomes, fakes) = run_pipeline(rt, Scenario::TransientApiErrors, LONG, &manifests_dir())?;
     expect_all_pass(&outcomes)?;
-    let requests = stack.handle.requests();
+    let requests = rt
+        .block_on(fakes.world.with_cluster("e2e", |h| h.requests()))
+        .ok_or("the cluster is kept")?;
     let healthz = requests
         .iter()
         .filter(|(_, u)| u.ends_with("/services/heapster/proxy/healthz"))
@@ -299,7 +347,7 @@ fn image_not_loaded(rt: &tokio::runtime::Runtime) -> TestResult {
 
 fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = run(rt, Scenario::NotReadyNode, SHORT)?;
-    expect_fail(&outcomes, "nodes::ready::sim-worker2", "NotReady")?;
+    expect_fail(&outcomes, "nodes::ready::e2e-worker2", "NotReady")?;
     // The NotReady node is the nodes check's to report, not heapster's.
     ensure!(
         outcome(&outcomes, "heapster::nodes").passed,
@@ -309,7 +357,7 @@ fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         !outcomes
             .iter()
-            .any(|o| o.name == "heapster::node_metrics::sim-worker2"),
+            .any(|o| o.name == "heapster::node_metrics::e2e-worker2"),
         "no metrics check for a node that was NotReady at the start"
     );
     Ok(())
@@ -341,11 +389,7 @@ fn dashboard_without_proxy_rights(rt: &tokio::runtime::Runtime) -> TestResult {
                 .map_err(|e| e.to_string())?;
         }
     }
-    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
-    stack
-        .apply_and_wait(rt, dir.path(), LONG)
-        .map_err(|e| format!("rollout: {e}"))?;
-    let outcomes = stack.run_checks(rt, check_config(SHORT));
+    let (outcomes, _) = run_pipeline(rt, Scenario::Healthy, SHORT, dir.path())?;
     expect_fail(&outcomes, "dashboard::log", "does not allow access")?;
     ensure!(
         outcome(&outcomes, "heapster::health").passed,
