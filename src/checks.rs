@@ -90,6 +90,16 @@ struct Snapshot {
     heapster_service: Option<bool>,
 }
 
+impl Snapshot {
+    fn ready_nodes(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| node_ready(n))
+            .map(node_name)
+            .collect()
+    }
+}
+
 pub type Probe = Arc<dyn Fn(Arc<Ctx>) -> BoxFuture<'static, Verdict> + Send + Sync>;
 
 pub struct Check {
@@ -497,13 +507,8 @@ async fn heapster_nodes(ctx: Arc<Ctx>) -> Verdict {
         },
         Err(v) => return v,
     };
-    let ready: Vec<String> = match ctx.snapshot().await {
-        Ok(s) => s
-            .nodes
-            .iter()
-            .filter(|n| node_ready(n))
-            .map(node_name)
-            .collect(),
+    let ready = match ctx.snapshot().await {
+        Ok(s) => s.ready_nodes(),
         Err(v) => return v,
     };
     verdict::heapster_nodes(&listed, &ready)
@@ -675,13 +680,8 @@ async fn influx_database(ctx: Arc<Ctx>) -> Verdict {
 }
 
 async fn influx_node_series(ctx: Arc<Ctx>) -> Verdict {
-    let ready: Vec<String> = match ctx.snapshot().await {
-        Ok(s) => s
-            .nodes
-            .iter()
-            .filter(|n| node_ready(n))
-            .map(node_name)
-            .collect(),
+    let ready = match ctx.snapshot().await {
+        Ok(s) => s.ready_nodes(),
         Err(v) => return v,
     };
     let mut seen = Vec::new();

@@ -178,11 +178,7 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
 }
 
 fn pod_started(st: &State, pod: &Value) -> Option<Timestamp> {
-    let key = (
-        pod["metadata"]["namespace"].as_str()?.to_string(),
-        pod["metadata"]["name"].as_str()?.to_string(),
-    );
-    st.pods.get(&key)?.started
+    st.pods.get(&crate::cluster::object_key(pod))?.started
 }
 
 fn service_account_of(pod: &Value) -> Identity {
@@ -905,16 +901,7 @@ fn dashboard_http(
         None if skip_login => service_account_of(pod),
         None => return Http::text(401, "MSG_LOGIN_UNAUTHORIZED_ERROR\n"),
     };
-    let key = (
-        pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    );
+    let key = crate::cluster::object_key(pod);
     let runtime = st.dashboards.get(&key).cloned().unwrap_or_default();
     let connected = runtime.connected;
     if path == "/api/v1/integration/heapster/state" {
@@ -1065,16 +1052,7 @@ fn consumer_http(st: &mut State, pod: &Value, req: &AppRequest) -> Http {
             .map(str::to_string)
             .or_else(|| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     };
-    let key = (
-        pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    );
+    let key = crate::cluster::object_key(pod);
     let Some(runtime) = st.pods.get_mut(&key) else {
         return Http::text(503, "pod not running");
     };

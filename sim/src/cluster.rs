@@ -228,6 +228,12 @@ impl Drop for ClusterHandle {
     }
 }
 
+/// `(namespace, name)` of an object, the key of the runtime tables.
+pub fn object_key(obj: &Value) -> (String, String) {
+    let field = |f: &str| obj["metadata"][f].as_str().unwrap_or_default().to_string();
+    (field("namespace"), field("name"))
+}
+
 pub fn now() -> Timestamp {
     Timestamp::now()
 }

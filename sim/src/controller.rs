@@ -321,15 +321,8 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
     let stamp = format_time(now);
     let heapster_ready = apps::heapster(cluster, st, now).is_some_and(|h| h.has_batch(now));
     for pod in st.store.list(PODS, None) {
-        let ns = pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let key = (ns.clone(), name.clone());
+        let key = crate::cluster::object_key(&pod);
+        let (ns, name) = key.clone();
         if !st.pods.contains_key(&key) {
             let ip = format!("10.244.{}.{}", st.next_ip / 250, st.next_ip % 250 + 2);
             st.next_ip += 1;
@@ -564,15 +557,10 @@ fn heapster_log(cluster: &Cluster, st: &mut State, now: Timestamp) {
     let Some((pod, container)) = apps::find_app(st, App::Heapster) else {
         return;
     };
+    let (ns, name) = crate::cluster::object_key(&pod);
     let key = (
-        pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        ns,
+        name,
         container["name"].as_str().unwrap_or_default().to_string(),
     );
     let period = cluster.config.timing.first_batch;
@@ -607,15 +595,8 @@ fn dashboards(cluster: &Cluster, st: &mut State, now: Timestamp) {
         else {
             continue;
         };
-        let ns = pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = pod["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let key = (ns.clone(), name.clone());
+        let key = crate::cluster::object_key(&pod);
+        let (ns, name) = key.clone();
         let mut rt = st.dashboards.get(&key).cloned().unwrap_or_default();
         if rt.next_check.is_some_and(|t| now < t) {
             continue;
