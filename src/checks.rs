@@ -81,6 +81,11 @@ pub struct Ctx {
     dashboard_token: Option<String>,
     pub summary: Mutex<Summary>,
     snapshot: tokio::sync::Mutex<Option<(Instant, Snapshot)>>,
+    /// The last raw answer per request the checks judged (kept as evidence).
+    pub responses: Mutex<BTreeMap<String, Answer>>,
+    started: Instant,
+    /// How long after the checks started the first node metrics passed.
+    pub first_metrics: Mutex<Option<Duration>>,
 }
 
 #[derive(Clone, Default)]
@@ -135,7 +140,59 @@ impl Ctx {
             dashboard_token: None,
             summary: Default::default(),
             snapshot: Default::default(),
+            responses: Default::default(),
+            started: Instant::now(),
+            first_metrics: Default::default(),
         }
+    }
+
+    fn record(&self, what: &str, answer: &Answer) {
+        self.responses
+            .lock()
+            .expect("responses lock")
+            .insert(what.to_string(), answer.clone());
+    }
+
+    /// A failure message with the known causes and fixes of its symptoms; when the
+    /// symptom is heapster failing to scrape, heapster's own last log lines and their hints.
+    pub async fn explain(&self, message: &str) -> String {
+        let hints = crate::diagnose::hints(message);
+        let mut out = crate::diagnose::explain(message, &hints);
+        if crate::diagnose::wants_heapster_log(&hints)
+            && let Some(log) = self.heapster_log_tail(15).await
+        {
+            out.push_str("\n  heapster's last log lines:");
+            for line in log.lines() {
+                out.push_str(&format!("\n    {line}"));
+            }
+            let from_log: Vec<_> = crate::diagnose::hints(&log)
+                .into_iter()
+                .filter(|h| !hints.contains(h))
+                .collect();
+            for h in from_log {
+                out.push_str(&format!("\n  {h}"));
+            }
+        }
+        out
+    }
+
+    async fn heapster_log_tail(&self, lines: i64) -> Option<String> {
+        let snap = self.snapshot().await.ok()?;
+        let pod = snap
+            .pods
+            .iter()
+            .find(|p| pod_belongs_to(p, HEAPSTER))?
+            .metadata
+            .name
+            .clone()?;
+        let params = LogParams {
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+            .logs(&pod, &params)
+            .await
+            .ok()
     }
 
     fn rules(&self, must_be_positive: bool, capacity: Option<i64>) -> SeriesRules {
@@ -284,6 +341,7 @@ async fn heapster_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path)
         .await
         .map_err(api_wait)?;
+    ctx.record(&format!("heapster {path}"), &answer);
     answer_json(&answer, "heapster", path)
 }
 
@@ -494,7 +552,10 @@ async fn heapster_health(ctx: Arc<Ctx>) -> Verdict {
         return Verdict::Fail(cause);
     }
     match kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, "/healthz").await {
-        Ok(answer) => verdict::heapster_health(&answer),
+        Ok(answer) => {
+            ctx.record("heapster /healthz", &answer);
+            verdict::heapster_health(&answer)
+        }
         Err(e) => api_wait(e),
     }
 }
@@ -554,6 +615,10 @@ async fn node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
         }
     }
     let age = row.age.unwrap_or_default();
+    ctx.first_metrics
+        .lock()
+        .expect("first metrics lock")
+        .get_or_insert(ctx.started.elapsed());
     ctx.summary
         .lock()
         .expect("summary lock")
@@ -649,6 +714,7 @@ async fn influx_query(ctx: &Ctx, query: &str) -> Result<Value, Verdict> {
     )
     .await
     .map_err(api_wait)?;
+    ctx.record(&format!("influxdb {query}"), &answer);
     answer_json(&answer, "InfluxDB", "/query")
 }
 
@@ -713,6 +779,7 @@ async fn grafana_get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path)
         .await
         .map_err(api_wait)?;
+    ctx.record(&format!("grafana {path}"), &answer);
     answer_json(&answer, "Grafana", path)
 }
 
@@ -749,6 +816,13 @@ async fn dashboard_log(ctx: Arc<Ctx>) -> Verdict {
         Ok(l) => l,
         Err(e) => return api_wait(e),
     };
+    ctx.record(
+        "dashboard log",
+        &Answer {
+            status: 200,
+            body: log.clone(),
+        },
+    );
     let state = verdict::dashboard_log(&log);
     // A missing service is certain once the API confirms it; until then it may heal.
     if let verdict::LogState::MissingService(line) = &state
@@ -825,6 +899,7 @@ async fn dashboard_get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
             kubeclient::snippet(&answer.body)
         )));
     }
+    ctx.record(&format!("dashboard {path}"), &answer);
     answer_json(&answer, "dashboard", path)
 }
 

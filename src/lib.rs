@@ -6,12 +6,16 @@
 //! runs them in order. The xtask and the test harness both use this library.
 
 pub mod apply;
+pub mod artifacts;
 pub mod cancel;
 pub mod checks;
 pub mod cluster;
+pub mod diagnose;
 pub mod duration;
 pub mod evidence;
+pub mod github;
 pub mod images;
+pub mod junit;
 pub mod kubeclient;
 pub mod lint;
 pub mod manifests;

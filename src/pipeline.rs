@@ -1,22 +1,24 @@
 //! `e2e` and `up`: preflight -> images -> cluster -> load -> apply -> wait -> checks ->
-//! teardown. The same code runs for users, in CI, and in `cargo test` against the
-//! simulated cluster.
+//! evidence -> teardown. The same code runs for users, in CI, and in `cargo test` against
+//! the simulated cluster.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kube::Client;
 use libtest_mimic::Arguments;
 use xshell::Shell;
 
-use crate::cancel::Cancel;
-use crate::checks::{CheckConfig, Ctx};
-use crate::report::Report;
+use crate::cancel::{Cancel, Interrupted};
+use crate::checks::{CheckConfig, Ctx, Summary};
+use crate::report::{Report, render_timings};
 use crate::rollout::RolloutError;
 use crate::suite::Outcome;
 use crate::tools::Exec;
 use crate::{
-    apply, checks, cluster, exit, images, kubeclient, manifests, preflight, rollout, suite,
+    apply, artifacts, checks, cluster, exit, github, images, junit, kubeclient, manifests,
+    preflight, rollout, suite,
 };
 
 #[derive(Debug, Clone)]
@@ -29,12 +31,17 @@ pub struct Options {
     pub reuse: bool,
     pub dry_run: bool,
     pub image_mirror: Option<String>,
-    /// Deadline for the rollout, and again for the checks.
+    /// Deadline for the rollout (the checks have their own in `checks.timeout`).
     pub timeout: Duration,
     pub manifests: PathBuf,
     pub kind_config: PathBuf,
-    /// Where the run writes its files (the kubeconfig).
+    /// Where the run keeps its private files (the kubeconfig): never uploaded.
     pub work_dir: PathBuf,
+    /// This run's evidence directory.
+    pub artifacts: PathBuf,
+    /// Keep the full evidence on success too.
+    pub keep_artifacts: bool,
+    pub junit: Option<PathBuf>,
     pub checks: CheckConfig,
     /// `up`: stop once the stack is ready, and keep the cluster.
     pub up_only: bool,
@@ -44,14 +51,14 @@ pub struct Options {
 pub enum ChecksMode {
     /// As libtest trials, with these arguments (filters, `--list`, ...).
     Trials(Arguments),
-    /// All at once, outcomes returned (for tests).
+    /// All at once, silently (for tests).
     Collect,
 }
 
 #[derive(Debug, Default)]
 pub struct RunResult {
     pub exit: i32,
-    /// Outcomes of the checks, in `Collect` mode.
+    /// Outcomes of the checks that ran.
     pub outcomes: Vec<Outcome>,
     pub kubeconfig: Option<PathBuf>,
     /// Why the run stopped before or instead of the checks.
@@ -79,6 +86,11 @@ struct Run<'a> {
     report: &'a Report,
     /// Set once this run created the cluster: only then may it delete it.
     created: bool,
+    /// Set once the cluster exists (created or reused): its logs can be exported.
+    cluster_up: bool,
+    client: Option<Client>,
+    ctx: Option<Arc<Ctx>>,
+    stuck_pod: Option<String>,
 }
 
 impl Run<'_> {
@@ -89,11 +101,24 @@ impl Run<'_> {
         done: impl FnOnce(&T) -> String,
     ) -> anyhow::Result<T> {
         self.cancel.check()?;
+        self.report.begin(phase);
         let start = Instant::now();
-        let value = f()?;
+        let value = f().inspect_err(|_| self.report.abandon())?;
         self.report.phase(phase, start.elapsed(), &done(&value));
         self.cancel.check()?;
         Ok(value)
+    }
+
+    fn block_on_cancellable<T>(
+        &self,
+        f: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.rt.block_on(async {
+            tokio::select! {
+                r = f => r,
+                _ = self.cancel.cancelled() => Err(Interrupted.into()),
+            }
+        })
     }
 }
 
@@ -112,18 +137,21 @@ pub fn run(
         cancel,
         report,
         created: false,
+        cluster_up: false,
+        client: None,
+        ctx: None,
+        stuck_pod: None,
     };
-    let result = stages(&mut run, mode);
-    let mut result = match result {
+    let mut result = match stages(&mut run, mode) {
         Ok(r) => r,
         Err(e) => {
-            let interrupted = e.downcast_ref::<crate::cancel::Interrupted>().is_some();
+            let interrupted = e.downcast_ref::<Interrupted>().is_some();
             let message = if interrupted {
                 "interrupted".to_string()
             } else {
                 format!("{e:#}")
             };
-            report.line(format!("error: {message}"));
+            report.important(format!("error: {message}"));
             RunResult {
                 exit: exit_code(&e),
                 error: Some(message),
@@ -131,13 +159,24 @@ pub fn run(
             }
         }
     };
+    if !opts.dry_run {
+        keep_evidence(&run, &result);
+    }
     teardown(&run, &mut result);
+    if !opts.dry_run {
+        report.line(render_timings(&report.timings(), first_metrics(&run)));
+    }
     result
+}
+
+fn first_metrics(run: &Run) -> Option<Duration> {
+    run.ctx
+        .as_ref()
+        .and_then(|c| *c.first_metrics.lock().expect("first metrics lock"))
 }
 
 fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     let opts = run.opts;
-    let sh = run.exec.sh;
     let warnings = run.timed(
         "Preflight",
         || Ok(preflight::check(&run.exec)?),
@@ -150,7 +189,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         },
     )?;
     for w in warnings {
-        run.report.line(format!("warning: {w}"));
+        run.report.important(format!("warning: {w}"));
     }
     let docs = run.timed(
         "Manifests",
@@ -186,16 +225,15 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             &format!("reusing {} (it will not be deleted)", opts.name),
         );
     } else {
+        // kind may leave a half-made cluster behind when create fails: it is ours to delete.
+        run.created = !opts.dry_run;
         run.timed(
             "Cluster",
             || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image),
             |_| format!("created {} ({})", opts.name, opts.node_image),
-        )
-        .inspect_err(|_| {
-            // kind may leave half-made nodes behind; the name is ours to clean up.
-        })?;
-        run.created = !opts.dry_run;
+        )?;
     }
+    run.cluster_up = !opts.dry_run;
     let kubeconfig = opts.work_dir.join(&opts.name).join("kubeconfig");
     cluster::write_kubeconfig(&run.exec, &opts.name, &kubeconfig)?;
     run.timed(
@@ -209,32 +247,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         |n| format!("{} images on {n} nodes", wanted_images.len()),
     )?;
     if opts.dry_run {
-        for m in manifests::apply_order(&docs) {
-            run.report.line(format!(
-                "  would apply (server-side, field manager {}): {} ({})",
-                apply::FIELD_MANAGER,
-                m.describe(),
-                m.origin()
-            ));
-        }
-        run.report.line(format!(
-            "  would wait up to {} for: {}",
-            crate::duration::format(opts.timeout),
-            manifests::deployments(&docs)
-                .iter()
-                .map(|(n, d)| format!("{n}/{d}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        if !opts.up_only {
-            run.report
-                .line("  would run the checks against the cluster".to_string());
-        }
-        run.report.line(format!(
-            "  would run: kind delete cluster --name {} (unless --keep)",
-            opts.name
-        ));
-        let _ = sh;
+        print_dry_run_rest(run, &docs);
         return Ok(RunResult {
             exit: exit::PASSED,
             ..Default::default()
@@ -245,16 +258,10 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         Some(&kubeconfig),
         Some(&cluster::context(&opts.name)),
     ))?;
+    run.client = Some(client.clone());
     run.timed(
         "Apply",
-        || {
-            run.rt.block_on(async {
-                tokio::select! {
-                    r = apply::apply(&client, &docs, |_| {}) => r,
-                    _ = run.cancel.cancelled() => Err(crate::cancel::Interrupted.into()),
-                }
-            })
-        },
+        || run.block_on_cancellable(apply::apply(&client, &docs, |_| {})),
         |_| {
             format!(
                 "{} objects, server-side, field manager {}",
@@ -264,18 +271,36 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         },
     )?;
     let wanted = manifests::deployments(&docs);
-    run.timed(
+    let rollout = run.timed(
         "Rollout",
         || {
-            run.rt
-                .block_on(rollout::wait(&client, &wanted, opts.timeout, run.cancel))
-                .map_err(|e| match e {
-                    RolloutError::Interrupted => anyhow::Error::from(crate::cancel::Interrupted),
-                    other => StackFailure(other.to_string()).into(),
-                })
+            Ok(run
+                .rt
+                .block_on(rollout::wait(&client, &wanted, opts.timeout, run.cancel)))
         },
-        |_| format!("{} deployments available", wanted.len()),
+        |r| match r {
+            Ok(()) => format!("{} deployments available", wanted.len()),
+            Err(_) => "failed".into(),
+        },
     )?;
+    match rollout {
+        Ok(()) => {}
+        Err(RolloutError::Interrupted) => return Err(Interrupted.into()),
+        Err(e) => {
+            if let RolloutError::Stuck { problem, .. } = &e {
+                run.stuck_pod = Some(problem.pod.clone());
+            }
+            return Err(StackFailure(format!(
+                "{e}\n  {}",
+                crate::diagnose::hints(&e.to_string())
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ))
+            .into());
+        }
+    }
     if opts.up_only {
         return Ok(RunResult {
             exit: exit::PASSED,
@@ -287,44 +312,158 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     let mut config = opts.checks.clone();
     config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
     let mut ctx = Ctx::new(client, config);
+    run.report.begin("Checks");
     let start = Instant::now();
     let plan = run.rt.block_on(checks::plan(&mut ctx))?;
     let ctx = Arc::new(ctx);
-    let (exit, outcomes) = match mode {
+    run.ctx = Some(ctx.clone());
+    let outcomes = match mode {
         ChecksMode::Trials(args) => {
-            let conclusion = suite::run_trials(run.rt.handle(), ctx, plan, args);
-            (suite::exit_code(&conclusion), Vec::new())
+            run.report.abandon();
+            suite::run_trials(run.rt.handle(), ctx, plan, args).1
         }
         ChecksMode::Collect => {
-            let outcomes = run.rt.block_on(async {
-                tokio::select! {
-                    o = suite::run_all(ctx, plan) => Ok(o),
-                    _ = run.cancel.cancelled() => Err(crate::cancel::Interrupted),
-                }
-            })?;
-            let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
-            (
-                if failed == 0 {
-                    exit::PASSED
-                } else {
-                    exit::CHECK_FAILED
-                },
-                outcomes,
-            )
+            run.block_on_cancellable(async { Ok(suite::run_all(ctx, plan).await) })?
         }
     };
-    let verdict = if exit == exit::PASSED {
-        "all checks passed"
+    let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
+    let exit = if failed == 0 {
+        exit::PASSED
     } else {
-        "some checks failed"
+        exit::CHECK_FAILED
     };
-    run.report.phase("Checks", start.elapsed(), verdict);
+    let verdict = if failed == 0 {
+        "all checks passed".to_string()
+    } else {
+        format!("{failed} checks failed")
+    };
+    run.report.phase("Checks", start.elapsed(), &verdict);
     Ok(RunResult {
         exit,
         outcomes,
         kubeconfig: Some(kubeconfig),
         error: None,
     })
+}
+
+fn print_dry_run_rest(run: &Run, docs: &[manifests::Manifest]) {
+    let opts = run.opts;
+    for m in manifests::apply_order(docs) {
+        run.report.line(format!(
+            "  would apply (server-side, field manager {}): {} ({})",
+            apply::FIELD_MANAGER,
+            m.describe(),
+            m.origin()
+        ));
+    }
+    let deployments: Vec<String> = manifests::deployments(docs)
+        .iter()
+        .map(|(n, d)| format!("{n}/{d}"))
+        .collect();
+    run.report.line(format!(
+        "  would wait up to {} for: {}",
+        crate::duration::format(opts.timeout),
+        deployments.join(", ")
+    ));
+    if !opts.up_only {
+        run.report
+            .line("  would run the checks against the cluster".to_string());
+    }
+    run.report.line(format!(
+        "  would keep evidence in {}",
+        opts.artifacts.display()
+    ));
+    run.report.line(format!(
+        "  would run: kind delete cluster --name {} (unless --keep)",
+        opts.name
+    ));
+}
+
+/// The run's evidence, before teardown: the small files always; on failure (or with
+/// `--keep-artifacts`) the cluster's logs, events, objects and the raw responses. Then
+/// JUnit and the GitHub Actions annotations and job summary.
+fn keep_evidence(run: &Run, result: &RunResult) {
+    let opts = run.opts;
+    let dir = &opts.artifacts;
+    for stale in ["responses", "pods", "objects", "kind-logs", "events.txt"] {
+        let _ = std::fs::remove_dir_all(dir.join(stale))
+            .or_else(|_| std::fs::remove_file(dir.join(stale)));
+    }
+    let summary = run
+        .ctx
+        .as_ref()
+        .map(|c| c.summary.lock().expect("summary lock").clone())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if let Err(e) = artifacts::write_small(
+        dir,
+        &run.report.timings(),
+        first_metrics(run),
+        &summary,
+        &result.outcomes,
+    ) {
+        problems.push(format!("{e:#}"));
+    }
+    if result.exit != exit::PASSED || opts.keep_artifacts {
+        if run.cluster_up
+            && let Err(e) = cluster::export_logs(&run.exec, &opts.name, &dir.join("kind-logs"))
+        {
+            problems.push(format!("kind export logs: {e:#}"));
+        }
+        if let Some(client) = &run.client {
+            let failing: Vec<String> = result
+                .outcomes
+                .iter()
+                .filter(|o| !o.passed && !o.ignored)
+                .map(|o| o.name.clone())
+                .collect();
+            if let Err(e) = run.rt.block_on(artifacts::write_cluster_evidence(
+                client,
+                dir,
+                &failing,
+                run.stuck_pod.as_deref(),
+            )) {
+                problems.push(format!("cluster evidence: {e:#}"));
+            }
+        }
+        if let Some(ctx) = &run.ctx
+            && let Err(e) =
+                artifacts::write_responses(dir, &ctx.responses.lock().expect("responses lock"))
+        {
+            problems.push(format!("responses: {e:#}"));
+        }
+        run.report
+            .important(format!("evidence kept in {}", dir.display()));
+    }
+    let title = format!("heapster-e2e (Kubernetes {})", opts.k8s_version);
+    if let Some(path) = &opts.junit
+        && let Err(e) = junit::write(path, &title, &result.outcomes)
+    {
+        problems.push(format!("{e:#}"));
+    }
+    if github::is_actions() {
+        print!("{}", github::annotations(&result.outcomes));
+        if let Some(error) = &result.error {
+            println!(
+                "::error title=heapster-e2e::{}",
+                error.replace('%', "%25").replace('\n', "%0A")
+            );
+        }
+        let md = github::step_summary(
+            &title,
+            result.exit,
+            &result.outcomes,
+            &summary,
+            &run.report.timings(),
+        );
+        if let Err(e) = github::write_step_summary(&md) {
+            problems.push(format!("job summary: {e}"));
+        }
+    }
+    for p in problems {
+        run.report
+            .important(format!("warning: could not keep all evidence: {p}"));
+    }
 }
 
 /// Delete the cluster if this run created it, unless asked to keep it.
@@ -334,19 +473,21 @@ fn teardown(run: &Run, result: &mut RunResult) {
         return;
     }
     if run.opts.keep || run.opts.up_only {
-        run.report.line(format!(
+        run.report.important(format!(
             "kept cluster {name}: kubectl --context {} get pods -n kube-system",
             cluster::context(name)
         ));
         return;
     }
+    run.report.begin("Teardown");
     let start = Instant::now();
     match cluster::delete(&run.exec, name) {
         Ok(()) => run
             .report
             .phase("Teardown", start.elapsed(), &format!("deleted {name}")),
         Err(e) => {
-            run.report.line(format!("error: could not delete cluster {name}: {e:#}; delete it with `kind delete cluster --name {name}`"));
+            run.report.abandon();
+            run.report.important(format!("error: could not delete cluster {name}: {e:#}; delete it with `kind delete cluster --name {name}`"));
             if result.exit == exit::PASSED {
                 result.exit = exit::HARNESS;
             }

@@ -1,41 +1,131 @@
-//! What the run prints: one line per phase with its duration, like cargo-nextest's
-//! status lines, plus notes. Lines are also kept, for tests and for the artifacts.
+//! What the run prints: one line per phase with its duration, like cargo-nextest's status
+//! lines. On a terminal a spinner with the elapsed time runs while a phase works; under
+//! GitHub Actions each phase is a `::group::`; elsewhere (pipes, CI logs) plain lines.
+//! `-q` keeps errors and the summary only; `-v` adds every command run. Lines are also
+//! kept, for tests and for the artifacts.
 
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Progress,
+    GitHub,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
 
 type PhaseHook = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct Report {
     echo: bool,
+    style: Style,
+    verbosity: Verbosity,
     started: Instant,
     lines: Mutex<Vec<String>>,
     timings: Mutex<Vec<(String, Duration)>>,
     on_phase: Mutex<Option<PhaseHook>>,
+    spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Report {
-    /// `echo`: print as well as keep.
+    /// Plain lines; `echo`: print as well as keep.
     pub fn new(echo: bool) -> Self {
+        Self::with(echo, Style::Plain, Verbosity::Normal)
+    }
+
+    /// For people and CI: the style the environment calls for.
+    pub fn for_console(verbosity: Verbosity) -> Self {
+        let style = if crate::github::is_actions() {
+            Style::GitHub
+        } else if std::io::stdout().is_terminal() && std::env::var_os("CI").is_none() {
+            Style::Progress
+        } else {
+            Style::Plain
+        };
+        Self::with(true, style, verbosity)
+    }
+
+    fn with(echo: bool, style: Style, verbosity: Verbosity) -> Self {
         Report {
             echo,
+            style,
+            verbosity,
             started: Instant::now(),
             lines: Mutex::default(),
             timings: Mutex::default(),
             on_phase: Mutex::default(),
+            spinner: Mutex::default(),
         }
     }
 
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    fn print(&self, text: &str, level: Verbosity) {
+        self.lines
+            .lock()
+            .expect("report lock")
+            .push(text.to_string());
+        if !self.echo || level > self.verbosity {
+            return;
+        }
+        match self.spinner.lock().expect("report lock").as_ref() {
+            Some(s) => s.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    /// A note at normal verbosity.
     pub fn line(&self, text: impl Into<String>) {
-        let text = text.into();
-        if self.echo {
-            println!("{text}");
-        }
-        self.lines.lock().expect("report lock").push(text);
+        self.print(&text.into(), Verbosity::Normal);
     }
 
-    /// `   Cluster [  31.2s] created e2e`.
+    /// Errors and the final summary: shown even with `-q`.
+    pub fn important(&self, text: impl Into<String>) {
+        self.print(&text.into(), Verbosity::Quiet);
+    }
+
+    /// Detail shown with `-v` only (the commands run).
+    pub fn detail(&self, text: impl Into<String>) {
+        self.print(&text.into(), Verbosity::Verbose);
+    }
+
+    /// A phase starts: a spinner on a terminal, a group under GitHub Actions.
+    pub fn begin(&self, phase: &str) {
+        if !self.echo || self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        match self.style {
+            Style::GitHub => println!("::group::{phase}"),
+            Style::Progress => {
+                let spinner = indicatif::ProgressBar::new_spinner();
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{spinner} {msg:>12} [{elapsed:>5}]")
+                {
+                    spinner.set_style(style);
+                }
+                spinner.set_message(phase.to_string());
+                spinner.enable_steady_tick(Duration::from_millis(100));
+                *self.spinner.lock().expect("report lock") = Some(spinner);
+            }
+            Style::Plain => {}
+        }
+    }
+
+    /// `   Cluster [  31.2s] created e2e`, ending the phase.
     pub fn phase(&self, phase: &str, took: Duration, message: &str) {
+        if let Some(s) = self.spinner.lock().expect("report lock").take() {
+            s.finish_and_clear();
+        }
         self.timings
             .lock()
             .expect("report lock")
@@ -44,8 +134,18 @@ impl Report {
             "{phase:>12} [{:>6.1}s] {message}",
             took.as_secs_f64()
         ));
+        if self.echo && self.style == Style::GitHub && self.verbosity > Verbosity::Quiet {
+            println!("::endgroup::");
+        }
         if let Some(hook) = self.on_phase.lock().expect("report lock").as_ref() {
             hook(phase);
+        }
+    }
+
+    /// End a phase that failed: no timing line, but the spinner or group is closed.
+    pub fn abandon(&self) {
+        if let Some(s) = self.spinner.lock().expect("report lock").take() {
+            s.finish_and_clear();
         }
     }
 
@@ -64,5 +164,51 @@ impl Report {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+/// The timing table printed at the end: each phase, and when the first metrics appeared.
+pub fn render_timings(timings: &[(String, Duration)], first_metrics: Option<Duration>) -> String {
+    let mut rows: Vec<(String, Duration)> = timings.to_vec();
+    if let Some(first) = first_metrics {
+        let at = rows
+            .iter()
+            .position(|(p, _)| p == "Checks")
+            .unwrap_or(rows.len());
+        rows.insert(at, ("First metrics".into(), first));
+    }
+    let mut out = String::from("\nTimings\n");
+    for (phase, took) in rows {
+        out.push_str(&format!("  {phase:<14} {:>7.1}s\n", took.as_secs_f64()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_table_puts_first_metrics_before_the_checks() {
+        let t = vec![
+            ("Rollout".to_string(), Duration::from_secs(30)),
+            ("Checks".to_string(), Duration::from_secs(12)),
+        ];
+        let table = render_timings(&t, Some(Duration::from_secs(4)));
+        let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("  ")).collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].contains("First metrics") && lines[1].contains("4.0s"),
+            "{table}"
+        );
+        assert!(lines[2].contains("Checks"));
+    }
+
+    #[test]
+    fn quiet_keeps_lines_but_only_important_ones_would_print() {
+        let r = Report::with(false, Style::Plain, Verbosity::Quiet);
+        r.line("note");
+        r.important("error: x");
+        assert_eq!(r.lines(), ["note", "error: x"]);
     }
 }

@@ -3,7 +3,7 @@
 //! people and CI, or all at once for programs (tests, the pipeline).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
@@ -18,7 +18,9 @@ pub struct Outcome {
     pub name: String,
     pub passed: bool,
     pub ignored: bool,
+    /// What was seen (pass) or why it failed, with known causes and fixes below it.
     pub message: String,
+    pub duration: Duration,
 }
 
 /// Look again until a definite answer or the deadline.
@@ -41,26 +43,42 @@ pub async fn poll(ctx: Arc<Ctx>, probe: Probe, deadline: Instant) -> Result<Stri
     }
 }
 
+/// Run one check to its outcome; a failure comes with its known causes and fixes.
+pub async fn run_check(ctx: Arc<Ctx>, name: String, probe: Probe, deadline: Instant) -> Outcome {
+    let start = Instant::now();
+    let result = poll(ctx.clone(), probe, deadline).await;
+    let (passed, message) = match result {
+        Ok(m) => (true, m),
+        Err(m) => (false, ctx.explain(&m).await),
+    };
+    Outcome {
+        name,
+        passed,
+        ignored: false,
+        message,
+        duration: start.elapsed(),
+    }
+}
+
+fn ignored(c: &Check) -> Option<Outcome> {
+    c.ignored.as_ref().map(|reason| Outcome {
+        name: c.name.clone(),
+        passed: false,
+        ignored: true,
+        message: reason.clone(),
+        duration: Duration::ZERO,
+    })
+}
+
 /// Run every check concurrently; outcomes in check order.
 pub async fn run_all(ctx: Arc<Ctx>, checks: Vec<Check>) -> Vec<Outcome> {
     let deadline = Instant::now() + ctx.config.timeout;
     let runs = checks.into_iter().map(|c| {
         let ctx = ctx.clone();
         async move {
-            if let Some(reason) = c.ignored {
-                return Outcome {
-                    name: c.name,
-                    passed: false,
-                    ignored: true,
-                    message: reason,
-                };
-            }
-            let result = poll(ctx, c.probe, deadline).await;
-            Outcome {
-                name: c.name,
-                passed: result.is_ok(),
-                ignored: false,
-                message: result.unwrap_or_else(|e| e),
+            match ignored(&c) {
+                Some(o) => o,
+                None => run_check(ctx, c.name, c.probe, deadline).await,
             }
         }
     });
@@ -68,24 +86,40 @@ pub async fn run_all(ctx: Arc<Ctx>, checks: Vec<Check>) -> Vec<Outcome> {
 }
 
 /// The checks as libtest trials named `{prefix}{check}`, sharing one deadline from now.
+/// Each outcome is also recorded in `record`, for reports.
 pub fn trials(
     rt: &tokio::runtime::Handle,
     ctx: Arc<Ctx>,
     checks: Vec<Check>,
     prefix: &str,
+    record: Arc<Mutex<Vec<Outcome>>>,
 ) -> Vec<Trial> {
     let deadline = Instant::now() + ctx.config.timeout;
     checks
         .into_iter()
         .map(|c| {
-            let ignored = c.ignored.is_some();
-            let (rt, ctx, probe) = (rt.clone(), ctx.clone(), c.probe.clone());
+            if let Some(o) = ignored(&c) {
+                record.lock().expect("outcomes lock").push(o);
+            }
+            let is_ignored = c.ignored.is_some();
+            let (rt, ctx, probe, record, name) = (
+                rt.clone(),
+                ctx.clone(),
+                c.probe.clone(),
+                record.clone(),
+                c.name.clone(),
+            );
             Trial::test(format!("{prefix}{}", c.name), move || {
-                rt.block_on(poll(ctx, probe, deadline))
-                    .map(|_| ())
-                    .map_err(Failed::from)
+                let outcome = rt.block_on(run_check(ctx, name, probe, deadline));
+                let result = if outcome.passed {
+                    Ok(())
+                } else {
+                    Err(Failed::from(outcome.message.clone()))
+                };
+                record.lock().expect("outcomes lock").push(outcome);
+                result
             })
-            .with_ignored_flag(ignored)
+            .with_ignored_flag(is_ignored)
         })
         .collect()
 }
@@ -101,13 +135,14 @@ pub fn exit_code(conclusion: &Conclusion) -> i32 {
 }
 
 /// Run the checks as trials with libtest's output and flags, then print the summary.
-/// Ignored checks are announced with their reason first.
+/// Ignored checks are announced with their reason first. Returns libtest's conclusion
+/// and each check's outcome, in name order.
 pub fn run_trials(
     rt: &tokio::runtime::Handle,
     ctx: Arc<Ctx>,
     checks: Vec<Check>,
     mut args: Arguments,
-) -> Conclusion {
+) -> (Conclusion, Vec<Outcome>) {
     for c in checks.iter().filter(|c| c.ignored.is_some()) {
         println!(
             "note: {} is ignored: {}",
@@ -118,7 +153,8 @@ pub fn run_trials(
     // Checks wait on the network, not the CPU.
     args.test_threads.get_or_insert(16);
     let list_only = args.list;
-    let conclusion = libtest_mimic::run(&args, trials(rt, ctx.clone(), checks, ""));
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let conclusion = libtest_mimic::run(&args, trials(rt, ctx.clone(), checks, "", record.clone()));
     if !list_only {
         print!(
             "{}",
@@ -129,7 +165,9 @@ pub fn run_trials(
             conclusion.num_passed, conclusion.num_failed, conclusion.num_ignored
         );
     }
-    conclusion
+    let mut outcomes = std::mem::take(&mut *record.lock().expect("outcomes lock"));
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    (conclusion, outcomes)
 }
 
 /// The summary table: per node CPU, memory and age of the latest point; pods with metrics.
@@ -230,12 +268,14 @@ mod tests {
                 passed: true,
                 ignored: false,
                 message: "ok".into(),
+                duration: Duration::ZERO,
             },
             Outcome {
                 name: "b".into(),
                 passed: false,
                 ignored: false,
                 message: "no heapster service".into(),
+                duration: Duration::ZERO,
             },
         ];
         let r = render_failures(&o);

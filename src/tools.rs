@@ -51,6 +51,7 @@ impl<'a> Exec<'a> {
             self.report.line(format!("  would run: {shown}"));
             return Ok(String::new());
         }
+        self.report.detail(format!("  running: {shown}"));
         let output = cmd
             .quiet()
             .ignore_status()

@@ -60,9 +60,10 @@ fn simulated_checks(rt: &Arc<tokio::runtime::Runtime>) -> (support::SimStack, Ve
     );
     let plan = rt.block_on(checks::plan(&mut ctx)).expect("plan");
     assert!(!plan.is_empty(), "an empty check plan is a bug");
+    let record = Arc::new(std::sync::Mutex::new(Vec::new()));
     (
         stack,
-        suite::trials(rt.handle(), Arc::new(ctx), plan, "checks::"),
+        suite::trials(rt.handle(), Arc::new(ctx), plan, "checks::", record),
     )
 }
 
@@ -80,7 +81,7 @@ fn against_cluster(rt: &tokio::runtime::Runtime, kubeconfig: &str, args: Argumen
     };
     let mut ctx = Ctx::new(client, CheckConfig::default());
     match rt.block_on(checks::plan(&mut ctx)) {
-        Ok(plan) => suite::exit_code(&suite::run_trials(rt.handle(), Arc::new(ctx), plan, args)),
+        Ok(plan) => suite::exit_code(&suite::run_trials(rt.handle(), Arc::new(ctx), plan, args).0),
         Err(e) => {
             eprintln!("error: {e:#}");
             heapster_e2e::exit::HARNESS

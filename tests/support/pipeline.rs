@@ -77,6 +77,9 @@ pub fn options(fakes: &Fakes) -> Options {
         manifests: manifests_dir(),
         kind_config: root().join("manifests/kind/kind-config.yaml"),
         work_dir: fakes.work_dir(),
+        artifacts: fakes.dir.path().join("artifacts"),
+        keep_artifacts: false,
+        junit: None,
         checks: check_config(Duration::from_secs(60)),
         up_only: false,
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use heapster_e2e::checks::{self, CheckConfig, Ctx};
-use heapster_e2e::{kubeclient, suite};
+use heapster_e2e::{junit, kubeclient, suite};
 
 use crate::cli::{CheckArgs, libtest_args};
 
@@ -24,11 +24,29 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     if plan.is_empty() {
         anyhow::bail!("no checks were planned: this is a bug in the harness");
     }
-    let conclusion = suite::run_trials(
+    let (conclusion, outcomes) = suite::run_trials(
         rt.handle(),
         Arc::new(ctx),
         plan,
-        libtest_args(&args.check_args),
+        libtest_args(&args.check_args, args.output),
     );
+    if let Some(path) = &args.junit {
+        let version = rt.block_on(async {
+            Ok::<_, anyhow::Error>(
+                kubeclient::connect(args.kubeconfig.as_deref(), args.context.as_deref())
+                    .await?
+                    .apiserver_version()
+                    .await?,
+            )
+        });
+        let version = version
+            .map(|v| v.git_version)
+            .unwrap_or_else(|_| "unknown".into());
+        junit::write(
+            path,
+            &format!("heapster-e2e check (Kubernetes {version})"),
+            &outcomes,
+        )?;
+    }
     Ok(suite::exit_code(&conclusion))
 }

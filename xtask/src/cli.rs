@@ -70,6 +70,17 @@ pub struct ClusterArgs {
     /// Directory of the stack's manifests.
     #[arg(long, default_value = "manifests")]
     pub manifests: PathBuf,
+    /// This run's evidence directory [default: target/e2e/artifacts/NAME].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Keep the full evidence (logs, events, objects, responses) on success too.
+    #[arg(long = "keep-artifacts")]
+    pub keep_artifacts: bool,
+    /// Write a JUnit XML report of the checks here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// kind cluster configuration (not a Kubernetes object; never applied).
     #[arg(
         long = "kind-config",
@@ -79,6 +90,29 @@ pub struct ClusterArgs {
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
     #[arg(last = true)]
     pub check_args: Vec<String>,
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct OutputArgs {
+    /// Errors and the summary only.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also every command run.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl OutputArgs {
+    pub fn verbosity(self) -> heapster_e2e::report::Verbosity {
+        use heapster_e2e::report::Verbosity;
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
 }
 
 #[derive(Args)]
@@ -102,6 +136,11 @@ pub struct CheckArgs {
     /// the checks' service account token Secret.
     #[arg(long = "dashboard-token-file")]
     pub dashboard_token_file: Option<PathBuf>,
+    /// Write a JUnit XML report of the checks here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
     #[arg(last = true)]
     pub check_args: Vec<String>,
@@ -131,9 +170,12 @@ pub struct SimArgs {
     pub scenario: String,
 }
 
-/// libtest arguments from what followed `--`.
-pub fn libtest_args(extra: &[String]) -> libtest_mimic::Arguments {
+/// libtest arguments from what followed `--` (terse with `-q`).
+pub fn libtest_args(extra: &[String], output: OutputArgs) -> libtest_mimic::Arguments {
     use clap::Parser as _;
-    let argv = std::iter::once("checks".to_string()).chain(extra.iter().cloned());
+    let quiet = output.quiet.then(|| "--quiet".to_string());
+    let argv = std::iter::once("checks".to_string())
+        .chain(quiet)
+        .chain(extra.iter().cloned());
     libtest_mimic::Arguments::parse_from(argv)
 }

@@ -32,6 +32,12 @@ pub fn run(
         manifests: args.manifests.clone(),
         kind_config: args.kind_config.clone(),
         work_dir: "target/e2e".into(),
+        artifacts: args
+            .artifacts
+            .clone()
+            .unwrap_or_else(|| format!("target/e2e/artifacts/{}", args.name).into()),
+        keep_artifacts: args.keep_artifacts,
+        junit: args.junit.clone(),
         checks: CheckConfig {
             expected_nodes: None,
             max_age: args.max_age,
@@ -43,21 +49,15 @@ pub fn run(
     };
     let cancel = Cancel::new();
     cancel.on_ctrl_c(rt.handle());
-    let report = Report::new(true);
-    let result = pipeline::run(
-        sh,
-        rt,
-        &opts,
-        ChecksMode::Trials(libtest_args(&args.check_args)),
-        &cancel,
-        &report,
-    );
+    let report = Report::for_console(args.output.verbosity());
+    let mode = ChecksMode::Trials(libtest_args(&args.check_args, args.output));
+    let result = pipeline::run(sh, rt, &opts, mode, &cancel, &report);
     let outcome = match result.exit {
         0 => "passed",
         1 => "FAILED (the system under test)",
         _ => "could not run (harness)",
     };
-    report.line(format!(
+    report.important(format!(
         "{:>12} [{:>6.1}s] {outcome}",
         "Summary",
         report.elapsed().as_secs_f64()
