@@ -11,7 +11,7 @@ use libtest_mimic::Arguments;
 use xshell::Shell;
 
 use crate::cancel::{Cancel, Interrupted};
-use crate::checks::{CheckConfig, Ctx, Summary};
+use crate::checks::{CheckConfig, Ctx};
 use crate::report::{Report, render_timings};
 use crate::rollout::RolloutError;
 use crate::suite::Outcome;
