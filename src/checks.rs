@@ -417,7 +417,21 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         })
         .filter_map(|p| p.metadata.name.clone())
         .collect();
-    ctx.summary.lock().expect("summary lock").pods_running = pods.len();
+    {
+        // Every node gets a row, so the table shows the failing ones too.
+        let mut summary = ctx.summary.lock().expect("summary lock");
+        summary.pods_running = pods.len();
+        for node in &ready {
+            summary.nodes.insert(
+                node.clone(),
+                NodeRow {
+                    cpu_millicores: None,
+                    memory_bytes: None,
+                    age: None,
+                },
+            );
+        }
+    }
     ctx.dashboard_token = dashboard_token(ctx).await;
 
     let mut checks = vec![check("nodes::count", nodes_count)];

@@ -20,8 +20,13 @@ pub enum RolloutError {
         problem: PodProblem,
         evidence: String,
     },
-    #[error("the stack did not roll out within {}: {last}", crate::duration::format(*timeout))]
-    Timeout { timeout: Duration, last: String },
+    /// Still waiting at the deadline; `evidence` holds the unready pods' log tails.
+    #[error("the stack did not roll out within {}: {last}{evidence}", crate::duration::format(*timeout))]
+    Timeout {
+        timeout: Duration,
+        last: String,
+        evidence: String,
+    },
     #[error("interrupted")]
     Interrupted,
 }
@@ -60,7 +65,14 @@ pub async fn wait(
         tokio::select! {
             _ = events.next() => {}
             _ = tick.tick() => {}
-            _ = tokio::time::sleep_until(deadline) => return Err(RolloutError::Timeout { timeout, last }),
+            _ = tokio::time::sleep_until(deadline) => {
+                let unready: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).filter(|p| !verdict::pod_is_ready(p)).collect();
+                let mut evidence = String::new();
+                for pod in verdict::pods_of(wanted, &deployments.state().iter().map(|d| (**d).clone()).collect::<Vec<_>>(), &unready).iter().take(2) {
+                    evidence.push_str(&crate::evidence::pod(client, &verdict::pod_name(pod)).await);
+                }
+                return Err(RolloutError::Timeout { timeout, last, evidence });
+            }
             _ = cancel.cancelled() => return Err(RolloutError::Interrupted),
         }
         let ds: Vec<Deployment> = deployments.state().iter().map(|d| (**d).clone()).collect();

@@ -372,6 +372,26 @@ fn selects(deploy: &Deployment, pod: &Pod) -> bool {
     ns_match && !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// The pods of the `wanted` Deployments among `pods`.
+pub fn pods_of<'a>(
+    wanted: &[(String, String)],
+    deployments: &[Deployment],
+    pods: &'a [Pod],
+) -> Vec<&'a Pod> {
+    let wanted_deployments: Vec<&Deployment> = deployments
+        .iter()
+        .filter(|d| {
+            wanted.iter().any(|(ns, name)| {
+                d.metadata.namespace.as_deref() == Some(ns)
+                    && d.metadata.name.as_deref() == Some(name)
+            })
+        })
+        .collect();
+    pods.iter()
+        .filter(|p| wanted_deployments.iter().any(|d| selects(d, p)))
+        .collect()
+}
+
 /// Whether a Deployment has rolled out: observed, updated and available.
 pub fn deployment_available(d: &Deployment) -> Result<(), String> {
     let name = format!(

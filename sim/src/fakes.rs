@@ -29,6 +29,8 @@ pub struct WorldConfig {
     pub kind_version: String,
     /// Scenario of every cluster `kind create cluster` starts.
     pub scenario: Scenario,
+    /// Overrides the scenario's timing (benchmarks use zero delays).
+    pub timing: Option<crate::scenario::Timing>,
 }
 
 impl Default for WorldConfig {
@@ -39,6 +41,7 @@ impl Default for WorldConfig {
             local_images: Vec::new(),
             kind_version: "v0.33.0".into(),
             scenario: Scenario::Healthy,
+            timing: None,
         }
     }
 }
@@ -567,6 +570,9 @@ impl World {
         }
         if let Some(image) = image.clone() {
             sim.node_image = image;
+        }
+        if let Some(timing) = self.config.timing.clone() {
+            sim.timing = timing;
         }
         let node_image = sim.node_image.clone();
         let handle = match crate::cluster::start(sim).await {

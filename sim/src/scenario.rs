@@ -53,6 +53,16 @@ impl Timing {
         }
     }
 
+    /// No simulated delays: what remains is the harness's (and the simulator's) own time.
+    pub fn instant() -> Self {
+        Timing {
+            pod_start: Duration::ZERO,
+            first_batch: Duration::ZERO,
+            dashboard_check_period: Duration::from_millis(50),
+            crash_backoff: Duration::from_millis(50),
+        }
+    }
+
     /// Closer to a real kind cluster, for exploring by hand.
     pub fn realistic() -> Self {
         Timing {

@@ -51,6 +51,11 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         trial(rt, "fail_fast::image_pull", image_pull),
         trial(rt, "teardown::on_interrupt", interrupt),
         trial(rt, "keep_leaves_the_cluster_and_says_how_to_reach_it", keep),
+        trial(
+            rt,
+            "diagnose::heapster_on_the_read_only_port",
+            read_only_port,
+        ),
         trial(rt, "name_taken_needs_reuse_and_reuse_never_deletes", reuse),
     ]
 }
@@ -682,6 +687,48 @@ fn reuse(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         rt.block_on(fakes.world.cluster_names()) == ["e2e"],
         "the reused cluster stays"
+    );
+    Ok(())
+}
+
+/// Heapster's 2018 default source reads the kubelet's read-only port, closed on current
+/// clusters: heapster never gets ready, and the failure says why and what to change.
+pub fn read_only_port(rt: &tokio::runtime::Runtime) -> TestResult {
+    let legacy = "--source=kubernetes:https://kubernetes.default";
+    let dir = copy_manifests(|name, text| {
+        if name == "30-heapster.yaml" {
+            text.lines()
+                .map(|l| {
+                    if l.contains("--source=") {
+                        format!("            - {legacy}")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            text
+        }
+    })?;
+    let fakes = Fakes::new(rt, world());
+    let mut opts = options(&fakes);
+    opts.manifests = dir.path().to_path_buf();
+    opts.timeout = Duration::from_secs(3);
+    let (result, _) = run(rt, &fakes, &opts);
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let error = result.error.unwrap_or_default();
+    ensure!(
+        error.contains("did not roll out within 3s") && error.contains("heapster"),
+        "{error}"
+    );
+    ensure!(
+        error.contains(":10255: connect: connection refused"),
+        "heapster's log is the evidence: {error}"
+    );
+    ensure!(
+        error.contains("read-only port 10255 is closed") && error.contains("kubeletPort=10250"),
+        "cause and fix named: {error}"
     );
     Ok(())
 }

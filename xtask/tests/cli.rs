@@ -287,3 +287,191 @@ fn usage_errors_exit_2() {
         text(&out)
     );
 }
+
+/// Run `xtask e2e` through fake kind/docker whose clusters behave as `scenario`.
+fn e2e_through_fakes(
+    name: &str,
+    scenario: Scenario,
+    timeout: &str,
+    envs: &[(&str, &Path)],
+) -> (Output, tempfile::TempDir) {
+    let rt = rt();
+    let registry = stack_images().into_iter().map(|i| (i, None)).collect();
+    let world = World::new(WorldConfig {
+        registry,
+        scenario,
+        ..Default::default()
+    });
+    let control = rt.block_on(world.serve()).expect("control");
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = kind_sim::shim::install(
+        &dir.path().join("bin"),
+        Path::new(env!("CARGO_BIN_EXE_xtask")),
+        kind_sim::shim::TOOLS,
+    )
+    .expect("fakes");
+    let mut cmd = xtask();
+    cmd.args(["e2e", "--name", name, "--timeout", timeout, "--artifacts"])
+        .arg(dir.path().join("artifacts"))
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .env("PATH", &bin)
+        .env(kind_sim::shim::CONTROL_ENV, control.to_string())
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", dir.path().join("kubeconfig"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    // The world (and its clusters) live on `rt`, which must outlive the child.
+    let out = cmd.output().expect("xtask runs");
+    drop(rt);
+    (out, dir)
+}
+
+#[test]
+fn a_failing_run_keeps_the_evidence_junit_annotations_and_job_summary() {
+    let summary_dir = tempfile::tempdir().expect("tmp");
+    let summary = summary_dir.path().join("summary.md");
+    let (out, dir) = e2e_through_fakes(
+        "reported-failing",
+        Scenario::ZeroMetrics,
+        "5s",
+        &[
+            ("GITHUB_ACTIONS", Path::new("true")),
+            ("GITHUB_STEP_SUMMARY", &summary),
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let artifacts = dir.path().join("artifacts");
+    for file in [
+        "timings.json",
+        "metrics.json",
+        "checks.json",
+        "events.txt",
+        "kind-logs",
+        "pods",
+        "objects",
+        "responses",
+    ] {
+        assert!(
+            artifacts.join(file).exists(),
+            "{file} missing in {}:\n{all}",
+            artifacts.display()
+        );
+    }
+    let pod_logs: Vec<_> = std::fs::read_dir(artifacts.join("pods"))
+        .expect("pods")
+        .collect();
+    assert!(pod_logs.len() >= 4, "stack pod logs kept");
+    assert!(
+        std::fs::read_dir(artifacts.join("objects"))
+            .expect("objects")
+            .any(|e| e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with("Deployment_kube-system_heapster")),
+        "YAML of the object behind the failing checks"
+    );
+
+    let checks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("checks.json")).expect("checks.json"),
+    )
+    .expect("json");
+    let mut failed: Vec<String> = checks["checks"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|c| c["passed"] == false && c["ignored"] == false)
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    failed.sort();
+    assert!(
+        !failed.is_empty()
+            && failed
+                .iter()
+                .any(|f| f.starts_with("heapster::node_metrics::")),
+        "{failed:?}"
+    );
+
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let suite = &report.test_suites[0];
+    assert!(
+        suite.name.as_str().contains("Kubernetes 1.37"),
+        "{}",
+        suite.name.as_str()
+    );
+    let mut junit_failed: Vec<String> = suite
+        .test_cases
+        .iter()
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+        .map(|c| c.name.as_str().to_string())
+        .collect();
+    junit_failed.sort();
+    assert_eq!(
+        junit_failed, failed,
+        "JUnit failures match the failing trials"
+    );
+
+    assert!(
+        all.contains("::group::Preflight") && all.contains("::endgroup::"),
+        "a group per phase:\n{all}"
+    );
+    assert_eq!(
+        all.matches("::error title=").count(),
+        failed.len(),
+        "one annotation per failing check:\n{all}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("job summary written");
+    assert!(
+        md.contains("| node | CPU (m) | memory (MiB) |") && md.contains("### Timings"),
+        "{md}"
+    );
+    assert!(all.contains("Timings"), "timing table:\n{all}");
+}
+
+#[test]
+fn a_passing_run_keeps_only_the_small_files() {
+    let (out, dir) = e2e_through_fakes("reported-passing", Scenario::Healthy, "60s", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut kept: Vec<String> = std::fs::read_dir(dir.path().join("artifacts"))
+        .expect("artifacts")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["checks.json", "metrics.json", "timings.json"]);
+    let timings: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("artifacts/timings.json")).expect("timings"),
+    )
+    .expect("json");
+    let phases: Vec<&str> = timings["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .filter_map(|p| p["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "Preflight",
+            "Manifests",
+            "Images",
+            "Cluster",
+            "Load",
+            "Apply",
+            "Rollout",
+            "Checks"
+        ],
+        "teardown comes after the files are written"
+    );
+    assert!(timings["first_metrics_seconds"].is_number(), "{timings}");
+    assert!(
+        text(&out).contains("First metrics"),
+        "timing table:\n{}",
+        text(&out)
+    );
+}
