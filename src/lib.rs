@@ -19,6 +19,7 @@ pub mod junit;
 pub mod kubeclient;
 pub mod lint;
 pub mod manifests;
+pub mod matrix;
 pub mod pipeline;
 pub mod preflight;
 pub mod report;

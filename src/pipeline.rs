@@ -494,3 +494,53 @@ fn teardown(run: &Run, result: &mut RunResult) {
         }
     }
 }
+
+/// Run the pipeline once per option set (one per Kubernetes version), `parallel` at a
+/// time. Each run gets its own shell (from `make_shell`) and report (from `make_report`).
+pub fn run_many(
+    runs: &[Options],
+    parallel: usize,
+    rt: &tokio::runtime::Runtime,
+    make_shell: &(dyn Fn() -> anyhow::Result<Shell> + Sync),
+    make_mode: &(dyn Fn() -> ChecksMode + Sync),
+    make_report: &(dyn Fn(&Options) -> Report + Sync),
+    cancel: &Cancel,
+) -> Vec<(RunResult, Report)> {
+    let one = |opts: &Options| {
+        let report = make_report(opts);
+        let result = match make_shell() {
+            Ok(sh) => run(&sh, rt, opts, make_mode(), cancel, &report),
+            Err(e) => RunResult {
+                exit: exit::HARNESS,
+                error: Some(format!("cannot start a shell: {e}")),
+                ..Default::default()
+            },
+        };
+        (result, report)
+    };
+    let mut results: Vec<Option<(RunResult, Report)>> = runs.iter().map(|_| None).collect();
+    for chunk in runs
+        .iter()
+        .enumerate()
+        .collect::<Vec<_>>()
+        .chunks(parallel.max(1))
+    {
+        let done: Vec<(usize, (RunResult, Report))> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(i, opts)| (*i, scope.spawn(|| one(opts))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(i, h)| (i, h.join().expect("a run panicked")))
+                .collect()
+        });
+        for (i, r) in done {
+            results[i] = Some(r);
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    results.into_iter().flatten().collect()
+}

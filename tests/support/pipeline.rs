@@ -57,6 +57,7 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             read_only_port,
         ),
         trial(rt, "name_taken_needs_reuse_and_reuse_never_deletes", reuse),
+        trial(rt, "versions::two_at_once_with_a_table", two_versions),
     ]
 }
 
@@ -729,6 +730,89 @@ pub fn read_only_port(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         error.contains("read-only port 10255 is closed") && error.contains("kubeletPort=10250"),
         "cause and fix named: {error}"
+    );
+    Ok(())
+}
+
+/// Two Kubernetes versions in one run, overlapping: a cluster each, with its pinned node
+/// image, and the version x check table.
+pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
+    let fakes = Fakes::new(rt, world());
+    let runs: Vec<Options> = ["1.37", "1.36"]
+        .iter()
+        .map(|v| {
+            let mut o = options(&fakes);
+            o.name = heapster_e2e::matrix::cluster_name("e2e", v);
+            o.k8s_version = v.to_string();
+            o.node_image = versions::node_image(v).expect("pinned").reference();
+            o.artifacts = fakes.dir.path().join("artifacts").join(&o.name);
+            o
+        })
+        .collect();
+    let make_shell = || Ok(fakes.shell());
+    let make_mode = || ChecksMode::Collect;
+    let make_report = |_: &Options| Report::new(false);
+    let results = pipeline::run_many(
+        &runs,
+        2,
+        rt,
+        &make_shell,
+        &make_mode,
+        &make_report,
+        &Cancel::new(),
+    );
+    ensure!(
+        results.len() == 2 && results.iter().all(|(r, _)| r.exit == 0),
+        "{:?}",
+        results
+            .iter()
+            .map(|(r, _)| (&r.exit, &r.error))
+            .collect::<Vec<_>>()
+    );
+    let calls = fakes.calls(rt);
+    ensure!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("kind create cluster --name e2e-1-37")
+                && c.contains("kindest/node:v1.37.0@")),
+        "{calls:#?}"
+    );
+    ensure!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("kind create cluster --name e2e-1-36")
+                && c.contains("kindest/node:v1.36.4@")),
+        "{calls:#?}"
+    );
+    let table: Vec<_> = results
+        .iter()
+        .zip(&runs)
+        .map(|((r, _), o)| {
+            (
+                o.k8s_version.clone(),
+                r.exit,
+                r.error.clone(),
+                r.outcomes.clone(),
+            )
+        })
+        .collect();
+    let rendered = heapster_e2e::matrix::render(&table);
+    let header = rendered
+        .lines()
+        .find(|l| l.trim_start().starts_with("check"))
+        .unwrap_or_default();
+    ensure!(
+        header.contains("1.37") && header.contains("1.36"),
+        "{rendered}"
+    );
+    let row = rendered
+        .lines()
+        .find(|l| l.trim_start().starts_with("heapster::node_metrics"))
+        .unwrap_or_default();
+    ensure!(row.matches("ok 3/3").count() == 2, "{rendered}");
+    ensure!(
+        rt.block_on(fakes.world.cluster_names()).is_empty(),
+        "both clusters deleted"
     );
     Ok(())
 }

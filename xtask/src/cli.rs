@@ -43,9 +43,13 @@ pub struct ClusterArgs {
     /// kind cluster name; its kubectl context is kind-NAME.
     #[arg(long, default_value = DEFAULT_NAME)]
     pub name: String,
-    /// Kubernetes version MAJOR.MINOR; picks the node image pinned for it.
-    #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION)]
-    pub k8s_version: String,
+    /// Kubernetes version MAJOR.MINOR, or several separated by commas (a cluster each,
+    /// named NAME-X-Y, and a version x check table at the end); picks the pinned node image.
+    #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION, value_delimiter = ',')]
+    pub k8s_version: Vec<String>,
+    /// With several versions: how many clusters at a time.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
     /// Use this node image instead of the pinned one (e.g. kindest/node:v1.37.0@sha256:...).
     #[arg(long = "node-image")]
     pub node_image: Option<String>,
