@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod artifacts;
+pub mod baseline;
 pub mod cancel;
 pub mod checks;
 pub mod cluster;

@@ -143,6 +143,12 @@ pub struct CheckArgs {
     /// Write a JUnit XML report of the checks here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Save this run's results (a baseline, e.g. before an upgrade).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Show which checks changed state since a saved report.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.

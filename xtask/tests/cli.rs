@@ -475,3 +475,20 @@ fn a_passing_run_keeps_only_the_small_files() {
         text(&out)
     );
 }
+
+#[test]
+fn a_saved_report_shows_what_changed_state_later() {
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("before.json");
+    let (_healthy, _d1, healthy_kc) = sim(&rt, Scenario::Healthy, true);
+    let out = check(&healthy_kc, &["--report", report.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_broken, _d2, broken_kc) = sim(&rt, Scenario::NoHeapsterService, true);
+    let out = check(&broken_kc, &["--compare", report.to_str().expect("utf-8")]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("Compared with the report from v1.37.0") && all.contains("BROKE  heapster::health: no heapster service"), "{all}");
+    let bad = check(&broken_kc, &["--compare", "/nonexistent.json"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
