@@ -79,6 +79,7 @@ fn main() {
                 dashboard_token_file: None,
             },
             up_only: false,
+            upgrade_from: None,
         };
         let report = Report::new(false);
         let result = pipeline::run(

@@ -375,6 +375,19 @@ async fn heapster_series(
     verdict::series(metric, &points, &rules)
 }
 
+/// Names of the nodes that are Ready now.
+pub async fn ready_nodes(client: &Client) -> Result<Vec<String>, kube::Error> {
+    let api = Api::<Node>::all(client.clone());
+    let lp = ListParams::default();
+    Ok(retry("list nodes", || api.list(&lp))
+        .await?
+        .items
+        .iter()
+        .filter(|n| node_ready(n))
+        .map(node_name)
+        .collect())
+}
+
 /// The cluster's checks, in name order. An empty list would be a bug, so the caller
 /// treats it as one.
 pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {

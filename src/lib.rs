@@ -27,6 +27,7 @@ pub mod report;
 pub mod rollout;
 pub mod suite;
 pub mod tools;
+pub mod upgrade;
 pub mod verdict;
 pub mod versions;
 

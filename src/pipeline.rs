@@ -45,6 +45,8 @@ pub struct Options {
     pub checks: CheckConfig,
     /// `up`: stop once the stack is ready, and keep the cluster.
     pub up_only: bool,
+    /// Add-on upgrade: apply these (older) manifests first, check, then upgrade to `manifests`.
+    pub upgrade_from: Option<PathBuf>,
 }
 
 /// How the checks are run and shown.
@@ -60,6 +62,8 @@ pub struct RunResult {
     pub exit: i32,
     /// Outcomes of the checks that ran.
     pub outcomes: Vec<Outcome>,
+    /// With `upgrade_from`: the checks of the old manifests, before the upgrade.
+    pub before: Vec<Outcome>,
     pub kubeconfig: Option<PathBuf>,
     /// Why the run stopped before or instead of the checks.
     pub error: Option<String>,
@@ -196,7 +200,21 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         || Ok(manifests::load_dir(&opts.manifests)?),
         |d| format!("{} objects from {}", d.len(), opts.manifests.display()),
     )?;
-    let wanted_images = manifests::images(&docs);
+    // The old set of an upgrade is read up front too: a bad file stops the run before anything.
+    let old_docs = match &opts.upgrade_from {
+        Some(dir) => Some(run.timed(
+            "Manifests",
+            || Ok(manifests::load_dir(dir)?),
+            |d| format!("{} objects to upgrade from, in {}", d.len(), dir.display()),
+        )?),
+        None => None,
+    };
+    let mut wanted_images = manifests::images(&docs);
+    for image in old_docs.iter().flat_map(|d| manifests::images(d)) {
+        if !wanted_images.contains(&image) {
+            wanted_images.push(image);
+        }
+    }
     let expected_nodes = cluster::node_count(&opts.kind_config)?;
 
     let exists = preflight::cluster_exists(&run.exec, &opts.name)?;
@@ -259,6 +277,24 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         Some(&cluster::context(&opts.name)),
     ))?;
     run.client = Some(client.clone());
+    let mut before = Vec::new();
+    let mut monitor = None;
+    if let Some(old) = &old_docs {
+        before = before_upgrade(run, &client, old, expected_nodes)?;
+        // Watch one node's series from here through the upgrade's rollout and checks.
+        let nodes = run.rt.block_on(checks::ready_nodes(&client))?;
+        if let Some(node) = nodes.first() {
+            let stop = crate::upgrade::StopOnDrop::default();
+            let every = opts.checks.poll.min(Duration::from_secs(1));
+            let task = run.rt.spawn(crate::upgrade::watch_series(
+                client.clone(),
+                node.clone(),
+                every,
+                stop.flag(),
+            ));
+            monitor = Some((stop, task));
+        }
+    }
     run.timed(
         "Apply",
         || run.block_on_cancellable(apply::apply(&client, &docs, |_| {})),
@@ -326,6 +362,16 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             run.block_on_cancellable(async { Ok(suite::run_all(ctx, plan).await) })?
         }
     };
+    let mut outcomes = outcomes;
+    if let Some((stop, task)) = monitor {
+        drop(stop);
+        let watch = run.rt.block_on(task).unwrap_or_default();
+        outcomes.push(no_gap_outcome(
+            &before,
+            &watch,
+            crate::upgrade::metric_resolution(&docs),
+        ));
+    }
     let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
     let exit = if failed == 0 {
         exit::PASSED
@@ -341,9 +387,118 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     Ok(RunResult {
         exit,
         outcomes,
+        before,
         kubeconfig: Some(kubeconfig),
         error: None,
     })
+}
+
+/// The old manifests: apply, wait, check. Their failures are recorded, not fatal: an
+/// upgrade may well be what fixes them.
+fn before_upgrade(
+    run: &Run,
+    client: &Client,
+    old: &[manifests::Manifest],
+    expected_nodes: usize,
+) -> anyhow::Result<Vec<Outcome>> {
+    let opts = run.opts;
+    let from = opts.upgrade_from.clone().unwrap_or_default();
+    run.timed(
+        "Apply (old)",
+        || run.block_on_cancellable(apply::apply(client, old, |_| {})),
+        |_| format!("{} objects from {}", old.len(), from.display()),
+    )?;
+    let wanted = manifests::deployments(old);
+    let mut outcomes = Vec::new();
+    let rollout = run.timed(
+        "Rollout (old)",
+        || {
+            Ok(run
+                .rt
+                .block_on(rollout::wait(client, &wanted, opts.timeout, run.cancel)))
+        },
+        |r| match r {
+            Ok(()) => format!("{} deployments available", wanted.len()),
+            Err(e) => format!(
+                "failed: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+        },
+    )?;
+    match rollout {
+        Err(RolloutError::Interrupted) => return Err(Interrupted.into()),
+        Err(e) => outcomes.push(Outcome {
+            name: "before::rollout".into(),
+            passed: false,
+            ignored: false,
+            message: e.to_string(),
+            duration: Duration::ZERO,
+        }),
+        Ok(()) => {}
+    }
+    let mut config = opts.checks.clone();
+    config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
+    let mut ctx = Ctx::new(client.clone(), config);
+    let start = Instant::now();
+    let plan = run.rt.block_on(checks::plan(&mut ctx))?;
+    let checked =
+        run.block_on_cancellable(async { Ok(suite::run_all(Arc::new(ctx), plan).await) })?;
+    outcomes.extend(checked.into_iter().map(|o| Outcome {
+        name: format!("before::{}", o.name),
+        ..o
+    }));
+    let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
+    run.report.phase(
+        "Checks (old)",
+        start.elapsed(),
+        &format!("{failed} of {} failed before the upgrade", outcomes.len()),
+    );
+    for o in outcomes.iter().filter(|o| !o.passed && !o.ignored) {
+        run.report.line(format!(
+            "  before upgrade: {} failed: {}",
+            o.name,
+            o.message.lines().next().unwrap_or_default()
+        ));
+    }
+    Ok(outcomes)
+}
+
+/// Node metrics kept flowing through the upgrade: meaningful only if heapster had data before.
+fn no_gap_outcome(
+    before: &[Outcome],
+    watch: &crate::upgrade::Watch,
+    resolution: Duration,
+) -> Outcome {
+    let name = "upgrade::no_gap_in_node_metrics".to_string();
+    let had_data = before
+        .iter()
+        .any(|o| o.name.starts_with("before::heapster::node_metrics::") && o.passed);
+    if !had_data {
+        return Outcome {
+            name,
+            passed: false,
+            ignored: true,
+            message: "heapster had no node metrics before the upgrade: there was no series to keep"
+                .into(),
+            duration: Duration::ZERO,
+        };
+    }
+    match crate::upgrade::gap_verdict(watch, resolution) {
+        crate::verdict::Verdict::Pass(m) => Outcome {
+            name,
+            passed: true,
+            ignored: false,
+            message: m,
+            duration: Duration::ZERO,
+        },
+        crate::verdict::Verdict::Fail(m) | crate::verdict::Verdict::Wait(m) => Outcome {
+            name,
+            passed: false,
+            ignored: false,
+            message: m,
+            duration: Duration::ZERO,
+        },
+    }
 }
 
 fn print_dry_run_rest(run: &Run, docs: &[manifests::Manifest]) {

@@ -232,8 +232,41 @@ impl Heapster {
     }
 }
 
+/// Running heapster pods, each with its heapster container.
+pub fn heapster_pods(st: &State) -> Vec<(Value, Value)> {
+    st.store
+        .iter("/pods", None)
+        .filter(|p| pod_is_running(p))
+        .filter_map(|pod| {
+            let c = pod["spec"]["containers"]
+                .as_array()?
+                .iter()
+                .find(|c| App::of_image(c["image"].as_str().unwrap_or_default()) == App::Heapster)?
+                .clone();
+            Some((pod.clone(), c))
+        })
+        .collect()
+}
+
+/// The heapster that serves: a ready one if there is one (the Service routes only to
+/// ready pods), else the first running one.
 pub fn heapster(cluster: &Cluster, st: &State, _now: Timestamp) -> Option<Heapster> {
-    let (pod, container) = find_app(st, App::Heapster)?;
+    let pods = heapster_pods(st);
+    let (pod, container) = pods
+        .iter()
+        .find(|(p, _)| pod_is_ready(p))
+        .or(pods.first())?;
+    heapster_of(cluster, st, pod, container)
+}
+
+/// What one heapster pod has scraped, from its own flags, its RBAC and the nodes.
+pub fn heapster_of(
+    cluster: &Cluster,
+    st: &State,
+    pod: &Value,
+    container: &Value,
+) -> Option<Heapster> {
+    let (pod, container) = (pod.clone(), container.clone());
     let started = pod_started(st, &pod)?;
     let args = container_args(&container);
     let namespace = pod["metadata"]["namespace"]
@@ -507,8 +540,15 @@ fn metric_result(points: &[(Timestamp, i64)]) -> Value {
     })
 }
 
-fn heapster_http(cluster: &Cluster, st: &State, req: &AppRequest, now: Timestamp) -> Http {
-    let Some(h) = heapster(cluster, st, now) else {
+fn heapster_http(
+    cluster: &Cluster,
+    st: &State,
+    req: &AppRequest,
+    now: Timestamp,
+    pod: &Value,
+    container: &Value,
+) -> Http {
+    let Some(h) = heapster_of(cluster, st, pod, container) else {
         return Http::text(503, "heapster is not running");
     };
     let has_batch = h.has_batch(now);
@@ -1250,7 +1290,7 @@ pub fn service_proxy_mut(
         .trim_start_matches('v')
         .to_string();
     match app {
-        App::Heapster => heapster_http(cluster, st.get(), req, now),
+        App::Heapster => heapster_http(cluster, st.get(), req, now, &pod, &container),
         App::InfluxDb => influx_http(cluster, st.get(), req, now, &version),
         App::Grafana => grafana_http(&container, req, &version),
         App::Dashboard | App::ResourceConsumer => match st {

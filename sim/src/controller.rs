@@ -319,7 +319,6 @@ fn condition(kind: &str, ok: bool, now: &str) -> Value {
 fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
     let timing = &cluster.config.timing;
     let stamp = format_time(now);
-    let heapster_ready = apps::heapster(cluster, st, now).is_some_and(|h| h.has_batch(now));
     for pod in st.store.list(PODS, None) {
         let key = crate::cluster::object_key(&pod);
         let (ns, name) = key.clone();
@@ -463,7 +462,10 @@ fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
                     App::of_image(image),
                     c["readinessProbe"]["httpGet"]["path"].as_str(),
                 ) {
-                    (App::Heapster, Some("/healthz")) => heapster_ready,
+                    // This pod's own heapster answers its probe.
+                    (App::Heapster, Some("/healthz")) => {
+                        apps::heapster_of(cluster, st, &pod, c).is_some_and(|h| h.has_batch(now))
+                    }
                     _ => true,
                 };
                 (
@@ -548,30 +550,31 @@ fn start_logs(cluster: &Cluster, st: &mut State, pod: &Value, containers: &[Valu
     let _ = cluster;
 }
 
-/// Heapster logs its scrape failure every resolution while it cannot scrape.
+/// Each heapster logs its scrape failure every resolution while it cannot scrape.
 fn heapster_log(cluster: &Cluster, st: &mut State, now: Timestamp) {
-    let Some(h) = apps::heapster(cluster, st, now) else {
-        return;
-    };
-    let Some(error) = h.scrape_error else { return };
-    let Some((pod, container)) = apps::find_app(st, App::Heapster) else {
-        return;
-    };
-    let (ns, name) = crate::cluster::object_key(&pod);
-    let key = (
-        ns,
-        name,
-        container["name"].as_str().unwrap_or_default().to_string(),
-    );
-    let period = cluster.config.timing.first_batch;
-    let log = st.logs.entry(key).or_default();
-    let errors_so_far = log.current.iter().filter(|l| l.starts_with('E')).count() as u32;
-    let due = h.started + period * (errors_so_far + 1);
-    if now >= due && errors_so_far < 200 {
-        log.current.push(format!(
-            "E{}       1 manager.go:101] {error}",
-            now.strftime("%m%d %H:%M:%S%.6f")
-        ));
+    for (pod, container) in apps::heapster_pods(st) {
+        let Some(h) = apps::heapster_of(cluster, st, &pod, &container) else {
+            continue;
+        };
+        let Some(error) = h.scrape_error else {
+            continue;
+        };
+        let (ns, name) = crate::cluster::object_key(&pod);
+        let key = (
+            ns,
+            name,
+            container["name"].as_str().unwrap_or_default().to_string(),
+        );
+        let period = cluster.config.timing.first_batch;
+        let log = st.logs.entry(key).or_default();
+        let errors_so_far = log.current.iter().filter(|l| l.starts_with('E')).count() as u32;
+        let due = h.started + period * (errors_so_far + 1);
+        if now >= due && errors_so_far < 200 {
+            log.current.push(format!(
+                "E{}       1 manager.go:101] {error}",
+                now.strftime("%m%d %H:%M:%S%.6f")
+            ));
+        }
     }
 }
 

@@ -58,6 +58,26 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         ),
         trial(rt, "name_taken_needs_reuse_and_reuse_never_deletes", reuse),
         trial(rt, "versions::two_at_once_with_a_table", two_versions),
+        trial(
+            rt,
+            "upgrade::broken_flag_to_fixed_goes_red_then_green",
+            broken_to_fixed,
+        ),
+        trial(
+            rt,
+            "upgrade::fixed_to_broken_goes_red_with_the_cause",
+            fixed_to_broken,
+        ),
+        trial(
+            rt,
+            "upgrade::no_gap_with_the_readiness_probe",
+            no_gap_with_readiness_probe,
+        ),
+        trial(
+            rt,
+            "upgrade::gap_without_the_readiness_probe_is_caught",
+            gap_without_readiness_probe,
+        ),
     ]
 }
 
@@ -88,6 +108,7 @@ pub fn options(fakes: &Fakes) -> Options {
         junit: None,
         checks: check_config(Duration::from_secs(60)),
         up_only: false,
+        upgrade_from: None,
     }
 }
 
@@ -813,6 +834,164 @@ pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         rt.block_on(fakes.world.cluster_names()).is_empty(),
         "both clusters deleted"
+    );
+    Ok(())
+}
+
+/// Heapster's 2018 default source, which reads the kubelet's closed read-only port.
+fn with_legacy_source(name: &str, text: String) -> String {
+    if name != "30-heapster.yaml" {
+        return text;
+    }
+    text.lines()
+        .map(|l| {
+            if l.contains("--source=") {
+                "            - --source=kubernetes:https://kubernetes.default".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn upgrade(
+    rt: &tokio::runtime::Runtime,
+    from: &std::path::Path,
+    to: &std::path::Path,
+    rollout_timeout: Duration,
+) -> (RunResult, Report) {
+    let fakes = Fakes::new(rt, world());
+    let mut opts = options(&fakes);
+    opts.upgrade_from = Some(from.to_path_buf());
+    opts.manifests = to.to_path_buf();
+    opts.timeout = rollout_timeout;
+    opts.checks = check_config(Duration::from_secs(10));
+    run(rt, &fakes, &opts)
+}
+
+pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
+    let broken = copy_manifests(with_legacy_source)?;
+    let (result, report) = upgrade(rt, broken.path(), &manifests_dir(), Duration::from_secs(3));
+    ensure!(
+        result.exit == 0,
+        "the upgrade fixes it: exit {} {:?}\n{}\n{}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes).join("\n"),
+        report.lines().join("\n")
+    );
+    let red: Vec<&str> = result
+        .before
+        .iter()
+        .filter(|o| !o.passed && !o.ignored)
+        .map(|o| o.name.as_str())
+        .collect();
+    ensure!(
+        red.contains(&"before::rollout") && red.contains(&"before::heapster::health"),
+        "red before: {red:?}"
+    );
+    let rollout = result
+        .before
+        .iter()
+        .find(|o| o.name == "before::rollout")
+        .map(|o| o.message.clone())
+        .unwrap_or_default();
+    ensure!(
+        rollout.contains(":10255: connect: connection refused"),
+        "{rollout}"
+    );
+    ensure!(
+        result.outcomes.iter().all(|o| o.passed || o.ignored),
+        "green after: {:?}",
+        failures(&result.outcomes)
+    );
+    ensure!(
+        result
+            .outcomes
+            .iter()
+            .any(|o| o.name == "dashboard::log" && o.passed),
+        "the dashboard reconnects"
+    );
+    ensure!(
+        result
+            .outcomes
+            .iter()
+            .any(|o| o.name == "upgrade::no_gap_in_node_metrics" && o.ignored),
+        "no series to keep before"
+    );
+    Ok(())
+}
+
+pub fn fixed_to_broken(rt: &tokio::runtime::Runtime) -> TestResult {
+    let broken = copy_manifests(with_legacy_source)?;
+    let (result, _) = upgrade(rt, &manifests_dir(), broken.path(), Duration::from_secs(3));
+    ensure!(
+        result.before.iter().all(|o| o.passed || o.ignored),
+        "green before: {:?}",
+        failures(&result.before)
+    );
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let error = result.error.unwrap_or_default();
+    ensure!(
+        error.contains("did not roll out") && error.contains("read-only port 10255 is closed"),
+        "the cause is named: {error}"
+    );
+    Ok(())
+}
+
+fn annotate_heapster(name: &str, text: String) -> String {
+    if name != "30-heapster.yaml" {
+        return text;
+    }
+    text.replace("    metadata:\n      labels:\n        k8s-app: heapster\n", "    metadata:\n      annotations:\n        heapster-e2e/revision: \"2\"\n      labels:\n        k8s-app: heapster\n")
+}
+
+pub fn no_gap_with_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
+    let next = copy_manifests(annotate_heapster)?;
+    let (result, report) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
+    ensure!(
+        result.exit == 0,
+        "exit {} {:?}\n{:?}\n{}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes),
+        report.lines().join("\n")
+    );
+    let gap = result
+        .outcomes
+        .iter()
+        .find(|o| o.name == "upgrade::no_gap_in_node_metrics")
+        .ok_or("no gap check")?;
+    ensure!(gap.passed && gap.message.contains("limit 20s"), "{gap:?}");
+    Ok(())
+}
+
+pub fn gap_without_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
+    let next = copy_manifests(|name, text| {
+        let text = annotate_heapster(name, text);
+        if name == "30-heapster.yaml" {
+            text.replace("          readinessProbe:\n            httpGet:\n              path: /healthz\n              port: 8082\n            periodSeconds: 5\n", "")
+        } else {
+            text
+        }
+    })?;
+    ensure!(
+        !std::fs::read_to_string(next.path().join("30-heapster.yaml"))
+            .map_err(|e| e.to_string())?
+            .contains("readinessProbe"),
+        "probe removed"
+    );
+    let (result, _) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
+    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
+    let gap = result
+        .outcomes
+        .iter()
+        .find(|o| o.name == "upgrade::no_gap_in_node_metrics")
+        .ok_or("no gap check")?;
+    ensure!(
+        !gap.passed && !gap.ignored && gap.message.contains("no heapster data"),
+        "{gap:?}"
     );
     Ok(())
 }

@@ -47,6 +47,10 @@ pub struct ClusterArgs {
     /// named NAME-X-Y, and a version x check table at the end); picks the pinned node image.
     #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION, value_delimiter = ',')]
     pub k8s_version: Vec<String>,
+    /// Add-on upgrade: apply the manifests of DIR (or of the git revision GIT_REF) first,
+    /// check, then upgrade to --manifests, check again and measure gaps in the series.
+    #[arg(long = "upgrade-from", value_name = "DIR|GIT_REF")]
+    pub upgrade_from: Option<String>,
     /// With several versions: how many clusters at a time.
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,

@@ -62,6 +62,7 @@ fn options(
             dashboard_token_file: None,
         },
         up_only,
+        upgrade_from: None,
     })
 }
 
@@ -75,6 +76,15 @@ pub fn run(
     if several && args.node_image.is_some() {
         anyhow::bail!("--node-image names one image: use it with a single --k8s-version");
     }
+    // A git revision's manifests are unpacked once, for every version's run.
+    let unpacked = tempfile_dir()?;
+    let upgrade_from = match &args.upgrade_from {
+        Some(from) if std::path::Path::new(from).is_dir() => Some(std::path::PathBuf::from(from)),
+        Some(rev) => Some(heapster_e2e::upgrade::manifests_at_revision(
+            sh, rev, &unpacked,
+        )?),
+        None => None,
+    };
     let runs: Vec<Options> = args
         .k8s_version
         .iter()
@@ -89,6 +99,12 @@ pub fn run(
                 },
                 up_only,
             )
+        })
+        .map(|o| {
+            o.map(|o| Options {
+                upgrade_from: upgrade_from.clone(),
+                ..o
+            })
         })
         .collect::<anyhow::Result<_>>()?;
     let cancel = Cancel::new();
@@ -164,5 +180,12 @@ pub fn run(
         "Summary",
         started.elapsed().as_secs_f64()
     );
+    let _ = std::fs::remove_dir_all(&unpacked);
     Ok(exit)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("heapster-e2e-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -488,7 +488,11 @@ fn a_saved_report_shows_what_changed_state_later() {
     let out = check(&broken_kc, &["--compare", report.to_str().expect("utf-8")]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains("Compared with the report from v1.37.0") && all.contains("BROKE  heapster::health: no heapster service"), "{all}");
+    assert!(
+        all.contains("Compared with the report from v1.37.0")
+            && all.contains("BROKE  heapster::health: no heapster service"),
+        "{all}"
+    );
     let bad = check(&broken_kc, &["--compare", "/nonexistent.json"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
