@@ -178,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn a_git_revision_yields_its_manifests() {
+        let sh = xshell::Shell::new().unwrap();
+        sh.change_dir(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = manifests_at_revision(&sh, "HEAD", dir.path()).unwrap();
+        assert!(manifests.join("30-heapster.yaml").is_file());
+        let err = manifests_at_revision(&sh, "no-such-revision", dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("neither a directory nor a git revision"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn resolution_comes_from_the_heapster_flag() {
         let docs =
             crate::manifests::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"))
