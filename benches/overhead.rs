@@ -80,6 +80,7 @@ fn main() {
             },
             up_only: false,
             upgrade_from: None,
+            load: None,
         };
         let report = Report::new(false);
         let result = pipeline::run(

@@ -70,6 +70,8 @@ pub struct Summary {
     pub nodes: BTreeMap<String, NodeRow>,
     pub pods_running: usize,
     pub pods_with_metrics: std::collections::BTreeSet<String>,
+    /// Ground truth: `what -> (target, last measured)`.
+    pub ground_truth: BTreeMap<String, (String, Option<String>)>,
 }
 
 /// What every check shares: the client, the settings, the dashboard session, the
@@ -86,6 +88,10 @@ pub struct Ctx {
     started: Instant,
     /// How long after the checks started the first node metrics passed.
     pub first_metrics: Mutex<Option<Duration>>,
+    /// The calibrated load, when the run started one.
+    pub load: Option<crate::load::Load>,
+    /// Interrupts waiting checks.
+    pub cancel: crate::cancel::Cancel,
 }
 
 #[derive(Clone, Default)]
@@ -143,6 +149,8 @@ impl Ctx {
             responses: Default::default(),
             started: Instant::now(),
             first_metrics: Default::default(),
+            load: None,
+            cancel: Default::default(),
         }
     }
 
@@ -499,8 +507,173 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         c.ignored = no_token.clone();
     }
     checks.extend(api_checks);
+    if let Some(load) = ctx.load.clone() {
+        checks.extend(ground_truth_checks(&load));
+        let mut summary = ctx.summary.lock().expect("summary lock");
+        let targets = [
+            ("cpu", "cpu/usage_rate", load.config.cpu_millicores),
+            ("memory", "memory/usage", load.config.memory_mib << 20),
+        ];
+        for (what, metric, target) in targets {
+            summary.ground_truth.insert(
+                what.to_string(),
+                (crate::verdict::human_value(metric, target), None),
+            );
+        }
+    }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(checks)
+}
+
+/// The ground-truth checks of a calibrated load.
+fn ground_truth_checks(load: &crate::load::Load) -> Vec<Check> {
+    let (a, b, c, d, e) = (
+        load.clone(),
+        load.clone(),
+        load.clone(),
+        load.clone(),
+        load.clone(),
+    );
+    vec![
+        check("ground_truth::cpu", move |ctx| {
+            ground_truth_pod(ctx, a.clone(), "cpu", "cpu/usage_rate")
+        }),
+        check("ground_truth::memory", move |ctx| {
+            ground_truth_pod(ctx, b.clone(), "memory", "memory/usage")
+        }),
+        check("ground_truth::node_covers_pod", move |ctx| {
+            ground_truth_node(ctx, c.clone())
+        }),
+        check("ground_truth::influxdb", move |ctx| {
+            ground_truth_influx(ctx, d.clone())
+        }),
+        check("ground_truth::dashboard", move |ctx| {
+            ground_truth_dashboard(ctx, e.clone())
+        }),
+    ]
+}
+
+fn pod_series_path(ns: &str, pod: &str, metric: &str) -> String {
+    format!("/api/v1/model/namespaces/{ns}/pods/{pod}/metrics/{metric}")
+}
+
+async fn ground_truth_pod(
+    ctx: Arc<Ctx>,
+    load: crate::load::Load,
+    what: &'static str,
+    metric: &'static str,
+) -> Verdict {
+    let (pod, target) = if what == "cpu" {
+        (&load.cpu_pod, load.config.cpu_millicores)
+    } else {
+        (&load.memory_pod, load.config.memory_mib << 20)
+    };
+    let point = match heapster_series(
+        &ctx,
+        &pod_series_path(&load.namespace, pod, metric),
+        metric,
+        ctx.rules(false, None),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(v) => return v,
+    };
+    if let Some(row) = ctx
+        .summary
+        .lock()
+        .expect("summary lock")
+        .ground_truth
+        .get_mut(what)
+    {
+        row.1 = Some(crate::verdict::human_value(metric, point.value));
+    }
+    crate::verdict::ground_truth(pod, metric, target, point.value, load.config.tolerance)
+}
+
+async fn ground_truth_node(ctx: Arc<Ctx>, load: crate::load::Load) -> Verdict {
+    let metric = "cpu/usage_rate";
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
+    let pod = match retry("get pod", || pods.get(&load.cpu_pod)).await {
+        Ok(p) => p,
+        Err(e) => return api_wait(e),
+    };
+    let Some(node) = pod.spec.and_then(|s| s.node_name) else {
+        return Verdict::Wait("the CPU load pod is not scheduled".into());
+    };
+    let pod_cpu = match heapster_series(
+        &ctx,
+        &pod_series_path(&load.namespace, &load.cpu_pod, metric),
+        metric,
+        ctx.rules(true, None),
+    )
+    .await
+    {
+        Ok(p) => p.value,
+        Err(v) => return v,
+    };
+    match heapster_series(
+        &ctx,
+        &format!("/api/v1/model/nodes/{node}/metrics/{metric}"),
+        metric,
+        ctx.rules(true, None),
+    )
+    .await
+    {
+        Ok(p) if p.value >= pod_cpu => {
+            Verdict::Pass(format!("node {node} {}m >= load pod {pod_cpu}m", p.value))
+        }
+        Ok(p) => Verdict::Wait(format!(
+            "node {node} reports {}m, less than its load pod's {pod_cpu}m",
+            p.value
+        )),
+        Err(v) => v,
+    }
+}
+
+async fn ground_truth_influx(ctx: Arc<Ctx>, load: crate::load::Load) -> Verdict {
+    let q = format!(
+        "SELECT last(\"value\") FROM \"cpu/usage_rate\" WHERE \"type\" = 'pod' AND \"namespace_name\" = '{}' AND \"pod_name\" = '{}' GROUP BY \"pod_name\"",
+        load.namespace, load.cpu_pod
+    );
+    let v = match influx_query(&ctx, &q).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let row = &v["results"][0]["series"][0]["values"][0];
+    match (row[0].as_str(), row[1].as_i64()) {
+        (Some(t), Some(value)) => Verdict::Pass(format!(
+            "InfluxDB holds {}'s series: {value}m at {t}",
+            load.cpu_pod
+        )),
+        _ => Verdict::Wait(format!(
+            "InfluxDB has no cpu/usage_rate series for {}/{} yet",
+            load.namespace, load.cpu_pod
+        )),
+    }
+}
+
+async fn ground_truth_dashboard(ctx: Arc<Ctx>, load: crate::load::Load) -> Verdict {
+    let path = format!("/api/v1/pod/{}", load.namespace);
+    let v = match dashboard_get(&ctx, &path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let listed = v["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["objectMeta"]["name"] == load.cpu_pod.as_str());
+    if !listed {
+        return Verdict::Wait(format!(
+            "the dashboard's pod list of {} does not show {}",
+            load.namespace, load.cpu_pod
+        ));
+    }
+    match crate::verdict::dashboard_list(&v, "pods", Timestamp::now(), ctx.config.max_age) {
+        Verdict::Pass(m) => Verdict::Pass(format!("{} listed; {m}", load.cpu_pod)),
+        other => other,
+    }
 }
 
 async fn dashboard_token(ctx: &Ctx) -> Option<String> {

@@ -19,6 +19,7 @@ pub mod images;
 pub mod junit;
 pub mod kubeclient;
 pub mod lint;
+pub mod load;
 pub mod manifests;
 pub mod matrix;
 pub mod pipeline;

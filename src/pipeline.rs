@@ -47,6 +47,8 @@ pub struct Options {
     pub up_only: bool,
     /// Add-on upgrade: apply these (older) manifests first, check, then upgrade to `manifests`.
     pub upgrade_from: Option<PathBuf>,
+    /// Calibrated load for the ground-truth checks.
+    pub load: Option<crate::load::LoadConfig>,
 }
 
 /// How the checks are run and shown.
@@ -95,6 +97,8 @@ struct Run<'a> {
     client: Option<Client>,
     ctx: Option<Arc<Ctx>>,
     stuck_pod: Option<String>,
+    /// The load's namespace, once created: deleted at the end whatever happens.
+    load_namespace: Option<String>,
 }
 
 impl Run<'_> {
@@ -145,6 +149,7 @@ pub fn run(
         client: None,
         ctx: None,
         stuck_pod: None,
+        load_namespace: None,
     };
     let mut result = match stages(&mut run, mode) {
         Ok(r) => r,
@@ -166,6 +171,7 @@ pub fn run(
     if !opts.dry_run {
         keep_evidence(&run, &result);
     }
+    stop_load(&run);
     teardown(&run, &mut result);
     if !opts.dry_run {
         report.line(render_timings(&report.timings(), first_metrics(&run)));
@@ -210,6 +216,9 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         None => None,
     };
     let mut wanted_images = manifests::images(&docs);
+    if opts.load.is_some() {
+        wanted_images.push(crate::versions::LOAD_IMAGE.reference());
+    }
     for image in old_docs.iter().flat_map(|d| manifests::images(d)) {
         if !wanted_images.contains(&image) {
             wanted_images.push(image);
@@ -345,9 +354,41 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         });
     }
 
+    let load = match opts.load {
+        Some(load_config) => {
+            let namespace = crate::load::namespace_for_run();
+            run.load_namespace = Some(namespace.clone());
+            let started = run.timed(
+                "Load generators",
+                || {
+                    run.block_on_cancellable(crate::load::start(
+                        &client,
+                        &namespace,
+                        &load_config,
+                        opts.timeout,
+                        run.cancel,
+                    ))
+                },
+                |l| {
+                    format!(
+                        "{}m CPU ({}), {} MiB memory ({}) in {}",
+                        l.config.cpu_millicores,
+                        l.cpu_pod,
+                        l.config.memory_mib,
+                        l.memory_pod,
+                        l.namespace
+                    )
+                },
+            )?;
+            Some(started)
+        }
+        None => None,
+    };
     let mut config = opts.checks.clone();
     config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
     let mut ctx = Ctx::new(client, config);
+    ctx.load = load;
+    ctx.cancel = run.cancel.clone();
     run.report.begin("Checks");
     let start = Instant::now();
     let plan = run.rt.block_on(checks::plan(&mut ctx))?;
@@ -618,6 +659,19 @@ fn keep_evidence(run: &Run, result: &RunResult) {
     for p in problems {
         run.report
             .important(format!("warning: could not keep all evidence: {p}"));
+    }
+}
+
+/// Delete the load's namespace: after a pass, a failure or an interrupt, kept cluster or not.
+fn stop_load(run: &Run) {
+    let (Some(client), Some(namespace)) = (&run.client, &run.load_namespace) else {
+        return;
+    };
+    match run.rt.block_on(crate::load::stop(client, namespace)) {
+        Ok(()) => run
+            .report
+            .line(format!("deleted the load namespace {namespace}")),
+        Err(e) => run.report.important(format!("error: {e:#}")),
     }
 }
 

@@ -35,9 +35,12 @@ pub async fn poll(ctx: Arc<Ctx>, probe: Probe, deadline: Instant) -> Result<Stri
                     crate::duration::format(ctx.config.timeout)
                 ));
             }
-            Verdict::Wait(_) => {
+            Verdict::Wait(reason) => {
                 let next = (Instant::now() + ctx.config.poll).min(deadline);
-                tokio::time::sleep_until(next).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => {}
+                    _ = ctx.cancel.cancelled() => return Err(format!("interrupted while waiting: {reason}")),
+                }
             }
         }
     }
@@ -210,6 +213,13 @@ pub fn render_summary(summary: &Summary) -> String {
         summary.pods_with_metrics.len(),
         summary.pods_running
     );
+    for (what, (target, measured)) in &summary.ground_truth {
+        let _ = writeln!(
+            out,
+            "  ground truth {what}: target {target}, measured {}",
+            measured.as_deref().unwrap_or("-")
+        );
+    }
     out
 }
 

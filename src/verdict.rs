@@ -268,6 +268,30 @@ fn age_of(now: Timestamp, t: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO)
 }
 
+/// A measurement against its calibrated target: within `tolerance` (relative) or not.
+/// Still off may heal (usage settles after the load starts), so it waits.
+pub fn ground_truth(
+    what: &str,
+    metric: &str,
+    target: i64,
+    measured: i64,
+    tolerance: f64,
+) -> Verdict {
+    let diff = (measured - target) as f64 / target.max(1) as f64;
+    let text = format!(
+        "{what}: {metric} measured {}, target {}, tolerance ±{:.0}% ({:+.0}%)",
+        human_value(metric, measured),
+        human_value(metric, target),
+        tolerance * 100.0,
+        diff * 100.0
+    );
+    if diff.abs() <= tolerance {
+        Verdict::Pass(text)
+    } else {
+        Verdict::Wait(text)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Pods and rollout
 // ---------------------------------------------------------------------------
@@ -902,6 +926,19 @@ mod tests {
         ));
         assert!(
             matches!(dashboard_list(&json!({"errors": []}), "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("malformed"))
+        );
+    }
+
+    #[test]
+    fn ground_truth_within_and_outside_tolerance() {
+        assert!(
+            matches!(ground_truth("load-cpu", "cpu/usage_rate", 100, 112, 0.3), Verdict::Pass(m) if m.contains("measured 112m, target 100m, tolerance ±30% (+12%)"))
+        );
+        assert!(
+            matches!(ground_truth("load-cpu", "cpu/usage_rate", 100, 1001, 0.3), Verdict::Wait(m) if m.contains("measured 1001m, target 100m") && m.contains("+901%"))
+        );
+        assert!(
+            matches!(ground_truth("load-memory", "memory/usage", 64 << 20, 30 << 20, 0.3), Verdict::Wait(m) if m.contains("-53%"))
         );
     }
 

@@ -112,6 +112,15 @@ pub const STACK_IMAGES: &[StackImage] = &[
     },
 ];
 
+/// The calibrated load of the ground-truth checks: Kubernetes' own e2e resource-consumer
+/// (tag as pinned in kubernetes/test/utils/image/manifest.go; multi-arch).
+pub const LOAD_IMAGE: StackImage = StackImage {
+    repository: "registry.k8s.io/e2e-test-images/resource-consumer",
+    tag: "1.13",
+    digest: None,
+    amd64_only: false,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! `cargo xtask check`: the checks only, read-only, against any cluster; optionally saved
-//! as a baseline report, or compared with one.
+//! as a baseline report, or compared with one. `--with-load` is the one mode that writes:
+//! it creates the calibrated load and deletes it at the end, on failure and on Ctrl-C.
 
 use std::sync::Arc;
 
+use heapster_e2e::cancel::Cancel;
 use heapster_e2e::checks::{self, CheckConfig, Ctx};
-use heapster_e2e::{baseline, junit, kubeclient, suite};
+use heapster_e2e::{baseline, junit, kubeclient, load, suite};
 
 use crate::cli::{CheckArgs, libtest_args};
 
@@ -24,19 +26,32 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         max_age: args.max_age,
         timeout: args.timeout,
         poll: suite::DEFAULT_POLL,
-        dashboard_token_file: args.dashboard_token_file,
+        dashboard_token_file: args.dashboard_token_file.clone(),
     };
-    let mut ctx = Ctx::new(client, config);
-    let plan = rt.block_on(checks::plan(&mut ctx))?;
-    if plan.is_empty() {
-        anyhow::bail!("no checks were planned: this is a bug in the harness");
+    let mut ctx = Ctx::new(client.clone(), config);
+    let cancel = Cancel::new();
+    ctx.cancel = cancel.clone();
+    let namespace = args.with_load.then(load::namespace_for_run);
+    if let Some(ns) = &namespace {
+        // Ctrl-C: delete the load before leaving.
+        let (client, ns, cancel) = (client.clone(), ns.clone(), cancel.clone());
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupted: deleting the load namespace {ns}");
+                cancel.cancel();
+                let _ = load::stop(&client, &ns).await;
+                std::process::exit(130);
+            }
+        });
     }
-    let (conclusion, outcomes) = suite::run_trials(
-        rt.handle(),
-        Arc::new(ctx),
-        plan,
-        libtest_args(&args.check_args, args.output),
-    );
+    let result = checks_with_load(rt, &args, ctx, namespace.as_deref(), &cancel);
+    if let Some(ns) = &namespace {
+        match rt.block_on(load::stop(&client, ns)) {
+            Ok(()) => println!("deleted the load namespace {ns}"),
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
+    let (conclusion, outcomes) = result?;
     if let Some(path) = &args.junit {
         junit::write(
             path,
@@ -58,4 +73,40 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         );
     }
     Ok(suite::exit_code(&conclusion))
+}
+
+fn checks_with_load(
+    rt: &tokio::runtime::Runtime,
+    args: &CheckArgs,
+    mut ctx: Ctx,
+    namespace: Option<&str>,
+    cancel: &Cancel,
+) -> anyhow::Result<(libtest_mimic::Conclusion, Vec<suite::Outcome>)> {
+    if let Some(ns) = namespace {
+        let started = rt.block_on(load::start(
+            &ctx.client,
+            ns,
+            &args.load.config(),
+            args.timeout,
+            cancel,
+        ))?;
+        println!(
+            "load: {}m CPU ({}), {} MiB memory ({}) in {ns}",
+            started.config.cpu_millicores,
+            started.cpu_pod,
+            started.config.memory_mib,
+            started.memory_pod
+        );
+        ctx.load = Some(started);
+    }
+    let plan = rt.block_on(checks::plan(&mut ctx))?;
+    if plan.is_empty() {
+        anyhow::bail!("no checks were planned: this is a bug in the harness");
+    }
+    Ok(suite::run_trials(
+        rt.handle(),
+        Arc::new(ctx),
+        plan,
+        libtest_args(&args.check_args, args.output),
+    ))
 }

@@ -51,6 +51,11 @@ pub struct ClusterArgs {
     /// check, then upgrade to --manifests, check again and measure gaps in the series.
     #[arg(long = "upgrade-from", value_name = "DIR|GIT_REF")]
     pub upgrade_from: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Skip the calibrated load and its ground-truth checks.
+    #[arg(long = "no-load")]
+    pub no_load: bool,
     /// With several versions: how many clusters at a time.
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
@@ -98,6 +103,31 @@ pub struct ClusterArgs {
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
     #[arg(last = true)]
     pub check_args: Vec<String>,
+}
+
+/// The calibrated load of the ground-truth checks (Kubernetes' e2e resource-consumer).
+#[derive(Args, Clone, Copy)]
+pub struct LoadArgs {
+    /// CPU the load pod burns, in millicores.
+    #[arg(long = "load-cpu", default_value_t = 100)]
+    pub cpu_millicores: i64,
+    /// Memory the load pod holds, in MiB.
+    #[arg(long = "load-memory", default_value_t = 64)]
+    pub memory_mib: i64,
+    /// Accepted difference between target and measurement, in percent.
+    #[arg(long = "load-tolerance", default_value_t = 30.0)]
+    pub tolerance_percent: f64,
+}
+
+impl LoadArgs {
+    pub fn config(self) -> heapster_e2e::load::LoadConfig {
+        heapster_e2e::load::LoadConfig {
+            cpu_millicores: self.cpu_millicores,
+            memory_mib: self.memory_mib,
+            tolerance: self.tolerance_percent / 100.0,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args, Clone, Copy)]
@@ -153,6 +183,12 @@ pub struct CheckArgs {
     /// Show which checks changed state since a saved report.
     #[arg(long)]
     pub compare: Option<PathBuf>,
+    /// Start the calibrated load pods (the only mode of `check` that creates anything; they
+    /// are deleted at the end, on failure and on Ctrl-C) and add the ground-truth checks.
+    #[arg(long = "with-load")]
+    pub with_load: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.

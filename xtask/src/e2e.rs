@@ -63,6 +63,7 @@ fn options(
         },
         up_only,
         upgrade_from: None,
+        load: (!args.no_load).then(|| args.load.config()),
     })
 }
 

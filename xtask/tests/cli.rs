@@ -41,10 +41,19 @@ fn stack_images() -> Vec<String> {
         .collect()
 }
 
+/// What the fake registry serves: the stack and the load image.
+fn registry() -> Vec<(String, Option<String>)> {
+    stack_images()
+        .into_iter()
+        .chain([heapster_e2e::versions::LOAD_IMAGE.reference()])
+        .map(|i| (i, None))
+        .collect()
+}
+
 #[test]
 fn ctrl_c_during_the_rollout_deletes_the_cluster() {
     let rt = rt();
-    let registry = stack_images().into_iter().map(|i| (i, None)).collect();
+    let registry = self::registry();
     // A slow first batch keeps the rollout waiting for heapster's readiness probe.
     let world = World::new(WorldConfig {
         registry,
@@ -296,7 +305,7 @@ fn e2e_through_fakes(
     envs: &[(&str, &Path)],
 ) -> (Output, tempfile::TempDir) {
     let rt = rt();
-    let registry = stack_images().into_iter().map(|i| (i, None)).collect();
+    let registry = self::registry();
     let world = World::new(WorldConfig {
         registry,
         scenario,
@@ -464,6 +473,7 @@ fn a_passing_run_keeps_only_the_small_files() {
             "Load",
             "Apply",
             "Rollout",
+            "Load generators",
             "Checks"
         ],
         "teardown comes after the files are written"
