@@ -561,6 +561,11 @@ fn print_dry_run_rest(run: &Run, docs: &[manifests::Manifest]) {
         crate::duration::format(opts.timeout),
         deployments.join(", ")
     ));
+    if let Some(load) = &opts.load
+        && !opts.up_only
+    {
+        run.report.line(format!("  would start the calibrated load ({}m CPU, {} MiB) in a namespace of its own, and delete it at the end", load.cpu_millicores, load.memory_mib));
+    }
     if !opts.up_only {
         run.report
             .line("  would run the checks against the cluster".to_string());

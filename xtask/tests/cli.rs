@@ -127,6 +127,9 @@ fn sim(
 ) -> (kind_sim::ClusterHandle, tempfile::TempDir, PathBuf) {
     let mut config = SimConfig::scenario("sim", scenario);
     config.preloaded_images = stack_images();
+    config
+        .preloaded_images
+        .push(heapster_e2e::versions::LOAD_IMAGE.reference());
     let handle = rt.block_on(kind_sim::start(config)).expect("sim");
     let dir = tempfile::tempdir().expect("tmp");
     let kubeconfig = dir.path().join("kubeconfig");
@@ -505,4 +508,31 @@ fn a_saved_report_shows_what_changed_state_later() {
     );
     let bad = check(&broken_kc, &["--compare", "/nonexistent.json"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
+
+#[test]
+fn check_with_load_creates_the_load_and_deletes_it() {
+    let rt = rt();
+    let (handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let before = handle.requests().len();
+    let out = check(&kubeconfig, &["--with-load"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("ground_truth::cpu") && all.contains("ground truth cpu: target 100m"),
+        "{all}"
+    );
+    let requests = &handle.requests()[before..];
+    assert!(
+        requests
+            .iter()
+            .any(|(m, u)| m == "PATCH" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-")),
+        "the load was created"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(m, u)| m == "DELETE" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-")),
+        "and deleted"
+    );
 }
