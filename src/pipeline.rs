@@ -112,7 +112,13 @@ impl Run<'_> {
         self.report.begin(phase);
         let start = Instant::now();
         let value = f().inspect_err(|_| self.report.abandon())?;
-        self.report.phase(phase, start.elapsed(), &done(&value));
+        // Under --dry-run only reading the manifests really happens.
+        let message = if self.opts.dry_run && phase != "Manifests" {
+            "dry run: nothing done".to_string()
+        } else {
+            done(&value)
+        };
+        self.report.phase(phase, start.elapsed(), &message);
         self.cancel.check()?;
         Ok(value)
     }

@@ -271,6 +271,14 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
         "apply order shown: {applies:#?}"
     );
     ensure!(!fakes.work_dir().exists(), "dry-run wrote files");
+    let claims: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("pulled") || l.contains("created") || l.contains("images on"))
+        .collect();
+    ensure!(
+        claims.is_empty(),
+        "dry-run claims work it did not do: {claims:?}"
+    );
     Ok(())
 }
 

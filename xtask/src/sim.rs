@@ -22,7 +22,12 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
 
     let mut config = SimConfig::scenario("sim", scenario);
     config.timing = kind_sim::Timing::realistic();
-    config.preloaded_images = images.clone();
+    // As `kind load` would have put them there: the stack's images and the load's.
+    config.preloaded_images = images
+        .iter()
+        .cloned()
+        .chain([versions::LOAD_IMAGE.reference()])
+        .collect();
     let handle = rt.block_on(kind_sim::start(config))?;
     let kubeconfig = dir.join("kubeconfig");
     handle.write_kubeconfig(&kubeconfig)?;
@@ -31,6 +36,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
 
     let registry = versions::STACK_IMAGES
         .iter()
+        .chain([&versions::LOAD_IMAGE])
         .map(|i| (i.reference(), None))
         .collect();
     let world = World::new(WorldConfig {
