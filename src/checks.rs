@@ -65,6 +65,21 @@ pub struct NodeRow {
     pub age: Option<Duration>,
 }
 
+impl NodeRow {
+    /// CPU in millicores, memory in MiB, age of the latest point; `-` where unknown.
+    pub fn cells(&self) -> [String; 3] {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        [
+            or_dash(self.cpu_millicores.map(|c| c.to_string())),
+            or_dash(
+                self.memory_bytes
+                    .map(|m| format!("{:.0}", m as f64 / 1048576.0)),
+            ),
+            or_dash(self.age.map(crate::duration::format)),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub nodes: BTreeMap<String, NodeRow>,

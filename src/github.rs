@@ -84,18 +84,7 @@ pub fn step_summary(
             "### Metrics (heapster model API)\n\n| node | CPU (m) | memory (MiB) | age of latest point |\n| --- | ---: | ---: | ---: |"
         );
         for (node, row) in &summary.nodes {
-            let cpu = row
-                .cpu_millicores
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into());
-            let mem = row
-                .memory_bytes
-                .map(|m| format!("{:.0}", m as f64 / 1048576.0))
-                .unwrap_or_else(|| "-".into());
-            let age = row
-                .age
-                .map(crate::duration::format)
-                .unwrap_or_else(|| "-".into());
+            let [cpu, mem, age] = row.cells();
             let _ = writeln!(md, "| {node} | {cpu} | {mem} | {age} |");
         }
         let _ = writeln!(

@@ -74,6 +74,26 @@ pub fn render(runs: &[(String, i32, Option<String>, Vec<Outcome>)]) -> String {
     out
 }
 
+/// The table of several pipeline runs, one per option set.
+pub fn render_runs(
+    runs: &[crate::pipeline::Options],
+    results: &[(crate::pipeline::RunResult, crate::report::Report)],
+) -> String {
+    let rows: Vec<_> = results
+        .iter()
+        .zip(runs)
+        .map(|((r, _), o)| {
+            (
+                o.k8s_version.clone(),
+                r.exit,
+                r.error.clone(),
+                r.outcomes.clone(),
+            )
+        })
+        .collect();
+    render(&rows)
+}
+
 /// The worst exit of several runs: any harness failure (2) over any check failure (1).
 pub fn combined_exit(exits: &[i32]) -> i32 {
     exits.iter().copied().max().unwrap_or(crate::exit::HARNESS)

@@ -193,18 +193,7 @@ pub fn render_summary(summary: &Summary) -> String {
         "NODE", "CPU (m)", "MEMORY (MiB)", "AGE"
     );
     for (node, row) in &summary.nodes {
-        let cpu = row
-            .cpu_millicores
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into());
-        let mem = row
-            .memory_bytes
-            .map(|m| format!("{:.0}", m as f64 / 1048576.0))
-            .unwrap_or_else(|| "-".into());
-        let age = row
-            .age
-            .map(crate::duration::format)
-            .unwrap_or_else(|| "-".into());
+        let [cpu, mem, age] = row.cells();
         let _ = writeln!(out, "  {node:<width$}  {cpu:>10}  {mem:>12}  {age:>8}");
     }
     let _ = writeln!(

@@ -834,19 +834,7 @@ pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
                 && c.contains("kindest/node:v1.36.4@")),
         "{calls:#?}"
     );
-    let table: Vec<_> = results
-        .iter()
-        .zip(&runs)
-        .map(|((r, _), o)| {
-            (
-                o.k8s_version.clone(),
-                r.exit,
-                r.error.clone(),
-                r.outcomes.clone(),
-            )
-        })
-        .collect();
-    let rendered = heapster_e2e::matrix::render(&table);
+    let rendered = heapster_e2e::matrix::render_runs(&runs, &results);
     let header = rendered
         .lines()
         .find(|l| l.trim_start().starts_with("check"))

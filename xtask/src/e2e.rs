@@ -156,19 +156,7 @@ pub fn run(
     }
     let exits: Vec<i32> = results.iter().map(|(r, _)| r.exit).collect();
     if several {
-        let table: Vec<_> = results
-            .iter()
-            .zip(&runs)
-            .map(|((r, _), o)| {
-                (
-                    o.k8s_version.clone(),
-                    r.exit,
-                    r.error.clone(),
-                    r.outcomes.clone(),
-                )
-            })
-            .collect();
-        print!("{}", matrix::render(&table));
+        print!("{}", matrix::render_runs(&runs, &results));
     }
     let exit = matrix::combined_exit(&exits);
     let outcome = match exit {
