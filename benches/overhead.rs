@@ -54,34 +54,17 @@ fn main() {
         sh.set_var(kind_sim::shim::CONTROL_ENV, control.to_string());
         sh.set_var("HOME", dir.path());
         sh.set_var("KUBECONFIG", dir.path().join("kubeconfig"));
-        let opts = Options {
-            name: format!("bench-{run}"),
-            k8s_version: versions::DEFAULT_K8S_VERSION.into(),
-            node_image: versions::node_image(versions::DEFAULT_K8S_VERSION)
-                .expect("pinned")
-                .reference(),
-            keep: false,
-            reuse: false,
-            dry_run: false,
-            image_mirror: None,
+        let mut opts = Options::new(root, &format!("bench-{run}"), versions::DEFAULT_K8S_VERSION)
+            .expect("pinned version");
+        opts.timeout = Duration::from_secs(60);
+        opts.work_dir = dir.path().join("work");
+        opts.artifacts = dir.path().join("artifacts");
+        opts.checks = CheckConfig {
+            poll: Duration::from_millis(50),
             timeout: Duration::from_secs(60),
-            manifests: root.join("manifests"),
-            kind_config: root.join("manifests/kind/kind-config.yaml"),
-            work_dir: dir.path().join("work"),
-            artifacts: dir.path().join("artifacts"),
-            keep_artifacts: false,
-            junit: None,
-            checks: CheckConfig {
-                expected_nodes: None,
-                max_age: Duration::from_secs(120),
-                timeout: Duration::from_secs(60),
-                poll: Duration::from_millis(50),
-                dashboard_token_file: None,
-            },
-            up_only: false,
-            upgrade_from: None,
-            load: None,
+            ..CheckConfig::default()
         };
+        opts.load = None;
         let report = Report::new(false);
         let result = pipeline::run(
             &sh,

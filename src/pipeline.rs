@@ -51,6 +51,33 @@ pub struct Options {
     pub load: Option<crate::load::LoadConfig>,
 }
 
+impl Options {
+    /// The defaults of `cargo xtask e2e` for cluster `name` on Kubernetes `k8s_version`
+    /// (its pinned node image), with paths under the project root `root`.
+    pub fn new(root: &std::path::Path, name: &str, k8s_version: &str) -> Result<Options, String> {
+        Ok(Options {
+            name: name.to_string(),
+            k8s_version: k8s_version.to_string(),
+            node_image: crate::versions::node_image(k8s_version)?.reference(),
+            keep: false,
+            reuse: false,
+            dry_run: false,
+            image_mirror: None,
+            timeout: Duration::from_secs(300),
+            manifests: root.join("manifests"),
+            kind_config: root.join("manifests/kind/kind-config.yaml"),
+            work_dir: root.join("target/e2e"),
+            artifacts: root.join("target/e2e/artifacts").join(name),
+            keep_artifacts: false,
+            junit: None,
+            checks: CheckConfig::default(),
+            up_only: false,
+            upgrade_from: None,
+            load: Some(crate::load::LoadConfig::default()),
+        })
+    }
+}
+
 /// How the checks are run and shown.
 pub enum ChecksMode {
     /// As libtest trials, with these arguments (filters, `--list`, ...).

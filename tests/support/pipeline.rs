@@ -109,28 +109,15 @@ fn world() -> WorldConfig {
 }
 
 pub fn options(fakes: &Fakes) -> Options {
-    Options {
-        name: "e2e".into(),
-        k8s_version: versions::DEFAULT_K8S_VERSION.into(),
-        node_image: versions::node_image(versions::DEFAULT_K8S_VERSION)
-            .expect("pinned")
-            .reference(),
-        keep: false,
-        reuse: false,
-        dry_run: false,
-        image_mirror: None,
-        timeout: Duration::from_secs(120),
-        manifests: manifests_dir(),
-        kind_config: root().join("manifests/kind/kind-config.yaml"),
-        work_dir: fakes.work_dir(),
-        artifacts: fakes.dir.path().join("artifacts"),
-        keep_artifacts: false,
-        junit: None,
-        checks: check_config(Duration::from_secs(60)),
-        up_only: false,
-        upgrade_from: None,
-        load: None,
-    }
+    let mut opts =
+        Options::new(&root(), "e2e", versions::DEFAULT_K8S_VERSION).expect("pinned version");
+    opts.timeout = Duration::from_secs(120);
+    opts.work_dir = fakes.work_dir();
+    opts.artifacts = fakes.dir.path().join("artifacts");
+    opts.checks = check_config(Duration::from_secs(60));
+    // The calibrated load has tests of its own (ground_truth::...).
+    opts.load = None;
+    opts
 }
 
 fn run(rt: &tokio::runtime::Runtime, fakes: &Fakes, opts: &Options) -> (RunResult, Report) {

@@ -14,57 +14,53 @@ fn options(
     name: String,
     up_only: bool,
 ) -> anyhow::Result<Options> {
-    let node_image = match &args.node_image {
-        Some(image) => image.clone(),
-        None => versions::node_image(version)
-            .map_err(anyhow::Error::msg)?
-            .reference(),
+    // A given --node-image stands for any version; otherwise the version must be pinned.
+    let pinned = if args.node_image.is_some() {
+        versions::DEFAULT_K8S_VERSION
+    } else {
+        version
     };
-    Ok(Options {
-        artifacts: args
-            .artifacts
-            .clone()
-            .map(|a| {
-                if args.k8s_version.len() > 1 {
-                    a.join(&name)
-                } else {
-                    a
-                }
-            })
-            .unwrap_or_else(|| format!("target/e2e/artifacts/{name}").into()),
-        name,
-        k8s_version: version.to_string(),
-        node_image,
-        keep: args.keep,
-        reuse: args.reuse,
-        dry_run: args.dry_run,
-        image_mirror: args.image_mirror.clone(),
+    let mut opts =
+        Options::new(std::path::Path::new(""), &name, pinned).map_err(anyhow::Error::msg)?;
+    opts.k8s_version = version.to_string();
+    if let Some(image) = &args.node_image {
+        opts.node_image = image.clone();
+    }
+    let several = args.k8s_version.len() > 1;
+    if let Some(dir) = &args.artifacts {
+        opts.artifacts = if several {
+            dir.join(&name)
+        } else {
+            dir.clone()
+        };
+    }
+    opts.junit = args.junit.clone().map(|j| {
+        if several {
+            j.with_file_name(format!(
+                "{version}-{}",
+                j.file_name().unwrap_or_default().to_string_lossy()
+            ))
+        } else {
+            j
+        }
+    });
+    opts.keep = args.keep;
+    opts.reuse = args.reuse;
+    opts.dry_run = args.dry_run;
+    opts.image_mirror = args.image_mirror.clone();
+    opts.timeout = args.timeout;
+    opts.manifests = args.manifests.clone();
+    opts.kind_config = args.kind_config.clone();
+    opts.keep_artifacts = args.keep_artifacts;
+    opts.checks = CheckConfig {
+        max_age: args.max_age,
         timeout: args.timeout,
-        manifests: args.manifests.clone(),
-        kind_config: args.kind_config.clone(),
-        work_dir: "target/e2e".into(),
-        keep_artifacts: args.keep_artifacts,
-        junit: args.junit.clone().map(|j| {
-            if args.k8s_version.len() > 1 {
-                j.with_file_name(format!(
-                    "{version}-{}",
-                    j.file_name().unwrap_or_default().to_string_lossy()
-                ))
-            } else {
-                j
-            }
-        }),
-        checks: CheckConfig {
-            expected_nodes: None,
-            max_age: args.max_age,
-            timeout: args.timeout,
-            poll: suite::DEFAULT_POLL,
-            dashboard_token_file: None,
-        },
-        up_only,
-        upgrade_from: None,
-        load: (!args.no_load).then(|| args.load.config()),
-    })
+        poll: suite::DEFAULT_POLL,
+        ..CheckConfig::default()
+    };
+    opts.up_only = up_only;
+    opts.load = (!args.no_load).then(|| args.load.config());
+    Ok(opts)
 }
 
 pub fn run(
