@@ -54,6 +54,7 @@ async fn handle(
     let seen = {
         let mut st = cluster.lock();
         st.requests.push((method.to_string(), uri.to_string()));
+        cluster.requested.notify_waiters();
         st.requests
             .iter()
             .filter(|(m, u)| {

@@ -144,6 +144,8 @@ pub struct Cluster {
     /// A bearer token with the admin's rights, for clients that cannot present certificates.
     pub admin_token: String,
     pub pki: crate::pki::Pki,
+    /// Woken on every request, for tests that wait for one.
+    pub requested: tokio::sync::Notify,
     pub started: Timestamp,
     state: Mutex<State>,
 }
@@ -212,6 +214,21 @@ impl ClusterHandle {
         self.cluster.lock().node_images.get(node).cloned()
     }
 
+    /// Wait until a request `METHOD url` starting with `prefix` has been answered.
+    pub async fn wait_for_request(&self, prefix: &str) {
+        loop {
+            let notified = self.cluster.requested.notified();
+            if self
+                .requests()
+                .iter()
+                .any(|(m, u)| format!("{m} {u}").starts_with(prefix))
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Every `METHOD path?query` the API server answered so far.
     pub fn requests(&self) -> Vec<(String, String)> {
         self.cluster.lock().requests.clone()
@@ -256,6 +273,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
     let cluster = Arc::new(Cluster {
         admin_token: crate::random_token("admin"),
         pki: crate::pki::generate()?,
+        requested: tokio::sync::Notify::new(),
         minor,
         git_version,
         started: now(),

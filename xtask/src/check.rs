@@ -40,7 +40,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
                 eprintln!("\nInterrupted: deleting the load namespace {ns}");
                 cancel.cancel();
                 let _ = load::stop(&client, &ns).await;
-                std::process::exit(130);
+                std::process::exit(heapster_e2e::exit::HARNESS);
             }
         });
     }

@@ -536,3 +536,50 @@ fn check_with_load_creates_the_load_and_deletes_it() {
         "and deleted"
     );
 }
+
+#[test]
+fn ctrl_c_during_check_with_load_deletes_the_load() {
+    let rt = rt();
+    // Skewed usage keeps the ground-truth checks waiting, so the signal lands mid-run.
+    let (handle, _dir, kubeconfig) = sim(&rt, Scenario::ConsumerSkewed, true);
+    let child = xtask()
+        .arg("check")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--timeout", "2m", "--with-load"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    let posted = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            handle.wait_for_request("POST /api/v1/namespaces/heapster-e2e-load-"),
+        )
+        .await
+    });
+    assert!(posted.is_ok(), "the load was started");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("xtask exits");
+    let all = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "interrupted runs exit 2:\n{all}"
+    );
+    assert!(
+        all.contains("Interrupted: deleting the load namespace"),
+        "{all}"
+    );
+    assert!(
+        handle
+            .requests()
+            .iter()
+            .any(|(m, u)| m == "DELETE" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-")),
+        "the load namespace was deleted:\n{all}"
+    );
+}
