@@ -37,7 +37,7 @@ pub async fn apply(
             continue;
         }
         let gvk = gvk_of(m);
-        let found = retry("discovery", || kube::discovery::pinned_kind(client, &gvk)).await.map_err(|e| {
+        let found = retry(|| kube::discovery::pinned_kind(client, &gvk)).await.map_err(|e| {
             anyhow::anyhow!(
                 "{} ({}): the cluster does not serve {} {} ({e}); it may have been removed in this Kubernetes version: run `cargo xtask lint`",
                 m.describe(),
@@ -66,7 +66,7 @@ pub async fn apply(
                 )
             })?;
         let patch = Patch::Apply(&object);
-        retry("apply", || api.patch(m.name(), &params, &patch))
+        retry(|| api.patch(m.name(), &params, &patch))
             .await
             .with_context(|| {
                 format!(

@@ -12,7 +12,7 @@ use anyhow::Context;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::Client;
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use crate::checks::{self, Summary};
@@ -136,29 +136,15 @@ pub async fn write_cluster_evidence(
     let pod_list = pods.list(&ListParams::default()).await?.items;
     for pod in &pod_list {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let containers: Vec<String> = pod
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter().map(|c| c.name.clone()))
-            .collect();
-        for container in containers {
-            for previous in [false, true] {
-                let params = LogParams {
-                    container: Some(container.clone()),
-                    previous,
-                    ..Default::default()
-                };
-                if let Ok(log) = pods.logs(&name, &params).await {
-                    let suffix = if previous { ".previous" } else { "" };
-                    std::fs::write(
-                        pods_dir.join(format!(
-                            "{}_{name}_{container}{suffix}.log",
-                            checks::NAMESPACE
-                        )),
-                        log,
-                    )?;
-                }
-            }
+        for (container, previous, log) in crate::evidence::container_logs(&pods, pod, None).await {
+            let suffix = if previous { ".previous" } else { "" };
+            std::fs::write(
+                pods_dir.join(format!(
+                    "{}_{name}_{container}{suffix}.log",
+                    checks::NAMESPACE
+                )),
+                log,
+            )?;
         }
     }
     let mut events = Api::<Event>::all(client.clone())

@@ -241,15 +241,9 @@ impl Ctx {
             Api::<Pod>::namespaced(self.client.clone(), NAMESPACE),
         );
         let service_api = Api::<Service>::namespaced(self.client.clone(), NAMESPACE);
-        let nodes = retry("list nodes", || node_api.list(&lp))
-            .await
-            .map_err(api_wait)?
-            .items;
-        let pods = retry("list pods", || pod_api.list(&lp))
-            .await
-            .map_err(api_wait)?
-            .items;
-        let heapster_service = match retry("get service", || service_api.get_opt(HEAPSTER)).await {
+        let nodes = retry(|| node_api.list(&lp)).await.map_err(api_wait)?.items;
+        let pods = retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items;
+        let heapster_service = match retry(|| service_api.get_opt(HEAPSTER)).await {
             Ok(s) => Some(s.is_some()),
             Err(_) => None,
         };
@@ -402,7 +396,7 @@ async fn heapster_series(
 pub async fn ready_nodes(client: &Client) -> Result<Vec<String>, kube::Error> {
     let api = Api::<Node>::all(client.clone());
     let lp = ListParams::default();
-    Ok(retry("list nodes", || api.list(&lp))
+    Ok(retry(|| api.list(&lp))
         .await?
         .items
         .iter()
@@ -421,7 +415,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         Api::<Deployment>::namespaced(client.clone(), NAMESPACE),
         Api::<Pod>::namespaced(client.clone(), NAMESPACE),
     );
-    let all_nodes = retry("list nodes", || node_api.list(&lp)).await?.items;
+    let all_nodes = retry(|| node_api.list(&lp)).await?.items;
     let nodes: Vec<String> = all_nodes.iter().map(node_name).collect();
     // A node NotReady at the start is the nodes check's to report, not heapster's.
     let ready: Vec<String> = all_nodes
@@ -429,9 +423,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         .filter(|n| node_ready(n))
         .map(node_name)
         .collect();
-    let deployments = retry("list deployments", || deploy_api.list(&lp))
-        .await?
-        .items;
+    let deployments = retry(|| deploy_api.list(&lp)).await?.items;
     let present: Vec<String> = deployments
         .iter()
         .filter_map(|d| d.metadata.name.clone())
@@ -440,7 +432,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     if present.is_empty() {
         return Err(NoStack.into());
     }
-    let pods: Vec<String> = retry("list pods", || pod_api.list(&lp))
+    let pods: Vec<String> = retry(|| pod_api.list(&lp))
         .await?
         .items
         .iter()
@@ -609,7 +601,7 @@ async fn ground_truth_pod(
 async fn ground_truth_node(ctx: Arc<Ctx>, load: crate::load::Load) -> Verdict {
     let metric = "cpu/usage_rate";
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
-    let pod = match retry("get pod", || pods.get(&load.cpu_pod)).await {
+    let pod = match retry(|| pods.get(&load.cpu_pod)).await {
         Ok(p) => p,
         Err(e) => return api_wait(e),
     };
@@ -698,9 +690,7 @@ async fn dashboard_token(ctx: &Ctx) -> Option<String> {
             .map(|t| t.trim().to_string());
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), NAMESPACE);
-    let secret = retry("get secret", || api.get_opt(CHECKS_TOKEN_SECRET))
-        .await
-        .ok()??;
+    let secret = retry(|| api.get_opt(CHECKS_TOKEN_SECRET)).await.ok()??;
     let token = secret.data?.get("token")?.0.clone();
     String::from_utf8(token).ok()
 }
@@ -752,7 +742,7 @@ async fn workload(ctx: Arc<Ctx>, name: &'static str) -> Verdict {
         return Verdict::Fail(cause);
     }
     let api = Api::<Deployment>::namespaced(ctx.client.clone(), NAMESPACE);
-    match retry("get deployment", || api.get_opt(name)).await {
+    match retry(|| api.get_opt(name)).await {
         Err(e) => api_wait(e),
         Ok(None) => Verdict::Fail(format!("Deployment {NAMESPACE}/{name} does not exist")),
         Ok(Some(d)) => match verdict::deployment_available(&d) {
@@ -1027,7 +1017,7 @@ async fn dashboard_log(ctx: Arc<Ctx>) -> Verdict {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
     let params = LogParams::default();
-    let log = match retry("pod log", || pods.logs(&name, &params)).await {
+    let log = match retry(|| pods.logs(&name, &params)).await {
         Ok(l) => l,
         Err(e) => return api_wait(e),
     };

@@ -45,7 +45,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
     let server = config.cluster_url.to_string();
     let client =
         Client::try_from(config).context("cannot build a Kubernetes client from the kubeconfig")?;
-    let version = tokio::time::timeout(Duration::from_secs(15), retry("GET /version", || client.apiserver_version()))
+    let version = tokio::time::timeout(Duration::from_secs(15), retry(|| client.apiserver_version()))
         .await
         .map_err(|_| anyhow::anyhow!("the API server at {server} did not answer within 15s"))?
         .with_context(|| format!("cannot reach the API server at {server}: is the cluster running and the kubeconfig current?"))?;
@@ -64,25 +64,34 @@ pub fn is_transient(err: &kube::Error) -> bool {
     }
 }
 
-/// Retry a request on transient errors, with backoff: 6 tries over about 3 seconds.
-pub async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T, kube::Error>
+/// Retry a request on transient errors, with backoff: 6 tries over about 1.5 seconds.
+pub async fn retry<T, F, Fut>(f: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    retry_while(f, |r| matches!(r, Err(e) if is_transient(e))).await
+}
+
+/// Try again, with backoff, while `transient` says the result may change: 6 tries at most.
+async fn retry_while<T, F, Fut>(
+    mut f: F,
+    transient: impl Fn(&Result<T, kube::Error>) -> bool,
+) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
     let mut delay = Duration::from_millis(50);
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Err(e) if is_transient(&e) && attempt < 6 => {
-                let _ = what;
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
-                attempt += 1;
-            }
-            other => return other,
+    for _ in 1..6 {
+        let result = f().await;
+        if !transient(&result) {
+            return result;
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
     }
+    f().await
 }
 
 /// A raw HTTP answer from behind the API server's proxy.
@@ -147,45 +156,35 @@ pub async fn raw(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Answer, kube::Error> {
-    retry_answer(|| async {
-        let mut builder = http::Request::builder().method(method.clone()).uri(path);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let request = builder
-            .body(kube::client::Body::from(body.clone()))
-            .map_err(kube::Error::HttpError)?;
-        let response = client.send(request).await?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| kube::Error::Service(Box::new(e)))?
-            .to_bytes();
-        Ok(Answer {
-            status,
-            body: String::from_utf8_lossy(&bytes).to_string(),
-        })
-    })
+    let transient = |r: &Result<Answer, kube::Error>| match r {
+        Ok(a) => a.is_transient(),
+        Err(e) => is_transient(e),
+    };
+    retry_while(
+        || async {
+            let mut builder = http::Request::builder().method(method.clone()).uri(path);
+            for (k, v) in headers {
+                builder = builder.header(*k, *v);
+            }
+            let request = builder
+                .body(kube::client::Body::from(body.clone()))
+                .map_err(kube::Error::HttpError)?;
+            let response = client.send(request).await?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| kube::Error::Service(Box::new(e)))?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                body: String::from_utf8_lossy(&bytes).to_string(),
+            })
+        },
+        transient,
+    )
     .await
-}
-
-async fn retry_answer<F, Fut>(mut f: F) -> Result<Answer, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Answer, kube::Error>>,
-{
-    let mut last = None;
-    for attempt in 0..6u32 {
-        match f().await {
-            Ok(a) if a.is_transient() => last = Some(Ok(a)),
-            Err(e) if is_transient(&e) => last = Some(Err(e)),
-            other => return other,
-        }
-        tokio::time::sleep(Duration::from_millis(50 << attempt.min(4))).await;
-    }
-    last.expect("at least one attempt")
 }
 
 pub async fn proxy_get(

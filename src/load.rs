@@ -120,7 +120,7 @@ pub async fn start(
         .map_err(|e| anyhow::anyhow!("the load pods did not start: {e}"))?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let lp = ListParams::default();
-    let list = retry("list load pods", || pods.list(&lp)).await?.items;
+    let list = retry(|| pods.list(&lp)).await?.items;
     let named = |app: &str| {
         list.iter()
             .find(|p| {
@@ -168,7 +168,7 @@ pub async fn start(
 pub async fn stop(client: &Client, namespace: &str) -> anyhow::Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     let params = DeleteParams::default();
-    match retry("delete namespace", || api.delete(namespace, &params)).await {
+    match retry(|| api.delete(namespace, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot delete the load namespace {namespace}: delete it with `kubectl delete namespace {namespace}`")),
