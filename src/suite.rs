@@ -212,20 +212,6 @@ pub fn render_summary(summary: &Summary) -> String {
     out
 }
 
-/// Failures repeated at the end, one block each, like cargo-nextest.
-pub fn render_failures(outcomes: &[Outcome]) -> String {
-    let mut out = String::new();
-    for o in outcomes.iter().filter(|o| !o.passed && !o.ignored) {
-        let _ = writeln!(
-            out,
-            "  FAIL {}\n       {}",
-            o.name,
-            o.message.replace('\n', "\n       ")
-        );
-    }
-    out
-}
-
 pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
@@ -257,30 +243,5 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("pods with metrics: 1/3"), "{t}");
-    }
-
-    #[test]
-    fn failures_are_repeated_with_their_message() {
-        let o = vec![
-            Outcome {
-                name: "a".into(),
-                passed: true,
-                ignored: false,
-                message: "ok".into(),
-                duration: Duration::ZERO,
-            },
-            Outcome {
-                name: "b".into(),
-                passed: false,
-                ignored: false,
-                message: "no heapster service".into(),
-                duration: Duration::ZERO,
-            },
-        ];
-        let r = render_failures(&o);
-        assert!(
-            r.contains("FAIL b") && r.contains("no heapster service") && !r.contains("FAIL a"),
-            "{r}"
-        );
     }
 }

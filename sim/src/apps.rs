@@ -120,21 +120,6 @@ pub fn pod_is_running(pod: &Value) -> bool {
     pod["status"]["phase"] == "Running"
 }
 
-/// The first container of a pod running `app`, with the pod.
-pub fn find_app(st: &State, app: App) -> Option<(Value, Value)> {
-    st.store
-        .iter("/pods", None)
-        .filter(|p| pod_is_running(p))
-        .find_map(|pod| {
-            let container = pod["spec"]["containers"]
-                .as_array()?
-                .iter()
-                .find(|c| App::of_image(c["image"].as_str().unwrap_or_default()) == app)?
-                .clone();
-            Some((pod.clone(), container))
-        })
-}
-
 pub fn container_args(container: &Value) -> Vec<String> {
     ["command", "args"]
         .iter()

@@ -189,13 +189,6 @@ impl ClusterHandle {
         crate::kubeconfig::for_cluster(&self.cluster.config.name, &self.server_url(), &creds)
     }
 
-    /// The same cluster reached with a bearer token of the admin instead of the certificate.
-    pub fn token_kubeconfig(&self) -> Value {
-        let mut config = self.kubeconfig();
-        config["users"][0]["user"] = json!({"token": self.cluster.admin_token});
-        config
-    }
-
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         crate::kubeconfig::write(path, &self.kubeconfig())
     }

@@ -221,14 +221,6 @@ pub fn served_group_versions(minor: u32) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-/// The storage key of a kind (e.g. `Deployment` -> `apps/deployments`).
-pub fn store_key_for_kind(kind: &str) -> Option<String> {
-    RESOURCES
-        .iter()
-        .find(|r| r.kind == kind)
-        .map(|r| r.store_key())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
