@@ -267,11 +267,8 @@ mod tests {
     fn small_files_are_json() {
         let dir = tempfile::tempdir().unwrap();
         let o = vec![Outcome {
-            name: "a".into(),
-            passed: true,
-            ignored: false,
-            message: "ok".into(),
             duration: Duration::from_millis(3),
+            ..Outcome::checked("a", true, "ok")
         }];
         write_small(
             dir.path(),

@@ -140,16 +140,9 @@ pub fn render(before_version: &str, changes: &[Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn o(name: &str, passed: bool) -> Outcome {
-        Outcome {
-            name: name.into(),
-            passed,
-            ignored: false,
-            message: format!("{name} message"),
-            duration: Duration::ZERO,
-        }
+        Outcome::checked(name, passed, format!("{name} message"))
     }
 
     #[test]

@@ -122,13 +122,7 @@ mod tests {
     use crate::checks::NodeRow;
 
     fn outcome(name: &str, passed: bool, message: &str) -> Outcome {
-        Outcome {
-            name: name.into(),
-            passed,
-            ignored: false,
-            message: message.into(),
-            duration: Duration::ZERO,
-        }
+        Outcome::checked(name, passed, message)
     }
 
     #[test]

@@ -50,26 +50,15 @@ mod tests {
     fn failures_and_skips_round_trip() {
         let outcomes = vec![
             Outcome {
-                name: "heapster::health".into(),
-                passed: false,
-                ignored: false,
-                message: "no heapster service\n  fix: create it".into(),
                 duration: Duration::from_millis(5),
+                ..Outcome::checked(
+                    "heapster::health",
+                    false,
+                    "no heapster service\n  fix: create it",
+                )
             },
-            Outcome {
-                name: "nodes::count".into(),
-                passed: true,
-                ignored: false,
-                message: "3 nodes".into(),
-                duration: Duration::ZERO,
-            },
-            Outcome {
-                name: "dashboard::node_metrics".into(),
-                passed: false,
-                ignored: true,
-                message: "no token".into(),
-                duration: Duration::ZERO,
-            },
+            Outcome::checked("nodes::count", true, "3 nodes"),
+            Outcome::skipped("dashboard::node_metrics", "no token"),
         ];
         let xml = render("heapster-e2e (Kubernetes 1.37)", &outcomes).unwrap();
         let parsed = Report::deserialize_from_str(&xml).unwrap();

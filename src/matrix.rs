@@ -102,16 +102,9 @@ pub fn combined_exit(exits: &[i32]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn o(name: &str, passed: bool) -> Outcome {
-        Outcome {
-            name: name.into(),
-            passed,
-            ignored: false,
-            message: String::new(),
-            duration: Duration::ZERO,
-        }
+        Outcome::checked(name, passed, "")
     }
 
     #[test]

@@ -501,13 +501,7 @@ fn before_upgrade(
     )?;
     match rollout {
         Err(RolloutError::Interrupted) => return Err(Interrupted.into()),
-        Err(e) => outcomes.push(Outcome {
-            name: "before::rollout".into(),
-            passed: false,
-            ignored: false,
-            message: e.to_string(),
-            duration: Duration::ZERO,
-        }),
+        Err(e) => outcomes.push(Outcome::checked("before::rollout", false, e.to_string())),
         Ok(()) => {}
     }
     let mut config = opts.checks.clone();
@@ -548,30 +542,16 @@ fn no_gap_outcome(
         .iter()
         .any(|o| o.name.starts_with("before::heapster::node_metrics::") && o.passed);
     if !had_data {
-        return Outcome {
+        return Outcome::skipped(
             name,
-            passed: false,
-            ignored: true,
-            message: "heapster had no node metrics before the upgrade: there was no series to keep"
-                .into(),
-            duration: Duration::ZERO,
-        };
+            "heapster had no node metrics before the upgrade: there was no series to keep",
+        );
     }
     match crate::upgrade::gap_verdict(watch, resolution) {
-        crate::verdict::Verdict::Pass(m) => Outcome {
-            name,
-            passed: true,
-            ignored: false,
-            message: m,
-            duration: Duration::ZERO,
-        },
-        crate::verdict::Verdict::Fail(m) | crate::verdict::Verdict::Wait(m) => Outcome {
-            name,
-            passed: false,
-            ignored: false,
-            message: m,
-            duration: Duration::ZERO,
-        },
+        crate::verdict::Verdict::Pass(m) => Outcome::checked(name, true, m),
+        crate::verdict::Verdict::Fail(m) | crate::verdict::Verdict::Wait(m) => {
+            Outcome::checked(name, false, m)
+        }
     }
 }
 

@@ -23,6 +23,27 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
+impl Outcome {
+    /// A check that ran: passed or failed, with what was seen.
+    pub fn checked(name: impl Into<String>, passed: bool, message: impl Into<String>) -> Self {
+        Outcome {
+            name: name.into(),
+            passed,
+            ignored: false,
+            message: message.into(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// A check that was not run, with the reason.
+    pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Outcome {
+            ignored: true,
+            ..Outcome::checked(name, false, reason)
+        }
+    }
+}
+
 /// Look again until a definite answer or the deadline.
 pub async fn poll(ctx: Arc<Ctx>, probe: Probe, deadline: Instant) -> Result<String, String> {
     loop {
@@ -64,13 +85,9 @@ pub async fn run_check(ctx: Arc<Ctx>, name: String, probe: Probe, deadline: Inst
 }
 
 fn ignored(c: &Check) -> Option<Outcome> {
-    c.ignored.as_ref().map(|reason| Outcome {
-        name: c.name.clone(),
-        passed: false,
-        ignored: true,
-        message: reason.clone(),
-        duration: Duration::ZERO,
-    })
+    c.ignored
+        .as_ref()
+        .map(|reason| Outcome::skipped(c.name.clone(), reason.clone()))
 }
 
 /// Run every check concurrently; outcomes in check order.
