@@ -188,3 +188,14 @@ macro_rules! ensure {
 }
 
 pub type TestResult = Result<(), libtest_mimic::Failed>;
+
+/// A trial named `{group}::{name}` that runs `f` on the shared runtime.
+pub fn trial(
+    rt: &Arc<tokio::runtime::Runtime>,
+    group: &str,
+    name: &str,
+    f: fn(&tokio::runtime::Runtime) -> TestResult,
+) -> libtest_mimic::Trial {
+    let rt = rt.clone();
+    libtest_mimic::Trial::test(format!("{group}::{name}"), move || f(&rt))
+}

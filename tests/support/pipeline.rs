@@ -12,14 +12,15 @@ use heapster_e2e::versions;
 use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
-use super::{Fakes, TestResult, check_config, failures, manifests_dir, root, stack_images};
+use super::{
+    Fakes, TestResult, check_config, failures, manifests_dir, outcome, root, stack_images,
+};
 use crate::ensure;
 
 type Rt = Arc<tokio::runtime::Runtime>;
 
 fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    let rt = rt.clone();
-    Trial::test(format!("pipeline::{name}"), move || f(&rt))
+    super::trial(rt, "pipeline", name, f)
 }
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
@@ -895,12 +896,7 @@ pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
         red.contains(&"before::rollout") && red.contains(&"before::heapster::health"),
         "red before: {red:?}"
     );
-    let rollout = result
-        .before
-        .iter()
-        .find(|o| o.name == "before::rollout")
-        .map(|o| o.message.clone())
-        .unwrap_or_default();
+    let rollout = outcome(&result.before, "before::rollout").message.clone();
     ensure!(
         rollout.contains(":10255: connect: connection refused"),
         "{rollout}"
@@ -962,11 +958,7 @@ pub fn no_gap_with_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
         failures(&result.outcomes),
         report.lines().join("\n")
     );
-    let gap = result
-        .outcomes
-        .iter()
-        .find(|o| o.name == "upgrade::no_gap_in_node_metrics")
-        .ok_or("no gap check")?;
+    let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(gap.passed && gap.message.contains("limit 20s"), "{gap:?}");
     Ok(())
 }
@@ -988,11 +980,7 @@ pub fn gap_without_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
     );
     let (result, _) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
     ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let gap = result
-        .outcomes
-        .iter()
-        .find(|o| o.name == "upgrade::no_gap_in_node_metrics")
-        .ok_or("no gap check")?;
+    let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(
         !gap.passed && !gap.ignored && gap.message.contains("no heapster data"),
         "{gap:?}"
@@ -1062,11 +1050,9 @@ pub fn ground_truth_green(rt: &tokio::runtime::Runtime) -> TestResult {
         truth.len() == 5 && truth.iter().all(|o| o.passed),
         "{truth:#?}"
     );
-    let cpu = truth
-        .iter()
-        .find(|o| o.name == "ground_truth::cpu")
-        .map(|o| o.message.clone())
-        .unwrap_or_default();
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu")
+        .message
+        .clone();
     ensure!(
         cpu.contains("target 100m") && cpu.contains("tolerance ±30%"),
         "{cpu}"
@@ -1081,11 +1067,7 @@ pub fn ground_truth_green(rt: &tokio::runtime::Runtime) -> TestResult {
 pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
     let (result, requests) = with_load(rt, Scenario::ConsumerSkewed, None);
     ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let cpu = result
-        .outcomes
-        .iter()
-        .find(|o| o.name == "ground_truth::cpu")
-        .ok_or("no cpu check")?;
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
     ensure!(
         !cpu.passed && cpu.message.contains("target 100m, tolerance ±30%"),
         "{cpu:?}"
@@ -1098,11 +1080,7 @@ pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
         .and_then(|d| d.parse().ok())
         .ok_or("no deviation in the message")?;
     ensure!(deviation > 500, "about ten times the target: {cpu:?}");
-    let memory = result
-        .outcomes
-        .iter()
-        .find(|o| o.name == "ground_truth::memory")
-        .ok_or("no memory check")?;
+    let memory = outcome(&result.outcomes, "ground_truth::memory");
     ensure!(
         !memory.passed && memory.message.contains("target 64.0 MiB"),
         "{memory:?}"
@@ -1117,11 +1095,7 @@ pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
 pub fn ground_truth_never_appears(rt: &tokio::runtime::Runtime) -> TestResult {
     let (result, requests) = with_load(rt, Scenario::ConsumerWithoutMetrics, None);
     ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let cpu = result
-        .outcomes
-        .iter()
-        .find(|o| o.name == "ground_truth::cpu")
-        .ok_or("no cpu check")?;
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
     ensure!(!cpu.passed && cpu.message.contains("no points"), "{cpu:?}");
     ensure!(
         result

@@ -30,8 +30,7 @@ const SHORT: Duration = Duration::from_secs(3);
 type Rt = Arc<tokio::runtime::Runtime>;
 
 fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    let rt = rt.clone();
-    Trial::test(format!("scenario::{name}"), move || f(&rt))
+    super::trial(rt, "scenario", name, f)
 }
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
