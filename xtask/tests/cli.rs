@@ -26,6 +26,16 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Send SIGINT, as Ctrl-C does, and collect what the process printed.
+fn ctrl_c(child: std::process::Child) -> Output {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    child.wait_with_output().expect("xtask exits")
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -94,12 +104,7 @@ fn ctrl_c_during_the_rollout_deletes_the_cluster() {
             text(&out)
         );
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let out = child.wait_with_output().expect("xtask exits");
+    let out = ctrl_c(child);
     let all = text(&out);
     assert_eq!(
         out.status.code(),
@@ -559,12 +564,7 @@ fn ctrl_c_during_check_with_load_deletes_the_load() {
         .await
     });
     assert!(posted.is_ok(), "the load was started");
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let out = child.wait_with_output().expect("xtask exits");
+    let out = ctrl_c(child);
     let all = text(&out);
     assert_eq!(
         out.status.code(),
