@@ -501,8 +501,8 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     let no_token = ctx.dashboard_token.is_none().then(|| {
         format!("no dashboard login token: Secret {NAMESPACE}/{CHECKS_TOKEN_SECRET} is missing (apply manifests/60-dashboard-checks.yaml) and no --dashboard-token-file was given")
     });
+    checks.push(check("dashboard::heapster_state", dashboard_state));
     let mut api_checks = vec![
-        check("dashboard::heapster_state", dashboard_state),
         check("dashboard::node_metrics", |ctx| {
             dashboard_list(ctx, "/api/v1/node".into(), "nodes")
         }),
@@ -1082,36 +1082,64 @@ async fn dashboard_session(ctx: &Ctx) -> Result<String, Verdict> {
     }
 }
 
+/// Whether the dashboard refused the session: a 401 without one, and a 500
+/// `MSG_TOKEN_EXPIRED_ERROR` once its JWE token outlived `--token-ttl` (900 s): v1.10.1
+/// answers expiry with `HandleInternalError` (`auth/jwe/manager.go`, `errors/handler.go`).
+pub fn session_refused(answer: &Answer) -> bool {
+    answer.status == 401
+        || (answer.status == 500 && answer.body.trim() == "MSG_TOKEN_EXPIRED_ERROR")
+}
+
+/// GET a dashboard API path with the session, logging in again once if the session is
+/// refused (expired after 15 minutes, or a restarted dashboard).
 async fn dashboard_get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
         return Err(Verdict::Fail(cause));
     }
-    let jwe = dashboard_session(ctx).await?;
     let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
-    let answer = kubeclient::raw(
-        &ctx.client,
-        http::Method::GET,
-        &full,
-        &[("jweToken", &jwe)],
-        vec![],
-    )
-    .await
-    .map_err(api_wait)?;
-    if answer.status == 401 {
-        *ctx.dashboard_session.lock().await = None;
-        return Err(Verdict::Wait(format!(
-            "dashboard {path}: 401 {}",
-            kubeclient::snippet(&answer.body)
-        )));
+    let mut renewed = false;
+    loop {
+        let jwe = dashboard_session(ctx).await?;
+        let answer = kubeclient::raw(
+            &ctx.client,
+            http::Method::GET,
+            &full,
+            &[("jweToken", &jwe)],
+            vec![],
+        )
+        .await
+        .map_err(api_wait)?;
+        if session_refused(&answer) {
+            *ctx.dashboard_session.lock().await = None;
+            if !renewed {
+                renewed = true;
+                continue;
+            }
+            return Err(Verdict::Wait(format!(
+                "dashboard {path}: refused a fresh session: {} {}",
+                answer.status,
+                kubeclient::snippet(&answer.body)
+            )));
+        }
+        ctx.record(&format!("dashboard {path}"), &answer);
+        return answer_json(&answer, "dashboard", path);
     }
-    ctx.record(&format!("dashboard {path}"), &answer);
-    answer_json(&answer, "dashboard", path)
 }
 
+/// `integration/{name}/state` needs no login (`integration/handler.go`), so it is read
+/// without a session: it works on clusters without the checks' token too.
 async fn dashboard_state(ctx: Arc<Ctx>) -> Verdict {
-    dashboard_get(&ctx, "/api/v1/integration/heapster/state")
-        .await
-        .map_or_else(|v| v, |v| verdict::integration_state(&v))
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+        return Verdict::Fail(cause);
+    }
+    let path = "/api/v1/integration/heapster/state";
+    let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
+    let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &full, &[], vec![]).await {
+        Ok(a) => a,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record(&format!("dashboard {path}"), &answer);
+    answer_json(&answer, "dashboard", path).map_or_else(|v| v, |v| verdict::integration_state(&v))
 }
 
 async fn dashboard_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {

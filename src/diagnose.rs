@@ -54,6 +54,7 @@ const RULES: &[Rule] = &[
         matches: |t| {
             t.contains("the server could not find the requested resource (get services heapster)")
                 || t.contains("no heapster service")
+                || t.contains("endpoints \"heapster\" not found")
         },
         hint: Hint {
             symptom: "(get services heapster): the server could not find the requested resource",
@@ -70,13 +71,53 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
+        matches: |t| t.contains("unknown (get services heapster)"),
+        hint: Hint {
+            symptom: "Metric client health check failed: unknown (get services heapster)",
+            cause: "the API server refused the dashboard's request with a JSON error, which client-go prints as \"unknown\"; for the health check that is a 403: the dashboard's service account may not proxy to heapster",
+            fix: "give the dashboard's Role `get` on `services/proxy` with resourceNames heapster, http:heapster: and https:heapster: (manifests/50-dashboard.yaml)",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("dial tcp 10.96.0.1:443") && t.contains("i/o timeout"),
+        hint: Hint {
+            symptom: "dial tcp 10.96.0.1:443: i/o timeout",
+            cause: "the dashboard's pod cannot reach the API server's Service IP: the network of its node (kube-proxy or the CNI) is broken",
+            fix: "check kube-proxy and the CNI pods on the dashboard's node: kubectl -n kube-system get pods -o wide",
+        },
+    },
+    Rule {
+        matches: |t| {
+            t.contains(
+                "the server is currently unable to handle the request (get services heapster)",
+            ) || t.contains("no endpoints available for service \"heapster\"")
+        },
+        hint: Hint {
+            symptom: "503 from the API server for the heapster service",
+            cause: "the heapster Service has no ready pod: heapster is not running, or its readiness probe (/healthz) fails",
+            fix: "look at the heapster pod: kubectl -n kube-system get pods -l k8s-app=heapster; its /healthz answer is in the rollout evidence",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("No current data batch available"),
+        hint: Hint {
+            symptom: "heapster: No current data batch available",
+            cause: "heapster's housekeeping stopped: its latest batch is older than 3 minutes, so /healthz fails and its readiness probe takes it out of the Service",
+            fix: "read heapster's log (below) for why housekeeping stalls, then restart the pod",
+        },
+    },
+    Rule {
         matches: |t| {
             t.contains("could not get the latest data batch")
                 || t.contains("heapster has not scraped yet")
+                || t.contains("heapster lists no nodes")
+                || t.contains("missing from heapster")
+                || (t.contains("cpu/usage_rate") && t.contains("no points yet"))
+                || (t.contains("memory/usage") && t.contains("no points yet"))
         },
         hint: Hint {
-            symptom: "no data batch past the deadline",
-            cause: "heapster runs but cannot scrape the kubelets",
+            symptom: "no node metrics from heapster past the deadline",
+            cause: "heapster runs but cannot scrape the kubelets (it still exports empty batches, so its /healthz passes)",
             fix: "read heapster's last log lines (below) for the scrape error",
         },
     },
@@ -93,9 +134,10 @@ pub fn hints(text: &str) -> Vec<Hint> {
 
 /// Whether the hints ask for heapster's own log to find the scrape error.
 pub fn wants_heapster_log(hints: &[Hint]) -> bool {
-    hints
-        .iter()
-        .any(|h| h.symptom == "no data batch past the deadline")
+    hints.iter().any(|h| {
+        h.symptom == "no node metrics from heapster past the deadline"
+            || h.symptom == "heapster: No current data batch available"
+    })
 }
 
 /// The failure message with its hints below it.
@@ -118,6 +160,9 @@ mod tests {
     const NO_SERVICE: &str = "2018/04/29 01:56:38 Metric client health check failed: the server could not find the requested resource (get services heapster). Retrying in 30 seconds.";
     const PULL: &str = "pod kube-system/monitoring-grafana-1 container grafana is in ImagePullBackOff: Back-off pulling image \"registry.k8s.io/heapster-grafana-amd64:v5.0.4\"";
     const NO_BATCH: &str = "2018/09/21 03:01:46 Metric client health check failed: an error on the server (\"[-]healthz failed: could not get the latest data batch\\nhealthz check failed\") has prevented the request from succeeding (get services heapster). Retrying in 30 seconds.";
+    // client-go's DoRaw on the API server's JSON 403 (vendored rest/request.go of v1.10.1).
+    const PROXY_FORBIDDEN: &str = "2026/11/28 04:20:54 Metric client health check failed: unknown (get services heapster). Retrying in 30 seconds.";
+    const API_UNREACHABLE: &str = "2026/11/28 04:20:50 Metric client health check failed: Get https://10.96.0.1:443/api/v1/namespaces/kube-system/services/heapster/proxy/healthz: dial tcp 10.96.0.1:443: i/o timeout. Retrying in 30 seconds.";
 
     fn only(text: &str) -> Hint {
         let h = hints(text);
@@ -144,12 +189,29 @@ mod tests {
     fn missing_service_is_named_by_its_exact_symptom() {
         assert!(only(NO_SERVICE).cause.contains("Service is missing"));
         // The suffix alone says nothing: every dashboard failure line ends with it.
-        assert!(hints("Metric client health check failed: the server is currently unable to handle the request (get services heapster).").is_empty());
+        assert!(hints("Metric client health check failed: an error on the server (\"boom\") has prevented the request from succeeding (get services heapster).").is_empty());
+        assert!(only("Metric client health check failed: the server is currently unable to handle the request (get services heapster).").cause.contains("no ready pod"));
     }
 
     #[test]
     fn image_pull_points_at_the_mirror() {
         assert!(only(PULL).fix.contains("--image-mirror"));
+    }
+
+    #[test]
+    fn a_refused_proxy_points_at_the_dashboards_role() {
+        assert!(only(PROXY_FORBIDDEN).fix.contains("services/proxy"));
+    }
+
+    #[test]
+    fn an_unreachable_api_server_points_at_the_node_network() {
+        assert!(only(API_UNREACHABLE).fix.contains("kube-proxy"));
+    }
+
+    #[test]
+    fn heapster_without_nodes_asks_for_its_log() {
+        let h = hints("heapster::nodes: still failing after 10s: heapster lists no nodes yet");
+        assert!(wants_heapster_log(&h), "{h:?}");
     }
 
     #[test]

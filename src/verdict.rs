@@ -126,8 +126,20 @@ pub fn heapster_health(answer: &Answer) -> Verdict {
             snippet(&answer.body)
         ));
     }
+    if answer.body.contains("No current data batch available") {
+        return Verdict::Wait(format!(
+            "heapster's latest data batch is stale (its housekeeping stopped): /healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        ));
+    }
     match answer.api_status() {
-        Some((reason, message)) if reason == "NotFound" && message.contains("services") => {
+        // Through the proxy a missing Service reads `endpoints "heapster" not found`
+        // (ResourceLocation reads the Endpoints), or `services ...` with a port number.
+        Some((reason, message))
+            if reason == "NotFound"
+                && (message.contains("endpoints") || message.contains("services")) =>
+        {
             Verdict::Fail(format!(
                 "no heapster service: {message}; the dashboard looks for Service kube-system/heapster"
             ))
@@ -153,9 +165,9 @@ pub fn heapster_nodes(heapster: &[String], ready: &[String]) -> Verdict {
             Verdict::Pass(format!("heapster knows all {} Ready nodes", ready.len()))
         }
         (true, true) => Verdict::Wait("no Ready nodes to compare with".into()),
-        (false, _) if heapster.is_empty() => {
-            Verdict::Wait("heapster lists no nodes yet (no data batch)".into())
-        }
+        (false, _) if heapster.is_empty() => Verdict::Wait(
+            "heapster lists no nodes yet (no batch, or every kubelet scrape fails)".into(),
+        ),
         _ => {
             let mut parts = Vec::new();
             if !missing.is_empty() {
@@ -201,8 +213,11 @@ pub fn parse_metric_result(v: &Value) -> Result<Vec<Point>, String> {
                 .as_str()
                 .and_then(|t| t.parse::<Timestamp>().ok())
                 .ok_or_else(|| format!("malformed point (timestamp): {m}"))?;
+            // Values are uint64; a negative rate wraps around (heapster#1193). Read them
+            // as the dashboard does: as int64, negatives clamped to 0.
             let value = m["value"]
-                .as_i64()
+                .as_u64()
+                .map(|v| (v as i64).max(0))
                 .or_else(|| m["value"].as_f64().map(|f| f as i64))
                 .ok_or_else(|| format!("malformed point (value): {m}"))?;
             Ok(Point { timestamp, value })
@@ -488,19 +503,75 @@ pub fn rollout(
 // Dashboard API
 // ---------------------------------------------------------------------------
 
-/// A dashboard list (`/api/v1/node`, `/api/v1/pod/NS`): no errors, and `cumulativeMetrics`
-/// with recent non-zero points for CPU and memory, the data its charts draw.
-pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Duration) -> Verdict {
-    if let Some(errors) = v["errors"].as_array().filter(|e| !e.is_empty()) {
-        let messages: Vec<String> = errors
-            .iter()
-            .map(|e| {
-                e["ErrStatus"]["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.to_string())
+/// One entry of a dashboard list's `errors`: a marshalled Go `*StatusError` (or, for
+/// other error types, whatever its exported fields are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListError {
+    /// The resource the refused call was about (`details.kind`, else the message's
+    /// `resource "X"`), when it says.
+    pub resource: Option<String>,
+    pub message: String,
+}
+
+/// Read a dashboard list's `errors` (`errors/handler.go`: 401 and 403 are non-critical, so
+/// the answer is 200 with the refusals listed).
+pub fn list_errors(v: &Value) -> Vec<ListError> {
+    v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let status = &e["ErrStatus"];
+            let message = status["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            let from_message = message
+                .split_once("resource \"")
+                .and_then(|(_, rest)| rest.split('"').next())
+                .map(|r| r.split('/').next().unwrap_or(r).to_string());
+            let resource = status["details"]["kind"]
+                .as_str()
+                .map(str::to_string)
+                .or(from_message);
+            ListError { resource, message }
+        })
+        .collect()
+}
+
+/// `dataPoints` of one `cumulativeMetrics` entry: `{x: unix seconds, y: value}`, the sum
+/// over every item of the list (`integration/metric/common/aggregation.go`). Its
+/// `metricPoints` are filled only for a list of exactly one item, so they are not read.
+pub fn data_points(metric: &Value) -> Vec<Point> {
+    metric["dataPoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(Point {
+                timestamp: Timestamp::from_second(p["x"].as_i64()?).ok()?,
+                value: p["y"].as_i64()?,
             })
-            .collect();
+        })
+        .collect()
+}
+
+/// A dashboard list (`/api/v1/node`, `/api/v1/pod/NS`): the list's own resource was not
+/// refused, and `cumulativeMetrics` has recent non-zero CPU and memory, the sums its
+/// charts draw. A refusal about another resource the list reads as the user (the pod
+/// list's events) is reported with the result, not mistaken for missing metrics.
+pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Duration) -> Verdict {
+    let resource = if list_field == "nodes" {
+        "nodes"
+    } else {
+        "pods"
+    };
+    let errors = list_errors(v);
+    let (own, side): (Vec<&ListError>, Vec<&ListError>) = errors
+        .iter()
+        .partition(|e| e.resource.as_deref().is_none_or(|r| r == resource));
+    if !own.is_empty() {
+        let messages: Vec<&str> = own.iter().map(|e| e.message.as_str()).collect();
         return Verdict::Fail(format!(
             "the dashboard's {list_field} list reports errors (it answered 200 but the API server refused it): {}",
             messages.join("; ")
@@ -517,7 +588,7 @@ pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Dura
     }
     let Some(metrics) = v["cumulativeMetrics"].as_array().filter(|m| !m.is_empty()) else {
         return Verdict::Wait(format!(
-            "the dashboard's {list_field} list has no cumulativeMetrics (no metric client yet)"
+            "the dashboard's {list_field} list has no cumulativeMetrics (no metric client yet, or a metric download failed)"
         ));
     };
     let mut seen = Vec::new();
@@ -525,24 +596,13 @@ pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Dura
         let Some(m) = metrics.iter().find(|m| m["metricName"] == name) else {
             return Verdict::Wait(format!("cumulativeMetrics has no {name}"));
         };
-        let points: Vec<Point> = m["metricPoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| {
-                Some(Point {
-                    timestamp: p["timestamp"].as_str()?.parse().ok()?,
-                    value: p["value"].as_i64()?,
-                })
-            })
-            .collect();
         let rules = SeriesRules {
             now,
             max_age,
             must_be_positive: true,
             capacity: None,
         };
-        match series(name, &points, &rules) {
+        match series(name, &data_points(m), &rules) {
             Ok(p) => seen.push(format!(
                 "{name} {} ({} ago)",
                 human_value(name, p.value),
@@ -551,17 +611,38 @@ pub fn dashboard_list(v: &Value, list_field: &str, now: Timestamp, max_age: Dura
             Err(v) => return v,
         }
     }
-    Verdict::Pass(format!("{} {list_field}; {}", items.len(), seen.join(", ")))
+    let mut message = format!("{} {list_field}; {}", items.len(), seen.join(", "));
+    for e in side {
+        message.push_str(&format!(
+            "; note: the dashboard could not read {} as this user: {}",
+            e.resource.as_deref().unwrap_or("a side resource"),
+            e.message
+        ));
+    }
+    Verdict::Pass(message)
 }
 
 /// `/api/v1/integration/heapster/state`.
+/// It runs a health check on every call (`integration/manager.go`); `error` is a Go
+/// `error` marshalled as JSON: a `*StatusError` has `ErrStatus.message`, a `*url.Error`
+/// has `Op` and `URL`, other error types marshal to `{}`.
 pub fn integration_state(v: &Value) -> Verdict {
     match v["connected"].as_bool() {
         Some(true) => Verdict::Pass(format!(
             "connected, last checked {}",
             v["lastChecked"].as_str().unwrap_or("?")
         )),
-        Some(false) => Verdict::Wait(format!("heapster not connected: {}", v["error"])),
+        Some(false) => {
+            let e = &v["error"];
+            let why = if let Some(m) = e["ErrStatus"]["message"].as_str() {
+                m.to_string()
+            } else if let (Some(op), Some(url)) = (e["Op"].as_str(), e["URL"].as_str()) {
+                format!("{op} {url}: {}", e["Err"])
+            } else {
+                e.to_string()
+            };
+            Verdict::Wait(format!("heapster not connected: {why}"))
+        }
         None => Verdict::Fail(format!(
             "malformed integration state (no \"connected\"): {}",
             snippet(&v.to_string())
@@ -906,26 +987,109 @@ mod tests {
         ));
     }
 
+    /// `cumulativeMetrics` as v1.10.1 builds them for `n` items: the sums in `dataPoints`,
+    /// `metricPoints` only when `n == 1` (`common/aggregation.go`).
+    fn cumulative(n: usize, at: i64, cpu: i64, memory: i64) -> Value {
+        let metric = |name: &str, y: i64| {
+            let points = if n == 1 {
+                json!([{"timestamp": Timestamp::from_second(at).unwrap().to_string(), "value": y}])
+            } else {
+                json!([])
+            };
+            json!({"dataPoints": [{"x": at - 10, "y": y / 2}, {"x": at, "y": y}], "metricPoints": points, "metricName": name, "aggregation": "sum"})
+        };
+        json!([
+            metric("cpu/usage_rate", cpu),
+            metric("memory/usage", memory)
+        ])
+    }
+
+    const MAX_AGE: Duration = Duration::from_secs(120);
+
     #[test]
-    fn dashboard_lists() {
-        let now: Timestamp = "2026-11-25T10:00:30Z".parse().unwrap();
-        let good = json!({"nodes": [{"objectMeta": {"name": "a"}}], "errors": [], "cumulativeMetrics": [
-            {"metricName": "cpu/usage_rate", "aggregation": "sum", "dataPoints": [{"x": 1, "y": 400}], "metricPoints": [{"timestamp": "2026-11-25T10:00:20Z", "value": 400}]},
-            {"metricName": "memory/usage", "aggregation": "sum", "dataPoints": [], "metricPoints": [{"timestamp": "2026-11-25T10:00:20Z", "value": 2147483648i64}]}]});
+    fn a_node_list_of_three_is_judged_by_its_data_points() {
+        let now = Timestamp::from_second(1_000_030).unwrap();
+        let node = |n: &str| json!({"objectMeta": {"name": n}, "typeMeta": {"kind": "node"}, "ready": "True"});
+        let list = json!({"listMeta": {"totalItems": 3}, "nodes": [node("a"), node("b"), node("c")],
+            "cumulativeMetrics": cumulative(3, 1_000_020, 900, 3 << 30), "errors": []});
+        let verdict = dashboard_list(&list, "nodes", now, MAX_AGE);
         assert!(
-            matches!(dashboard_list(&good, "nodes", now, Duration::from_secs(120)), Verdict::Pass(r) if r.contains("400m") && r.contains("2048.0 MiB"))
+            matches!(&verdict, Verdict::Pass(r) if r.contains("3 nodes") && r.contains("900m") && r.contains("3072.0 MiB") && r.contains("10s ago")),
+            "{verdict:?}"
         );
-        let refused = json!({"nodes": [], "cumulativeMetrics": [], "errors": [{"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\"", "code": 403}}]});
+        // The old reading (metricPoints) would have waited forever on this answer.
         assert!(
-            matches!(dashboard_list(&refused, "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("forbidden"))
+            list["cumulativeMetrics"][0]["metricPoints"]
+                .as_array()
+                .unwrap()
+                .is_empty()
         );
+        let one = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(1, 1_000_020, 300, 1 << 30), "errors": []});
+        assert!(dashboard_list(&one, "nodes", now, MAX_AGE).is_pass());
+        let stale = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(3, 1_000_030 - 600, 300, 1 << 30), "errors": []});
+        assert!(
+            matches!(dashboard_list(&stale, "nodes", now, MAX_AGE), Verdict::Wait(r) if r.contains("old"))
+        );
+        let idle = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(3, 1_000_020, 0, 1 << 30), "errors": []});
+        assert!(
+            matches!(dashboard_list(&idle, "nodes", now, MAX_AGE), Verdict::Wait(r) if r.contains("above zero"))
+        );
+    }
+
+    fn forbidden(resource: &str) -> Value {
+        json!({"ErrStatus": {"metadata": {}, "status": "Failure",
+            "message": format!("{resource} is forbidden: User \"system:serviceaccount:kube-system:heapster-e2e-checks\" cannot list resource \"{resource}\" in API group \"\" in the namespace \"kube-system\""),
+            "reason": "Forbidden", "details": {"kind": resource}, "code": 403}})
+    }
+
+    #[test]
+    fn a_pod_list_tells_refused_events_from_refused_pods() {
+        let now = Timestamp::from_second(1_000_030).unwrap();
+        let pod = |n: &str| json!({"objectMeta": {"name": n, "namespace": "kube-system"}, "typeMeta": {"kind": "pod"}, "metrics": null});
+        let with_errors = |errors: Value| {
+            json!({"listMeta": {"totalItems": 2}, "pods": [pod("a"), pod("b")],
+            "cumulativeMetrics": cumulative(2, 1_000_020, 40, 200 << 20), "status": {"running": 2}, "errors": errors})
+        };
+        assert!(dashboard_list(&with_errors(json!([])), "pods", now, MAX_AGE).is_pass());
+        match dashboard_list(
+            &with_errors(json!([forbidden("events")])),
+            "pods",
+            now,
+            MAX_AGE,
+        ) {
+            Verdict::Pass(m) => assert!(
+                m.contains("40m") && m.contains("could not read events"),
+                "{m}"
+            ),
+            other => panic!("events refused is not missing metrics: {other:?}"),
+        }
+        let refused = json!({"pods": [], "cumulativeMetrics": [], "errors": [forbidden("pods"), forbidden("events")]});
+        assert!(
+            matches!(dashboard_list(&refused, "pods", now, MAX_AGE), Verdict::Fail(r) if r.contains("pods is forbidden") && !r.contains("events is forbidden"))
+        );
+        // An error that names no resource counts against the list.
+        let unknown = with_errors(
+            json!([{"ErrStatus": {"message": "MSG_LOGIN_UNAUTHORIZED_ERROR", "code": 401}}]),
+        );
+        assert!(matches!(
+            dashboard_list(&unknown, "pods", now, MAX_AGE),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn list_errors_name_their_resource() {
+        let errors = list_errors(&json!({"errors": [forbidden("events"),
+            {"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\" in API group \"\" at the cluster scope", "code": 403}}]}));
+        assert_eq!(errors[0].resource.as_deref(), Some("events"));
+        assert_eq!(errors[1].resource.as_deref(), Some("nodes"));
         let empty = json!({"nodes": [{}], "errors": [], "cumulativeMetrics": []});
         assert!(matches!(
-            dashboard_list(&empty, "nodes", now, Duration::from_secs(120)),
+            dashboard_list(&empty, "nodes", Timestamp::from_second(0).unwrap(), MAX_AGE),
             Verdict::Wait(_)
         ));
         assert!(
-            matches!(dashboard_list(&json!({"errors": []}), "nodes", now, Duration::from_secs(120)), Verdict::Fail(r) if r.contains("malformed"))
+            matches!(dashboard_list(&json!({"errors": []}), "nodes", Timestamp::from_second(0).unwrap(), MAX_AGE), Verdict::Fail(r) if r.contains("malformed"))
         );
     }
 
@@ -954,6 +1118,11 @@ mod tests {
             integration_state(&json!({"connected": false, "error": {"x": 1}})),
             Verdict::Wait(_)
         ));
+        let status_error = json!({"connected": false, "lastChecked": "2026-11-25T10:00:00Z", "error": {"ErrStatus": {
+            "metadata": {}, "status": "Failure", "message": "unknown (get services heapster)", "reason": "Forbidden", "code": 403}}});
+        assert!(
+            matches!(integration_state(&status_error), Verdict::Wait(r) if r.ends_with("unknown (get services heapster)"))
+        );
         assert!(matches!(
             integration_state(&json!({"state": "?"})),
             Verdict::Fail(_)

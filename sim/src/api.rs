@@ -1,6 +1,6 @@
 //! The HTTP face of the simulated API server. URL shapes, status objects and watch
 //! streams follow the real kube-apiserver closely enough for client-go (kubectl) and
-//! kube-rs to work unchanged.
+//! kube-rs to work unchanged. Service proxy requests go to `proxy`.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::apps::{self, AppRequest, Http, StateRef};
+use crate::apps::common::{AppRequest, Http, status};
 use crate::cluster::{Cluster, now};
 use crate::rbac::{self, Identity};
 use crate::resources::{self, ResourceType};
@@ -32,7 +32,7 @@ fn reply(http: Http) -> Reply {
 }
 
 fn status_reply(code: u16, reason: &str, message: &str) -> Reply {
-    reply(apps::status(code, reason, message))
+    reply(status(code, reason, message))
 }
 
 fn json_reply(value: Value) -> Reply {
@@ -41,7 +41,7 @@ fn json_reply(value: Value) -> Reply {
 
 async fn handle(
     AxumState(cluster): AxumState<Arc<Cluster>>,
-    admin_cert: Option<axum::Extension<crate::cluster::AdminCertificate>>,
+    admin_cert: Option<axum::Extension<crate::server::AdminCertificate>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -178,7 +178,11 @@ fn resource_list(group: &str, version: &str, minor: u32) -> Value {
     {
         out.push(json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced, "kind": r.kind, "verbs": all_verbs, "shortNames": r.short_names}));
         let subresources: &[(&str, &[&str])] = match r.plural {
-            "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
+            "pods" => &[
+                ("log", &["get"]),
+                ("status", &["get", "patch", "update"]),
+                ("proxy", &["create", "delete", "get", "patch", "update"]),
+            ],
             "services" => &[("proxy", &["create", "delete", "get", "patch", "update"])],
             "deployments" | "daemonsets" | "replicasets" => {
                 &[("status", &["get", "patch", "update"])]
@@ -276,6 +280,27 @@ async fn resource_request(
             name.unwrap_or_default(),
             query,
         ),
+        (_, Some("proxy")) if plural == "pods" => {
+            let tail = rest.get(3..).map(|t| t.join("/")).unwrap_or_default();
+            let mut st = cluster.lock();
+            let path = format!("/{tail}");
+            let req = AppRequest {
+                method: method.as_str(),
+                path: &path,
+                query,
+                headers: &[],
+                body: "",
+            };
+            reply(crate::proxy::pod_proxy(
+                cluster,
+                &mut st,
+                who,
+                namespace.unwrap_or_default(),
+                name.unwrap_or_default(),
+                &req,
+                now(),
+            ))
+        }
         (_, Some("proxy")) if plural == "services" => {
             let tail = rest.get(3..).map(|t| t.join("/")).unwrap_or_default();
             proxy(
@@ -904,8 +929,7 @@ fn proxy(
         body: &body_text,
     };
     let mut st = cluster.lock();
-    let mut state = StateRef::Exclusive(&mut st);
-    let answer = apps::service_proxy_mut(cluster, &mut state, who, ns, reference, &req, now());
+    let answer = crate::proxy::service_proxy(cluster, &mut st, who, ns, reference, &req, now());
     let mut response = reply(answer);
     if response.status() == StatusCode::NO_CONTENT {
         *response.body_mut() = Body::empty();

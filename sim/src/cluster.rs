@@ -1,15 +1,12 @@
-//! One simulated kind cluster: its configuration, its state, and the task that serves
-//! its API and runs its controllers until it is shut down.
+//! One simulated kind cluster: its configuration and its state (the API objects, and
+//! the runtime facts the objects do not carry). `server` serves it; everything else
+//! reads and writes it under its one lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::rbac::Identity;
 use crate::scenario::{Faults, Scenario, Timing};
@@ -103,7 +100,7 @@ pub struct PodRuntime {
     pub last_crash: Option<Timestamp>,
     pub ip: String,
     /// Load a resource-consumer pod was asked for over HTTP.
-    pub consumption: crate::metrics::Consumption,
+    pub consumption: crate::usage::Consumption,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,14 +109,21 @@ pub struct ContainerLog {
     pub previous: Option<Vec<String>>,
 }
 
-/// The dashboard's integration manager state, per dashboard pod.
+/// The dashboard's metric manager, per dashboard pod: whether it has an active client.
 #[derive(Debug, Clone, Default)]
 pub struct DashboardRuntime {
     pub next_check: Option<Timestamp>,
     pub connected: bool,
     pub ever_checked: bool,
-    pub last_checked: Option<Timestamp>,
-    pub last_error: Option<String>,
+}
+
+/// A dashboard login: who, and when its JWE token was issued.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub who: Identity,
+    pub issued: Timestamp,
+    /// Expired on request (`ClusterHandle::expire_dashboard_sessions`).
+    pub expired: bool,
 }
 
 pub struct State {
@@ -130,8 +134,10 @@ pub struct State {
     pub dashboards: HashMap<(String, String), DashboardRuntime>,
     /// Bearer tokens of service accounts (filled in by the token controller).
     pub sa_tokens: HashMap<String, Identity>,
-    /// Dashboard login sessions: jweToken -> who logged in.
-    pub dashboard_sessions: HashMap<String, Identity>,
+    /// Dashboard login sessions by jweToken.
+    pub dashboard_sessions: HashMap<String, Session>,
+    /// Per heapster pod: the last batch whose housekeeping errors it logged, and how many.
+    pub heapster_logged: HashMap<(String, String), (Timestamp, usize)>,
     /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.
     pub requests: Vec<(String, String)>,
     pub next_ip: u32,
@@ -147,7 +153,7 @@ pub struct Cluster {
     /// Woken on every request, for tests that wait for one.
     pub requested: tokio::sync::Notify,
     pub started: Timestamp,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
 }
 
 impl Cluster {
@@ -165,79 +171,6 @@ impl Cluster {
     }
 }
 
-/// A running simulated cluster; dropping it (or `shutdown`) stops its server and controllers.
-pub struct ClusterHandle {
-    pub cluster: Arc<Cluster>,
-    pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
-}
-
-impl ClusterHandle {
-    pub fn server_url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    /// A kubeconfig for this cluster as kind writes it: context `kind-NAME`, the cluster
-    /// CA, and the admin's client certificate.
-    pub fn kubeconfig(&self) -> Value {
-        let pki = &self.cluster.pki;
-        let creds = crate::kubeconfig::Credentials {
-            ca_pem: &pki.ca_pem,
-            client_cert_pem: &pki.client_cert_pem,
-            client_key_pem: &pki.client_key_pem,
-        };
-        crate::kubeconfig::for_cluster(&self.cluster.config.name, &self.server_url(), &creds)
-    }
-
-    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
-        crate::kubeconfig::write(path, &self.kubeconfig())
-    }
-
-    /// Mark images present on the given nodes (all nodes when `nodes` is empty).
-    pub fn load_images(&self, images: &[String], nodes: &[String]) {
-        let mut st = self.cluster.lock();
-        for (node, present) in st.node_images.iter_mut() {
-            if nodes.is_empty() || nodes.contains(node) {
-                present.extend(images.iter().map(|i| crate::images::normalize(i)));
-            }
-        }
-    }
-
-    pub fn images_on(&self, node: &str) -> Option<BTreeSet<String>> {
-        self.cluster.lock().node_images.get(node).cloned()
-    }
-
-    /// Wait until a request `METHOD url` starting with `prefix` has been answered.
-    pub async fn wait_for_request(&self, prefix: &str) {
-        loop {
-            let notified = self.cluster.requested.notified();
-            if self
-                .requests()
-                .iter()
-                .any(|(m, u)| format!("{m} {u}").starts_with(prefix))
-            {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Every `METHOD path?query` the API server answered so far.
-    pub fn requests(&self) -> Vec<(String, String)> {
-        self.cluster.lock().requests.clone()
-    }
-
-    pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-impl Drop for ClusterHandle {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
 /// `(namespace, name)` of an object, the key of the runtime tables.
 pub fn object_key(obj: &Value) -> (String, String) {
     let field = |f: &str| obj["metadata"][f].as_str().unwrap_or_default().to_string();
@@ -248,111 +181,9 @@ pub fn now() -> Timestamp {
     Timestamp::now()
 }
 
-/// Start a simulated cluster on 127.0.0.1 with a random port, inside the current tokio runtime.
-pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
-    let (_, minor, git_version) = config.version();
-    let mut state = State {
-        store: Store::new(),
-        node_images: BTreeMap::new(),
-        pods: HashMap::new(),
-        logs: HashMap::new(),
-        dashboards: HashMap::new(),
-        sa_tokens: HashMap::new(),
-        dashboard_sessions: HashMap::new(),
-        requests: Vec::new(),
-        next_ip: 2,
-    };
-    bootstrap(&mut state, &config, &git_version);
-    let cluster = Arc::new(Cluster {
-        admin_token: crate::random_token("admin"),
-        pki: crate::pki::generate()?,
-        requested: tokio::sync::Notify::new(),
-        minor,
-        git_version,
-        started: now(),
-        config,
-        state: Mutex::new(state),
-    });
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, mut stopped) = watch::channel(false);
-    tokio::spawn(serve_tls(listener, cluster.clone(), stop.subscribe()));
-    let controller_cluster = cluster.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => crate::controller::reconcile(&controller_cluster),
-                _ = stopped.wait_for(|s| *s) => break,
-            }
-        }
-    });
-    Ok(ClusterHandle {
-        cluster,
-        addr,
-        stop,
-    })
-}
-
-/// Whether the connection presented the admin's client certificate.
-#[derive(Debug, Clone, Copy)]
-pub struct AdminCertificate(pub bool);
-
-/// Accept TLS connections until stopped; each request carries whether its connection
-/// authenticated with the admin certificate.
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    cluster: Arc<Cluster>,
-    mut stop: watch::Receiver<bool>,
-) {
-    use tower::ServiceExt;
-    let acceptor = tokio_rustls::TlsAcceptor::from(cluster.pki.server_config.clone());
-    let app = crate::api::router(cluster.clone());
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(_) => continue,
-            },
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let admin_der = cluster.pki.client_cert_der.clone();
-        let mut conn_stop = stop.clone();
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let is_admin = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .is_some_and(|c| c.as_ref() == admin_der.as_slice());
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(AdminCertificate(is_admin));
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                },
-            );
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let conn =
-                builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = conn_stop.wait_for(|s| *s) => {}
-            }
-        });
-    }
-}
-
 /// What `kind create cluster` leaves behind: nodes, system namespaces, and the
 /// kube-system workloads every kind cluster runs (their images ship in the node image).
-fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
+pub(crate) fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
     for ns in [
         "default",
         "kube-system",

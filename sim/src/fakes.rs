@@ -13,9 +13,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
-use crate::cluster::{ClusterHandle, SimConfig, kind_node_names};
+use crate::cluster::{SimConfig, kind_node_names};
 use crate::images::{normalize, split_tag};
 use crate::scenario::Scenario;
+use crate::server::ClusterHandle;
 
 pub const DAEMON_DOWN: &str = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
 
@@ -575,7 +576,7 @@ impl World {
             sim.timing = timing;
         }
         let node_image = sim.node_image.clone();
-        let handle = match crate::cluster::start(sim).await {
+        let handle = match crate::server::start(sim).await {
             Ok(h) => h,
             Err(e) => return Output::err(1, format!("ERROR: failed to create cluster: {e}\n")),
         };

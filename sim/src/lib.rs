@@ -1,29 +1,41 @@
 //! A simulated kind cluster for testing the heapster e2e harness without Docker.
 //!
-//! It models upstream, not the harness: a Kubernetes API server (discovery, get, list,
-//! watch, server-side apply, logs, service proxy, RBAC), controllers that turn
-//! Deployments and DaemonSets into pods, emulations of heapster, InfluxDB, Grafana and
-//! kubernetes-dashboard v1.10.1 behind the service proxy, and fake `kind` and `docker`
-//! command-line tools. It never imports the harness.
+//! It models upstream, not the harness, and never imports it. Its floors, each importing
+//! only the ones below it:
+//!
+//! - top: `server` (TLS listener, controller loop), `api` (the API server's HTTP face),
+//!   `fakes` and `shim` (the fake `kind` and `docker`);
+//! - `proxy` (the API server's service proxy) and `controllers` (workload controllers,
+//!   scheduler, kubelets, and the programs' background loops);
+//! - `apps` (heapster, InfluxDB, Grafana, kubernetes-dashboard v1.10.1, resource-consumer,
+//!   each emulated from its source: `sim/FIDELITY.md`), reaching each other only through
+//!   `apps::common::ServiceProxy`, which `proxy` implements;
+//! - bottom: `cluster` (configuration and state), `store`, `resources`, `rbac`,
+//!   `endpoints`, `usage`, `scenario`, `goflag`, `images`, `kubeconfig`, `pki`.
 
 pub mod api;
 pub mod apps;
 pub mod cluster;
-pub mod controller;
+pub mod controllers;
+pub mod endpoints;
 pub mod fakes;
+pub mod goflag;
 pub mod images;
 pub mod kubeconfig;
-pub mod metrics;
 pub mod pki;
+pub mod proxy;
 pub mod rbac;
 pub mod resources;
 pub mod scenario;
+pub mod server;
 pub mod shim;
 pub mod store;
+pub mod usage;
 
-pub use cluster::{ClusterHandle, NodeSpec, SimConfig, start};
+pub use cluster::{NodeSpec, SimConfig};
 pub use fakes::{World, WorldConfig};
-pub use scenario::{Faults, Scenario, Timing};
+pub use scenario::{Faults, HeapsterClock, Scenario, Timing};
+pub use server::{ClusterHandle, start};
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};

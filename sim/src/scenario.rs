@@ -29,26 +29,44 @@ pub struct Faults {
     pub consumer_without_metrics: bool,
 }
 
-/// How fast simulated time-dependent things happen. Real clusters take tens of seconds;
-/// tests want well under one.
+/// How fast simulated time-dependent things happen. `None` fields run as upstream does
+/// (from the programs' own flags); tests accelerate them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
     /// From scheduling to Running (image present).
     pub pod_start: Duration,
-    /// From heapster Running to its first data batch.
-    pub first_batch: Duration,
-    /// The dashboard's metric client health-check period (`--metric-client-check-period`, 30 s upstream).
-    pub dashboard_check_period: Duration,
+    /// Heapster's housekeeping: `None` as upstream (`--metric_resolution` windows, each
+    /// exported 5 s after it ends).
+    pub heapster: Option<HeapsterClock>,
+    /// The dashboard's metric-client check period: `None` honours its
+    /// `--metric-client-check-period` (30 s by default).
+    pub dashboard_check_period: Option<Duration>,
+    /// From Grafana's start until `setup_grafana` has registered the data source.
+    pub grafana_setup: Duration,
     /// Back-off between restarts of a crashing container.
     pub crash_backoff: Duration,
 }
 
+/// An accelerated heapster clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeapsterClock {
+    /// From the container's start to the first export.
+    pub first_export: Duration,
+    /// Between exports; `None` as upstream for the pod's `--metric_resolution`.
+    pub spacing: Option<Duration>,
+}
+
 impl Timing {
+    /// For tests: everything within a fraction of a second.
     pub fn fast() -> Self {
         Timing {
-            pod_start: Duration::from_millis(150),
-            first_batch: Duration::from_millis(600),
-            dashboard_check_period: Duration::from_millis(300),
+            pod_start: Duration::from_millis(100),
+            heapster: Some(HeapsterClock {
+                first_export: Duration::from_millis(150),
+                spacing: Some(Duration::from_millis(150)),
+            }),
+            dashboard_check_period: Some(Duration::from_millis(200)),
+            grafana_setup: Duration::ZERO,
             crash_backoff: Duration::from_millis(200),
         }
     }
@@ -57,19 +75,40 @@ impl Timing {
     pub fn instant() -> Self {
         Timing {
             pod_start: Duration::ZERO,
-            first_batch: Duration::ZERO,
-            dashboard_check_period: Duration::from_millis(50),
+            heapster: Some(HeapsterClock {
+                first_export: Duration::ZERO,
+                spacing: Some(Duration::from_millis(50)),
+            }),
+            dashboard_check_period: Some(Duration::from_millis(50)),
+            grafana_setup: Duration::ZERO,
             crash_backoff: Duration::from_millis(50),
         }
     }
 
-    /// Closer to a real kind cluster, for exploring by hand.
+    /// A fixed timeline for measuring the harness's wall time: pods ready 2 s after
+    /// start, heapster's first batch 5 s after it starts and then as its resolution
+    /// says, the dashboard on its own check period.
+    pub fn timeline() -> Self {
+        Timing {
+            pod_start: Duration::from_secs(2),
+            heapster: Some(HeapsterClock {
+                first_export: Duration::from_secs(5),
+                spacing: None,
+            }),
+            dashboard_check_period: None,
+            grafana_setup: Duration::from_secs(2),
+            crash_backoff: Duration::from_secs(10),
+        }
+    }
+
+    /// As upstream runs, for exploring by hand (`cargo xtask sim`).
     pub fn realistic() -> Self {
         Timing {
             pod_start: Duration::from_secs(2),
-            first_batch: Duration::from_secs(10),
-            dashboard_check_period: Duration::from_secs(5),
-            crash_backoff: Duration::from_secs(5),
+            heapster: None,
+            dashboard_check_period: None,
+            grafana_setup: Duration::from_secs(5),
+            crash_backoff: Duration::from_secs(10),
         }
     }
 }
@@ -163,7 +202,10 @@ impl Scenario {
     pub fn timing(self) -> Timing {
         let mut t = Timing::fast();
         if self == Scenario::SlowFirstBatch {
-            t.first_batch = Duration::from_secs(3);
+            t.heapster = Some(HeapsterClock {
+                first_export: Duration::from_secs(3),
+                spacing: Some(Duration::from_millis(150)),
+            });
         }
         t
     }

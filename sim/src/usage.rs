@@ -1,7 +1,6 @@
-//! Simulated resource usage. Every view of it (heapster's model API, InfluxDB, the
-//! dashboard) reads these functions, so the three agree as they do on a real cluster.
-
-use std::time::Duration;
+//! Simulated resource usage: what the kubelets would measure. Heapster's emulation reads
+//! it, and every other view (InfluxDB, the dashboard) reads heapster, so they agree as
+//! they do on a real cluster.
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -9,8 +8,6 @@ use serde_json::Value;
 use crate::name_hash;
 
 const MIB: i64 = 1024 * 1024;
-/// Heapster keeps about 15 minutes of points in its model.
-const MAX_POINTS: usize = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
@@ -36,19 +33,34 @@ pub struct Consumption {
     pub megabytes: i64,
 }
 
-/// Parse the consume-cpu command line of a resource-consumer container.
-pub fn consumption_from_command(container: &Value) -> Consumption {
-    let mut c = Consumption::default();
-    let words = ["command", "args"]
-        .iter()
-        .flat_map(|f| container[*f].as_array().cloned().unwrap_or_default())
-        .filter_map(|v| v.as_str().map(str::to_string));
-    for w in words {
-        if let Some(v) = w.strip_prefix("--millicores=") {
-            c.millicores = v.parse().unwrap_or(0);
+impl std::ops::Add for Consumption {
+    type Output = Consumption;
+    fn add(self, o: Consumption) -> Consumption {
+        Consumption {
+            millicores: self.millicores + o.millicores,
+            megabytes: self.megabytes + o.megabytes,
         }
     }
-    c
+}
+
+/// The consume-cpu command line of a resource-consumer container (`consume-cpu` parses
+/// it with Go's `flag` package: `-millicores=N`, `--millicores=N`, `--millicores N`).
+pub fn consumption_from_command(container: &Value) -> Consumption {
+    let words: Vec<String> = ["command", "args"]
+        .iter()
+        .flat_map(|f| container[*f].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let runs_consume_cpu = words.first().is_some_and(|w| w.ends_with("consume-cpu"));
+    let millicores = runs_consume_cpu
+        .then(|| crate::goflag::flag(&words, "millicores"))
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Consumption {
+        millicores,
+        megabytes: 0,
+    }
 }
 
 /// Idle usage of an ordinary pod: a few millicores and tens of MiB, different per pod.
@@ -81,51 +93,9 @@ pub fn node_base_usage(node: &str) -> Usage {
     }
 }
 
-/// Timestamps of heapster's points: one per resolution since its first batch, the latest
-/// being the most recent scrape. `offset` shifts them all into the past (stale data).
-pub fn scrape_times(
-    first_batch: Timestamp,
-    now: Timestamp,
-    resolution: Duration,
-    offset: Duration,
-) -> Vec<Timestamp> {
-    if now < first_batch {
-        return Vec::new();
-    }
-    let res = resolution.as_secs().max(1) as i64;
-    let elapsed = now.as_second() - first_batch.as_second();
-    let latest = first_batch.as_second() + elapsed / res * res;
-    let mut times: Vec<Timestamp> = (0..MAX_POINTS as i64)
-        .map(|k| latest - k * res)
-        .take_while(|t| *t >= first_batch.as_second())
-        .filter_map(|t| Timestamp::from_second(t - offset.as_secs() as i64).ok())
-        .collect();
-    times.reverse();
-    times
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrape_times_end_at_the_latest_scrape_and_start_at_the_first_batch() {
-        let first = Timestamp::from_second(1_000).unwrap();
-        let now = Timestamp::from_second(1_035).unwrap();
-        let times: Vec<i64> = scrape_times(first, now, Duration::from_secs(10), Duration::ZERO)
-            .iter()
-            .map(|t| t.as_second())
-            .collect();
-        assert_eq!(times, vec![1_000, 1_010, 1_020, 1_030]);
-        assert!(scrape_times(now, first, Duration::from_secs(10), Duration::ZERO).is_empty());
-        let stale = scrape_times(
-            first,
-            now,
-            Duration::from_secs(10),
-            Duration::from_secs(2400),
-        );
-        assert_eq!(stale.last().unwrap().as_second(), 1_030 - 2400);
-    }
 
     #[test]
     fn consumer_usage_follows_the_target() {
@@ -155,5 +125,10 @@ mod tests {
     fn consume_cpu_command_line_is_parsed() {
         let c: Value = serde_json::json!({"command": ["/consume-cpu/consume-cpu", "--millicores=150", "--duration-sec=600"]});
         assert_eq!(consumption_from_command(&c).millicores, 150);
+        let spaced: Value =
+            serde_json::json!({"command": ["/consume-cpu/consume-cpu", "-millicores", "70"]});
+        assert_eq!(consumption_from_command(&spaced).millicores, 70);
+        let other: Value = serde_json::json!({"command": ["/server", "--millicores=150"]});
+        assert_eq!(consumption_from_command(&other).millicores, 0);
     }
 }

@@ -1,0 +1,174 @@
+//! The controllers of the simulated cluster, run every tick: the node lifecycle, the
+//! service-account token controller, the workload controllers (`workloads`), the
+//! scheduler and kubelets (`kubelet`), and the emulated programs' own background loops
+//! (heapster's housekeeping log, the dashboard's metric-client health check).
+
+mod kubelet;
+mod workloads;
+
+use base64::Engine;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::apps::common::{App, pods_running};
+use crate::apps::{dashboard, heapster};
+use crate::cluster::{Cluster, State, now};
+use crate::proxy::ApiServerProxy;
+use crate::rbac::Identity;
+use crate::store::Key;
+
+pub(crate) const PODS: &str = "/pods";
+pub(crate) const REPLICA_SETS: &str = "apps/replicasets";
+
+pub fn reconcile(cluster: &Cluster) {
+    let now = now();
+    let mut st = cluster.lock();
+    let st = &mut *st;
+    nodes(cluster, st);
+    if cluster.config.faults.no_heapster_service {
+        for svc in st.store.list("/services", None) {
+            if svc["metadata"]["name"] == "heapster" {
+                st.store.delete(&key_of("/services", &svc));
+            }
+        }
+    }
+    tokens(st);
+    workloads::deployments(st);
+    workloads::replica_sets(st);
+    workloads::daemon_sets(st);
+    kubelet::pods(cluster, st, now);
+    workloads::workload_status(st);
+    dashboard::tick(cluster, st, &ApiServerProxy { cluster }, now);
+    heapster_logs(cluster, st, now);
+}
+
+pub(crate) fn key_of(resource: &str, obj: &Value) -> Key {
+    Key::new(
+        resource,
+        obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+        obj["metadata"]["name"].as_str().unwrap_or_default(),
+    )
+}
+
+/// Write only real changes, so that watchers see events for changes and nothing else.
+pub(crate) fn put_if_changed(st: &mut State, key: Key, object: Value) {
+    let unchanged = st.store.get(&key).is_some_and(|old| {
+        let mut old = old.clone();
+        old["metadata"]["resourceVersion"] = object["metadata"]["resourceVersion"].clone();
+        old == object
+    });
+    if !unchanged {
+        st.store.put(key, object);
+    }
+}
+
+fn nodes(cluster: &Cluster, st: &mut State) {
+    for node in st.store.list("/nodes", None) {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        let ready = if cluster.config.faults.not_ready_node.as_deref() == Some(name) {
+            json!({"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."})
+        } else {
+            json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"})
+        };
+        let mut updated = node.clone();
+        updated["status"]["conditions"] = json!([ready]);
+        put_if_changed(st, key_of("/nodes", &node), updated);
+    }
+}
+
+/// The token controller fills `kubernetes.io/service-account-token` Secrets.
+fn tokens(st: &mut State) {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for secret in st.store.list("/secrets", None) {
+        if secret["type"] != "kubernetes.io/service-account-token"
+            || secret["data"]["token"].is_string()
+        {
+            continue;
+        }
+        let ns = secret["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(sa) = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+            .as_str()
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if st
+            .store
+            .get(&Key::new("/serviceaccounts", &ns, &sa))
+            .is_none()
+        {
+            continue;
+        }
+        let token = crate::random_token(&format!("sa-{ns}-{sa}"));
+        st.sa_tokens
+            .insert(token.clone(), Identity::service_account(&ns, &sa));
+        let mut filled = secret.clone();
+        filled["data"] = json!({"token": b64(&token), "namespace": b64(&ns), "ca.crt": b64("simulated cluster: plain HTTP, no CA\n")});
+        st.store.put(key_of("/secrets", &secret), filled);
+    }
+}
+
+pub(crate) fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
+    json!([{"apiVersion": api_version, "kind": kind, "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}])
+}
+
+pub(crate) fn owned_by<'a>(objects: &'a [Value], owner: &Value) -> impl Iterator<Item = &'a Value> {
+    let uid = owner["metadata"]["uid"].clone();
+    objects
+        .iter()
+        .filter(move |o| o["metadata"]["ownerReferences"][0]["uid"] == uid)
+}
+
+pub(crate) fn suffix(seed: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h = crate::name_hash(seed);
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
+            h /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Heapster's housekeeping errors: each heapster pod logs its scrape failures (and its
+/// reflectors' refusals) at every export, up to a bound that keeps the log readable.
+fn heapster_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
+    for (pod, container) in pods_running(st, App::Heapster) {
+        let Some(h) = heapster::heapster_of(cluster, st, &pod, &container) else {
+            continue;
+        };
+        let errors = heapster::housekeeping_errors(st, &h, &pod);
+        let key = crate::cluster::object_key(&pod);
+        let (last, rounds) = st
+            .heapster_logged
+            .get(&key)
+            .copied()
+            .unwrap_or((h.started, 0));
+        let due: Vec<_> = h
+            .batches(now)
+            .into_iter()
+            .filter(|t| *t > last)
+            .take(200usize.saturating_sub(rounds))
+            .collect();
+        let Some(newest) = due.last().copied() else {
+            continue;
+        };
+        let log_key = (
+            key.0.clone(),
+            key.1.clone(),
+            container["name"].as_str().unwrap_or_default().to_string(),
+        );
+        let log = st.logs.entry(log_key).or_default();
+        for t in &due {
+            for e in &errors {
+                log.current
+                    .push(heapster::glog('E', *t + heapster::SCRAPE_OFFSET, e));
+            }
+        }
+        st.heapster_logged.insert(key, (newest, rounds + due.len()));
+    }
+}
