@@ -119,13 +119,43 @@ pub fn prepare(
             .collect()
     });
     if !failures.is_empty() {
-        anyhow::bail!(
-            "could not pull {} image(s):\n  {}\nIf the registry is unreachable, pull from a mirror with --image-mirror PREFIX, or pre-pull the images with docker",
-            failures.len(),
-            failures.join("\n  ")
-        );
+        anyhow::bail!("{}", pull_failure_message(&failures, &missing, mirror));
     }
     Ok(missing)
+}
+
+/// Why the pull failed and the way around it: the mirror route, with the exact names it
+/// would pull.
+pub fn pull_failure_message(
+    failures: &[String],
+    images: &[String],
+    mirror: Option<&str>,
+) -> String {
+    let stack_failed = failures
+        .iter()
+        .any(|f| STACK_IMAGES.iter().any(|s| f.starts_with(&s.reference())));
+    let mut out = format!(
+        "could not pull {} image(s):\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    if let Some(prefix) = mirror {
+        out.push_str(&format!(
+            "\nThe mirror {prefix} does not have them (it is asked for PREFIX/<name>:<tag>); pick a mirror that does, or pre-pull the images with docker"
+        ));
+        return out;
+    }
+    if stack_failed {
+        out.push_str("\nThe heapster stack's 2018 images are retired; that registry.k8s.io still serves every tag is not confirmed (heapster issues #2056, #2059 and #2063 report \"manifest not found\" for grafana v5.0.4 and influxdb v1.5.2).");
+    }
+    let example = images
+        .first()
+        .map(|i| format!(" (e.g. PREFIX/{})", i.rsplit('/').next().unwrap_or(i)))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "\nPull from a mirror that has them: --image-mirror PREFIX pulls PREFIX/<name>:<tag>{example}, retags it to the name the manifests use and removes the mirror tag. Or pre-pull the images with docker and run again."
+    ));
+    out
 }
 
 /// `kind load docker-image` every image into every node, in one call.
@@ -207,6 +237,24 @@ mod tests {
             ]
         );
         assert_eq!(cmds[2], ["docker", "rmi", "alleyj/heapster-amd64:v1.5.4"]);
+    }
+
+    #[test]
+    fn a_failed_pull_names_the_mirror_route() {
+        let image = "registry.k8s.io/heapster-grafana-amd64:v5.0.4".to_string();
+        let failure = format!("{image}: `docker pull {image}` failed: manifest unknown");
+        let m = pull_failure_message(
+            std::slice::from_ref(&failure),
+            std::slice::from_ref(&image),
+            None,
+        );
+        assert!(m.contains("--image-mirror PREFIX pulls PREFIX/<name>:<tag> (e.g. PREFIX/heapster-grafana-amd64:v5.0.4)"), "{m}");
+        assert!(m.contains("not confirmed") && m.contains("#2056"), "{m}");
+        let with_mirror = pull_failure_message(&[failure], &[image], Some("docker.io/someone"));
+        assert!(
+            with_mirror.contains("The mirror docker.io/someone does not have them"),
+            "{with_mirror}"
+        );
     }
 
     #[test]

@@ -879,6 +879,47 @@ mod tests {
     }
 
     #[test]
+    fn real_heapster_answers_parse() {
+        // heapster#1168: a complete answer, pretty-printed as heapster writes it.
+        let v: Value =
+            serde_json::from_str(&sample("heapster-1168-container-cpu-usage.json")).unwrap();
+        let points = parse_metric_result(&v).unwrap();
+        assert_eq!(points.len(), 5);
+        let rules = SeriesRules {
+            now: "2016-05-17T18:49:30Z".parse().unwrap(),
+            max_age: Duration::from_secs(120),
+            must_be_positive: true,
+            capacity: None,
+        };
+        assert_eq!(series("cpu/usage", &points, &rules).unwrap().value, 268925);
+        // heapster#1193: cut by its reporter; a wrapped negative rate reads as 0, as the
+        // dashboard reads it, and the latest point still decides.
+        let text = format!(
+            "{}  ],\n  \"latestTimestamp\": \"2016-06-16T09:56:00Z\"\n }}",
+            sample("heapster-1193-pod-cpu-usage-rate.txt")
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let points = parse_metric_result(&v).unwrap();
+        assert_eq!(
+            points.iter().map(|p| p.value).collect::<Vec<_>>(),
+            [0, 2051, 999, 0, 4809]
+        );
+        let rules = SeriesRules {
+            now: "2016-06-16T09:56:30Z".parse().unwrap(),
+            ..rules
+        };
+        assert_eq!(
+            series("cpu/usage_rate", &points, &rules).unwrap().value,
+            4809
+        );
+        let wrapped_last = json!({"metrics": [{"timestamp": "2016-06-16T09:56:00Z", "value": 18446744073709548330u64}]});
+        let points = parse_metric_result(&wrapped_last).unwrap();
+        assert!(
+            matches!(series("cpu/usage_rate", &points, &rules), Err(Verdict::Wait(r)) if r.contains("latest value is 0"))
+        );
+    }
+
+    #[test]
     fn series_rules() {
         let rules = SeriesRules {
             now: t(10_000),

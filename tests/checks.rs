@@ -41,6 +41,7 @@ fn main() {
     trials.extend(support::pipeline::trials(&rt));
     trials.extend(support::pinned::trials());
     trials.extend(support::sim::trials(&rt));
+    trials.extend(support::fidelity::trials(&rt));
     let mut args = args;
     // Most trials wait on (simulated) clusters, not on the CPU.
     args.test_threads.get_or_insert(8);

@@ -1,6 +1,7 @@
 //! Test support: the fake `kind`/`docker` world with its executables on PATH, and a
 //! simulated cluster with the stack applied by the harness's own code.
 
+pub mod fidelity;
 pub mod pinned;
 pub mod pipeline;
 pub mod scenarios;
@@ -96,7 +97,7 @@ impl Fakes {
 
 /// A simulated cluster with the shipped stack's images on its nodes, and a client for it.
 pub struct SimStack {
-    pub _handle: ClusterHandle,
+    pub handle: ClusterHandle,
     pub client: kube::Client,
     _dir: tempfile::TempDir,
 }
@@ -126,7 +127,7 @@ impl SimStack {
             .block_on(kubeclient::connect(Some(&kubeconfig), None))
             .expect("client connects to the simulated cluster");
         SimStack {
-            _handle: handle,
+            handle,
             client,
             _dir: dir,
         }

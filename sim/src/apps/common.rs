@@ -337,6 +337,14 @@ mod tests {
     }
 
     #[test]
+    fn restful_pretty_print_matches_a_real_heapster_answer() {
+        // kubernetes-retired/heapster#1168, as its reporter captured it.
+        let real = include_str!("../../../tests/samples/heapster-1168-container-cpu-usage.json");
+        let v: Value = serde_json::from_str(real).unwrap();
+        assert_eq!(go_marshal_indent(&v, " ", " "), real.trim_end());
+    }
+
+    #[test]
     fn restful_pretty_print_matches_go() {
         // heapster#1882 shows this layout: two spaces before a top-level key.
         let out = go_marshal_indent(&json!({"metrics": [{"value": 1}]}), " ", " ");

@@ -1,0 +1,520 @@
+//! The simulated cluster answers as upstream does, where the checks read it: each trial
+//! asks the simulator what a real heapster v1.5.4, dashboard v1.10.1 or kube-apiserver
+//! answers (see `sim/FIDELITY.md` for the source of each), through the same client the
+//! harness uses, and then runs the harness's verdict on that answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapster_e2e::checks::{CHECKS_TOKEN_SECRET, DASHBOARD_PROXY, NAMESPACE};
+use heapster_e2e::kubeclient::{self, Answer};
+use heapster_e2e::verdict::{self, Verdict};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kind_sim::Scenario;
+use kube::Api;
+use libtest_mimic::Trial;
+use serde_json::{Value, json};
+
+use super::{SimStack, TestResult, check_config, manifests_dir, outcome, stack_images};
+use crate::ensure;
+
+type Rt = Arc<tokio::runtime::Runtime>;
+
+fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
+    super::trial(rt, "fidelity", name, f)
+}
+
+pub fn trials(rt: &Rt) -> Vec<Trial> {
+    vec![
+        trial(
+            rt,
+            "dashboard_node_list_sums_three_nodes",
+            node_list_of_three,
+        ),
+        trial(
+            rt,
+            "dashboard_one_item_list_keeps_metric_points",
+            one_item_list,
+        ),
+        trial(
+            rt,
+            "dashboard_pod_list_reads_events_as_the_user",
+            events_as_the_user,
+        ),
+        trial(
+            rt,
+            "dashboard_session_expiry_is_a_500_renewed_once",
+            session_expiry,
+        ),
+        trial(rt, "dashboard_state_needs_no_login", state_without_login),
+        trial(
+            rt,
+            "heapster_healthy_without_scrapes",
+            heapster_without_scrapes,
+        ),
+        trial(rt, "api_server_proxy_errors", proxy_errors),
+    ]
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A healthy simulated cluster with the shipped stack rolled out.
+fn stack(rt: &tokio::runtime::Runtime) -> Result<SimStack, libtest_mimic::Failed> {
+    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
+    stack
+        .apply_and_wait(rt, &manifests_dir(), LONG)
+        .map_err(|e| format!("rollout: {e}"))?;
+    Ok(stack)
+}
+
+async fn get(
+    client: &kube::Client,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Answer, String> {
+    kubeclient::raw(client, http::Method::GET, path, headers, Vec::new())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn dashboard(path: &str) -> String {
+    kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path)
+}
+
+fn heapster(path: &str) -> String {
+    kubeclient::service_proxy_path(NAMESPACE, "heapster", path)
+}
+
+/// Log in as the checks' read-only account, as the dashboard's UI does.
+async fn login(client: &kube::Client) -> Result<String, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let secret = secrets
+        .get(CHECKS_TOKEN_SECRET)
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = secret
+        .data
+        .and_then(|d| {
+            d.get("token")
+                .map(|t| String::from_utf8_lossy(&t.0).to_string())
+        })
+        .ok_or("no token in the checks' Secret")?;
+    let csrf = get(client, &dashboard("/api/v1/csrftoken/login"), &[])
+        .await?
+        .json()?;
+    let csrf = csrf["token"].as_str().unwrap_or_default().to_string();
+    let answer = kubeclient::raw(
+        client,
+        http::Method::POST,
+        &dashboard("/api/v1/login"),
+        &[
+            ("X-CSRF-TOKEN", &csrf),
+            ("content-type", "application/json"),
+        ],
+        json!({"token": token}).to_string().into_bytes(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let v = answer.json()?;
+    v["jweToken"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| format!("login refused: {}", answer.body))
+}
+
+/// Poll `f` until it returns `Some`, for at most `LONG`.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, String>>,
+{
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{what}: not within {LONG:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A dashboard list whose CPU series has at least two points.
+async fn list_with_points(client: &kube::Client, jwe: &str, path: &str) -> Result<Value, String> {
+    eventually(path, || async {
+        let v = get(client, &dashboard(path), &[("jweToken", jwe)])
+            .await?
+            .json()?;
+        let has_points = v["cumulativeMetrics"][0]["dataPoints"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 2);
+        Ok(has_points.then_some(v))
+    })
+    .await
+}
+
+/// dashboard v1.10.1 `common/aggregation.go`: for three nodes `metricPoints` is empty and
+/// `dataPoints` holds, at each time, the sum of the nodes' heapster values.
+fn node_list_of_three(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let jwe = login(&client).await?;
+        let list = list_with_points(&client, &jwe, "/api/v1/node").await?;
+        let nodes = list["nodes"].as_array().cloned().unwrap_or_default();
+        ensure!(nodes.len() == 3, "three nodes listed: {list}");
+        for m in list["cumulativeMetrics"].as_array().into_iter().flatten() {
+            ensure!(
+                m["metricPoints"] == json!([]),
+                "metricPoints only for one item: {m}"
+            );
+        }
+        let memory = &list["cumulativeMetrics"][1];
+        ensure!(memory["metricName"] == "memory/usage", "{memory}");
+        // A second that is over (the newest may still be gaining batches).
+        let data = memory["dataPoints"].as_array().cloned().unwrap_or_default();
+        let last = data.iter().rev().nth(1).cloned().unwrap_or_default();
+        let x = last["x"].as_i64().ok_or("a data point")?;
+        let mut sum = 0;
+        for n in &nodes {
+            let name = n["objectMeta"]["name"].as_str().unwrap_or_default();
+            let series = get(
+                &client,
+                &heapster(&format!("/api/v1/model/nodes/{name}/metrics/memory/usage")),
+                &[],
+            )
+            .await?
+            .json()?;
+            // Every point in that second counts: the accelerated clock can put two
+            // batches in one second, and `AggregatingMapFromDataList` sums them all.
+            let points = verdict::parse_metric_result(&series)?;
+            sum += points
+                .iter()
+                .filter(|p| p.timestamp.as_second() == x)
+                .map(|p| p.value)
+                .sum::<i64>();
+        }
+        ensure!(
+            last["y"] == sum,
+            "dataPoints sum the nodes: {last} vs {sum}"
+        );
+        let verdict =
+            verdict::dashboard_list(&list, "nodes", Timestamp::now(), Duration::from_secs(120));
+        ensure!(verdict.is_pass(), "{verdict:?}");
+        Ok(())
+    })
+}
+
+/// With exactly one item the aggregate keeps that item's `metricPoints`.
+fn one_item_list(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let solo = "apiVersion: v1\nkind: Namespace\nmetadata: {name: solo}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: solo, namespace: solo}\nspec:\n  selector: {matchLabels: {app: solo}}\n  template:\n    metadata: {labels: {app: solo}}\n    spec: {containers: [{name: grafana, image: 'registry.k8s.io/heapster-grafana-amd64:v5.0.4'}]}\n";
+    let docs = heapster_e2e::manifests::parse_file(std::path::Path::new("solo.yaml"), solo)
+        .map_err(|e| e.to_string())?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        heapster_e2e::apply::apply(&client, &docs, |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        let jwe = login(&client).await?;
+        let list = eventually("solo's memory points", || async {
+            let v = get(
+                &client,
+                &dashboard("/api/v1/pod/solo"),
+                &[("jweToken", &jwe)],
+            )
+            .await?
+            .json()?;
+            let points = v["cumulativeMetrics"][1]["metricPoints"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty());
+            Ok(points.then_some(v))
+        })
+        .await?;
+        ensure!(list["pods"].as_array().map(Vec::len) == Some(1), "{list}");
+        let memory = &list["cumulativeMetrics"][1];
+        let data = memory["dataPoints"].as_array().cloned().unwrap_or_default();
+        let metric = memory["metricPoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            data.len() == metric.len(),
+            "one item: the same points both ways: {memory}"
+        );
+        ensure!(
+            !list["pods"][0]["metrics"]["memoryUsageHistory"].is_null(),
+            "per-pod metrics: {list}"
+        );
+        Ok(())
+    })
+}
+
+/// `resource/pod/list.go` lists events with the user's credentials; a 403 on them is
+/// non-critical (200, the items, the refusal in `errors`). The verdict reports it and
+/// still judges the metrics; a refusal of the pods themselves fails.
+fn events_as_the_user(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let client = stack.client.clone();
+    let role = |resources: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: 'heapster-e2e:checks-read-only'}}\nrules:\n  - apiGroups: ['']\n    resources: [{resources}]\n    verbs: [get, list]\n"
+        )
+    };
+    rt.block_on(async {
+        let jwe = login(&client).await?;
+        let path = format!("/api/v1/pod/{NAMESPACE}");
+        let allowed = list_with_points(&client, &jwe, &path).await?;
+        ensure!(
+            allowed["errors"] == json!([]),
+            "events allowed: {}",
+            allowed["errors"]
+        );
+        for (resources, refused) in [
+            ("nodes, pods, namespaces", "events"),
+            ("nodes, namespaces", "pods"),
+        ] {
+            let docs = heapster_e2e::manifests::parse_file(
+                std::path::Path::new("role.yaml"),
+                &role(resources),
+            )
+            .map_err(|e| e.to_string())?;
+            heapster_e2e::apply::apply(&client, &docs, |_| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = get(&client, &dashboard(&path), &[("jweToken", &jwe)]).await?;
+            ensure!(answer.status == 200, "non-critical: {}", answer.status);
+            let v = answer.json()?;
+            let errors = verdict::list_errors(&v);
+            ensure!(
+                errors.iter().any(|e| e.resource.as_deref() == Some(refused)
+                    && e.message.contains("is forbidden")),
+                "{refused} refused: {errors:?}"
+            );
+            let judged =
+                verdict::dashboard_list(&v, "pods", Timestamp::now(), Duration::from_secs(120));
+            match (refused, judged) {
+                ("events", Verdict::Pass(m)) => ensure!(m.contains("could not read events"), "{m}"),
+                ("pods", Verdict::Fail(m)) => ensure!(m.contains("pods is forbidden"), "{m}"),
+                (_, other) => return Err(format!("{refused} refused judged {other:?}").into()),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `auth/jwe/manager.go`: an expired token is a plain error, answered 500
+/// `MSG_TOKEN_EXPIRED_ERROR`; the checks log in again once and carry on.
+fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let jwe = login(&client).await?;
+        list_with_points(&client, &jwe, "/api/v1/node").await?;
+        stack.handle.expire_dashboard_sessions();
+        let expired = get(&client, &dashboard("/api/v1/node"), &[("jweToken", &jwe)]).await?;
+        ensure!(
+            expired.status == 500 && expired.body.trim() == "MSG_TOKEN_EXPIRED_ERROR",
+            "expiry is a 500: {} {}",
+            expired.status,
+            expired.body
+        );
+        ensure!(
+            heapster_e2e::checks::session_refused(&expired),
+            "the checks see it as refused"
+        );
+        Ok::<(), libtest_mimic::Failed>(())
+    })?;
+    // The checks' own session: used, expired, renewed once.
+    let logins = || {
+        stack
+            .handle
+            .requests()
+            .iter()
+            .filter(|(m, u)| m == "POST" && u.ends_with("/proxy/api/v1/login"))
+            .count()
+    };
+    let before = logins();
+    let mut ctx = heapster_e2e::checks::Ctx::new(client.clone(), check_config(LONG));
+    let plan = rt
+        .block_on(heapster_e2e::checks::plan(&mut ctx))
+        .map_err(|e| e.to_string())?;
+    let ctx = Arc::new(ctx);
+    let node_metrics = plan
+        .into_iter()
+        .find(|c| c.name == "dashboard::node_metrics")
+        .ok_or("planned")?;
+    let run = |ctx: Arc<heapster_e2e::checks::Ctx>| {
+        let probe = node_metrics.probe.clone();
+        rt.block_on(heapster_e2e::suite::run_all(
+            ctx,
+            vec![heapster_e2e::checks::Check {
+                name: "dashboard::node_metrics".into(),
+                probe,
+                ignored: None,
+            }],
+        ))
+    };
+    let first = run(ctx.clone());
+    ensure!(
+        outcome(&first, "dashboard::node_metrics").passed,
+        "{first:?}"
+    );
+    stack.handle.expire_dashboard_sessions();
+    let second = run(ctx);
+    ensure!(
+        outcome(&second, "dashboard::node_metrics").passed,
+        "renewed: {second:?}"
+    );
+    ensure!(
+        logins() - before == 2,
+        "one login, one renewal: {}",
+        logins() - before
+    );
+    Ok(())
+}
+
+/// `integration/handler.go`: the state needs no login, and each call checks heapster now.
+fn state_without_login(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let path = dashboard("/api/v1/integration/heapster/state");
+        let state = eventually("connected", || async {
+            let v = get(&client, &path, &[]).await?.json()?;
+            Ok((v["connected"] == true).then_some(v))
+        })
+        .await?;
+        let checked: Timestamp = state["lastChecked"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        ensure!(
+            verdict::age(Timestamp::now(), checked) < Duration::from_secs(5),
+            "checked now: {state}"
+        );
+        ensure!(state["error"].is_null(), "{state}");
+        let unknown = get(&client, &dashboard("/api/v1/integration/nope/state"), &[]).await?;
+        ensure!(
+            unknown.status == 500 && unknown.body.contains("does not exist"),
+            "{unknown:?}"
+        );
+        Ok(())
+    })
+}
+
+/// heapster v1.5.4: every export holds the cluster metric set, so `/healthz` passes even
+/// when every kubelet scrape fails; the node list stays empty and the log says why.
+fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
+    let dir = super::pipeline::copy_manifests(|name, text| {
+        if name == "30-heapster.yaml" {
+            text.replace("kubeletPort=10250", "kubeletPort=10255")
+        } else {
+            text
+        }
+    })?;
+    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
+    stack
+        .apply_and_wait(rt, dir.path(), LONG)
+        .map_err(|e| format!("heapster gets Ready on empty batches: {e}"))?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let health = get(&client, &heapster("/healthz"), &[]).await?;
+        ensure!(health.status == 200 && health.body == "ok", "{health:?}");
+        let nodes = get(&client, &heapster("/api/v1/model/nodes"), &[])
+            .await?
+            .json()?;
+        ensure!(nodes == json!([]), "{nodes}");
+        let unknown = get(
+            &client,
+            &heapster("/api/v1/model/nodes/sim-worker/metrics/cpu/usage_rate"),
+            &[],
+        )
+        .await?;
+        ensure!(
+            unknown.json()? == json!({"metrics": [], "latestTimestamp": "0001-01-01T00:00:00Z"}),
+            "an unknown node is an empty result: {}",
+            unknown.body
+        );
+        let missing = get(&client, &heapster("/api/v1/model/nope"), &[]).await?;
+        ensure!(
+            missing.status == 404 && missing.body == "404: Page Not Found",
+            "{missing:?}"
+        );
+        Ok::<(), libtest_mimic::Failed>(())
+    })?;
+    let outcomes = stack.run_checks(rt, check_config(Duration::from_secs(2)));
+    let nodes = outcome(&outcomes, "heapster::nodes");
+    ensure!(
+        !nodes.passed
+            && nodes
+                .message
+                .contains("172.18.0.3:10255: getsockopt: connection refused"),
+        "{}",
+        nodes.message
+    );
+    ensure!(
+        outcome(&outcomes, "heapster::health").passed,
+        "healthz passes"
+    );
+    Ok(())
+}
+
+/// A current kube-apiserver's service proxy: RBAC on the reference as written, a missing
+/// Service read through its Endpoints, and no ready endpoints a 503.
+fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let missing = get(&client, &kubeclient::service_proxy_path(NAMESPACE, "heapster", "/healthz"), &[]).await?;
+        ensure!(
+            missing.status == 404 && missing.api_status() == Some(("NotFound".into(), "endpoints \"heapster\" not found".into())),
+            "{missing:?}"
+        );
+        let numbered = get(&client, &kubeclient::service_proxy_path(NAMESPACE, "heapster:80", "/healthz"), &[]).await?;
+        ensure!(
+            numbered.api_status() == Some(("NotFound".into(), "services \"heapster\" not found".into())),
+            "{numbered:?}"
+        );
+        ensure!(
+            matches!(verdict::heapster_health(&missing), Verdict::Fail(m) if m.contains("no heapster service")),
+            "the verdict reads the current form"
+        );
+        Ok::<(), libtest_mimic::Failed>(())
+    })?;
+    let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
+    rt.block_on(heapster_e2e::apply::apply(&client, &docs, |_| {}))
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        // Before any heapster pod is Ready: no endpoints.
+        let early = get(&client, &heapster("/healthz"), &[]).await?;
+        ensure!(
+            early.status == 200
+                || early.api_status()
+                    == Some((
+                        "ServiceUnavailable".into(),
+                        "no endpoints available for service \"heapster\"".into()
+                    )),
+            "{early:?}"
+        );
+        let bad_port = get(
+            &client,
+            &kubeclient::service_proxy_path(NAMESPACE, "heapster:81", "/healthz"),
+            &[],
+        )
+        .await?;
+        ensure!(
+            bad_port.api_status()
+                == Some((
+                    "ServiceUnavailable".into(),
+                    "no service port 81 found for service \"heapster\"".into()
+                )),
+            "{bad_port:?}"
+        );
+        Ok(())
+    })
+}
