@@ -877,7 +877,20 @@ fn upgrade(
     to: &std::path::Path,
     rollout_timeout: Duration,
 ) -> (RunResult, Report) {
-    let fakes = Fakes::new(rt, world());
+    // A new heapster's first export comes well after its pod starts (5 to 15 s upstream),
+    // so a gap is many looks long, never one the monitor can fall between.
+    let mut timing = kind_sim::Timing::fast();
+    timing.heapster = Some(kind_sim::HeapsterClock {
+        first_export: Duration::from_millis(800),
+        spacing: Some(Duration::from_millis(150)),
+    });
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            timing: Some(timing),
+            ..world()
+        },
+    );
     let mut opts = options(&fakes);
     opts.upgrade_from = Some(from.to_path_buf());
     opts.manifests = to.to_path_buf();
