@@ -1,35 +1,24 @@
 //! End-to-end checks that kubernetes-dashboard shows heapster's node and pod metrics,
-//! on a throw-away kind cluster or any cluster a kubeconfig reaches.
+//! on a throw-away kind cluster or any cluster a kubeconfig reaches. The xtask and the
+//! test harness both use this library. Its rooms:
 //!
-//! One module per phase: `preflight`, `images`, `cluster`, `manifests`, `apply`,
-//! `rollout`, `checks` (with the pure `verdict` functions), `suite`, `report`; `pipeline`
-//! runs them in order. The xtask and the test harness both use this library.
+//! - `pipeline`: the phases of `e2e` and `up` (preflight, images, cluster, apply,
+//!   rollout, load, checks, teardown), one file each, run in order by `pipeline::run`;
+//! - `checks`: one file per component, each with what it fetches and its pure verdicts;
+//!   `checks::plan` lists them, `checks::run` polls them;
+//! - `report`: how a run is shown and kept (terminal, JUnit, GitHub, artifacts, baseline,
+//!   the version table), ended by one `report::finish` for every command;
+//! - `kubeclient`: talking to a cluster (client, retries, proxy) and pure decisions over pod
+//!   and Deployment status; `manifests`: reading and linting the stack's manifests;
+//! - `versions`, `duration`, `cancel`: pins, durations with units, Ctrl-C.
 
-pub mod apply;
-pub mod artifacts;
-pub mod baseline;
 pub mod cancel;
 pub mod checks;
-pub mod cluster;
-pub mod diagnose;
 pub mod duration;
-pub mod evidence;
-pub mod github;
-pub mod images;
-pub mod junit;
 pub mod kubeclient;
-pub mod lint;
-pub mod load;
 pub mod manifests;
-pub mod matrix;
 pub mod pipeline;
-pub mod preflight;
 pub mod report;
-pub mod rollout;
-pub mod suite;
-pub mod tools;
-pub mod upgrade;
-pub mod verdict;
 pub mod versions;
 
 /// Exit codes: 0 every check passed; 1 the system under test failed; 2 the harness could not run.

@@ -13,8 +13,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use heapster_e2e::checks::run as suite;
 use heapster_e2e::checks::{self, CheckConfig, Ctx};
-use heapster_e2e::{kubeclient, suite};
+use heapster_e2e::kubeclient;
 use kind_sim::Scenario;
 use libtest_mimic::{Arguments, Trial};
 
@@ -39,7 +40,11 @@ fn main() {
     trials.extend(check_trials);
     trials.extend(support::scenarios::trials(&rt));
     trials.extend(support::pipeline::trials(&rt));
+    trials.extend(support::setup::trials(&rt));
+    trials.extend(support::upgrade::trials(&rt));
+    trials.extend(support::ground_truth::trials(&rt));
     trials.extend(support::pinned::trials());
+    trials.extend(support::layout::trials());
     trials.extend(support::sim::trials(&rt));
     trials.extend(support::fidelity::trials(&rt));
     let mut args = args;

@@ -141,10 +141,6 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
     })
 }
 
-/// Whether the connection presented the admin's client certificate.
-#[derive(Debug, Clone, Copy)]
-pub struct AdminCertificate(pub bool);
-
 /// Accept TLS connections until stopped; each request carries whether its connection
 /// authenticated with the admin certificate.
 async fn serve_tls(
@@ -179,7 +175,8 @@ async fn serve_tls(
                 .is_some_and(|c| c.as_ref() == admin_der.as_slice());
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(AdminCertificate(is_admin));
+                    req.extensions_mut()
+                        .insert(crate::api::AdminCertificate(is_admin));
                     app.clone().oneshot(req.map(axum::body::Body::new))
                 },
             );

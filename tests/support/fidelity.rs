@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use heapster_e2e::checks::series::{age, parse_metric_result};
 use heapster_e2e::checks::{CHECKS_TOKEN_SECRET, DASHBOARD_PROXY, NAMESPACE};
+use heapster_e2e::checks::{Verdict, dashboard, heapster};
 use heapster_e2e::kubeclient::{self, Answer};
-use heapster_e2e::verdict::{self, Verdict};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kind_sim::Scenario;
@@ -190,7 +191,7 @@ fn node_list_of_three(rt: &tokio::runtime::Runtime) -> TestResult {
             .json()?;
             // Every point in that second counts: the accelerated clock can put two
             // batches in one second, and `AggregatingMapFromDataList` sums them all.
-            let points = verdict::parse_metric_result(&series)?;
+            let points = parse_metric_result(&series)?;
             sum += points
                 .iter()
                 .filter(|p| p.timestamp.as_second() == x)
@@ -201,8 +202,7 @@ fn node_list_of_three(rt: &tokio::runtime::Runtime) -> TestResult {
             last["y"] == sum,
             "dataPoints sum the nodes: {last} vs {sum}"
         );
-        let verdict =
-            verdict::dashboard_list(&list, "nodes", Timestamp::now(), Duration::from_secs(120));
+        let verdict = dashboard::list(&list, "nodes", Timestamp::now(), Duration::from_secs(120));
         ensure!(verdict.is_pass(), "{verdict:?}");
         Ok(())
     })
@@ -216,7 +216,7 @@ fn one_item_list(rt: &tokio::runtime::Runtime) -> TestResult {
         .map_err(|e| e.to_string())?;
     let client = stack.client.clone();
     rt.block_on(async {
-        heapster_e2e::apply::apply(&client, &docs, |_| {})
+        heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {})
             .await
             .map_err(|e| e.to_string())?;
         let jwe = login(&client).await?;
@@ -236,15 +236,30 @@ fn one_item_list(rt: &tokio::runtime::Runtime) -> TestResult {
         .await?;
         ensure!(list["pods"].as_array().map(Vec::len) == Some(1), "{list}");
         let memory = &list["cumulativeMetrics"][1];
-        let data = memory["dataPoints"].as_array().cloned().unwrap_or_default();
+        // One item: the same points both ways (dataPoints per Unix second, summed when the
+        // accelerated clock puts two batches in one second).
         let metric = memory["metricPoints"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        ensure!(
-            data.len() == metric.len(),
-            "one item: the same points both ways: {memory}"
-        );
+        for d in memory["dataPoints"].as_array().into_iter().flatten() {
+            let x = d["x"].as_i64().unwrap_or_default();
+            let second = |p: &Value| {
+                p["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .map(|t| t.as_second())
+            };
+            let sum: u64 = metric
+                .iter()
+                .filter(|p| second(p) == Some(x))
+                .map(|p| p["value"].as_u64().unwrap_or_default())
+                .sum();
+            ensure!(
+                d["y"] == sum,
+                "one item: the same points both ways: {memory}"
+            );
+        }
         ensure!(
             !list["pods"][0]["metrics"]["memoryUsageHistory"].is_null(),
             "per-pod metrics: {list}"
@@ -282,20 +297,19 @@ fn events_as_the_user(rt: &tokio::runtime::Runtime) -> TestResult {
                 &role(resources),
             )
             .map_err(|e| e.to_string())?;
-            heapster_e2e::apply::apply(&client, &docs, |_| {})
+            heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {})
                 .await
                 .map_err(|e| e.to_string())?;
             let answer = get(&client, &dashboard(&path), &[("jweToken", &jwe)]).await?;
             ensure!(answer.status == 200, "non-critical: {}", answer.status);
             let v = answer.json()?;
-            let errors = verdict::list_errors(&v);
+            let errors = dashboard::list_errors(&v);
             ensure!(
                 errors.iter().any(|e| e.resource.as_deref() == Some(refused)
                     && e.message.contains("is forbidden")),
                 "{refused} refused: {errors:?}"
             );
-            let judged =
-                verdict::dashboard_list(&v, "pods", Timestamp::now(), Duration::from_secs(120));
+            let judged = dashboard::list(&v, "pods", Timestamp::now(), Duration::from_secs(120));
             match (refused, judged) {
                 ("events", Verdict::Pass(m)) => ensure!(m.contains("could not read events"), "{m}"),
                 ("pods", Verdict::Fail(m)) => ensure!(m.contains("pods is forbidden"), "{m}"),
@@ -323,7 +337,7 @@ fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
             expired.body
         );
         ensure!(
-            heapster_e2e::checks::session_refused(&expired),
+            heapster_e2e::checks::dashboard::session_refused(&expired),
             "the checks see it as refused"
         );
         Ok::<(), libtest_mimic::Failed>(())
@@ -349,7 +363,7 @@ fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
         .ok_or("planned")?;
     let run = |ctx: Arc<heapster_e2e::checks::Ctx>| {
         let probe = node_metrics.probe.clone();
-        rt.block_on(heapster_e2e::suite::run_all(
+        rt.block_on(heapster_e2e::checks::run::run_all(
             ctx,
             vec![heapster_e2e::checks::Check {
                 name: "dashboard::node_metrics".into(),
@@ -394,7 +408,7 @@ fn state_without_login(rt: &tokio::runtime::Runtime) -> TestResult {
             .parse()
             .map_err(|e| format!("{e}"))?;
         ensure!(
-            verdict::age(Timestamp::now(), checked) < Duration::from_secs(5),
+            age(Timestamp::now(), checked) < Duration::from_secs(5),
             "checked now: {state}"
         );
         ensure!(state["error"].is_null(), "{state}");
@@ -410,7 +424,7 @@ fn state_without_login(rt: &tokio::runtime::Runtime) -> TestResult {
 /// heapster v1.5.4: every export holds the cluster metric set, so `/healthz` passes even
 /// when every kubelet scrape fails; the node list stays empty and the log says why.
 fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
-    let dir = super::pipeline::copy_manifests(|name, text| {
+    let dir = super::copy_manifests(|name, text| {
         if name == "30-heapster.yaml" {
             text.replace("kubeletPort=10250", "kubeletPort=10255")
         } else {
@@ -481,13 +495,13 @@ fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
             "{numbered:?}"
         );
         ensure!(
-            matches!(verdict::heapster_health(&missing), Verdict::Fail(m) if m.contains("no heapster service")),
+            matches!(heapster::health(&missing), Verdict::Fail(m) if m.contains("no heapster service")),
             "the verdict reads the current form"
         );
         Ok::<(), libtest_mimic::Failed>(())
     })?;
     let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
-    rt.block_on(heapster_e2e::apply::apply(&client, &docs, |_| {}))
+    rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         // Before any heapster pod is Ready: no endpoints.

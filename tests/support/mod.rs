@@ -2,19 +2,24 @@
 //! simulated cluster with the stack applied by the harness's own code.
 
 pub mod fidelity;
+pub mod ground_truth;
+pub mod layout;
 pub mod pinned;
 pub mod pipeline;
 pub mod scenarios;
+pub mod setup;
 pub mod sim;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use heapster_e2e::checks::run::{self as suite, Outcome};
 use heapster_e2e::checks::{self, CheckConfig, Ctx};
-use heapster_e2e::rollout::{self, RolloutError};
-use heapster_e2e::suite::{self, Outcome};
-use heapster_e2e::{apply, kubeclient, manifests};
+use heapster_e2e::pipeline::apply;
+use heapster_e2e::pipeline::rollout::{self, RolloutError};
+use heapster_e2e::{kubeclient, manifests};
 use kind_sim::{ClusterHandle, Scenario, SimConfig, World, WorldConfig};
 
 pub fn root() -> PathBuf {
@@ -158,6 +163,24 @@ impl SimStack {
         assert!(!plan.is_empty(), "an empty check plan is a bug");
         rt.block_on(suite::run_all(Arc::new(ctx), plan))
     }
+}
+
+/// A copy of the shipped manifests with `edit` applied to each file's text.
+pub fn copy_manifests(edit: impl Fn(&str, String) -> String) -> Result<tempfile::TempDir, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(manifests_dir()).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_file() {
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            std::fs::write(dir.path().join(&name), edit(&name, text)).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(dir)
 }
 
 /// Failing outcomes, for assertion messages.

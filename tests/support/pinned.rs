@@ -4,7 +4,8 @@
 use libtest_mimic::Trial;
 use serde_json::Value;
 
-use heapster_e2e::{lint, manifests, versions};
+use heapster_e2e::manifests::lint;
+use heapster_e2e::{manifests, versions};
 
 use super::{TestResult, manifests_dir, root};
 use crate::ensure;
@@ -131,8 +132,10 @@ fn no_removed_apis() -> TestResult {
 }
 
 fn kind_config() -> TestResult {
-    let n = heapster_e2e::cluster::node_count(&root().join("manifests/kind/kind-config.yaml"))
-        .map_err(|e| e.to_string())?;
+    let n = heapster_e2e::pipeline::cluster::node_count(
+        &root().join("manifests/kind/kind-config.yaml"),
+    )
+    .map_err(|e| e.to_string())?;
     ensure!(n == 3, "{n} nodes");
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask e2e`'s pipeline end to end through the fake `kind` and `docker`: the
-//! happy path, each preflight error, dry-run, images, apply order, fail-fast, teardown.
+//! happy path, dry-run, apply order, fail-fast, teardown, `--keep`, `--reuse`, several
+//! versions. Preflight and images are in `setup`, upgrades in `upgrade`, the calibrated
+//! load in `ground_truth`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
 use super::{
-    Fakes, TestResult, check_config, failures, manifests_dir, outcome, root, stack_images,
+    Fakes, TestResult, check_config, copy_manifests, failures, outcome, root, stack_images,
 };
 use crate::ensure;
 
@@ -27,26 +29,6 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
     vec![
         trial(rt, "healthy_run_is_green_and_deletes_its_cluster", healthy),
         trial(rt, "dry_run_prints_every_step_and_runs_nothing", dry_run),
-        trial(rt, "preflight::missing_docker", missing_docker),
-        trial(rt, "preflight::missing_kind", missing_kind),
-        trial(rt, "preflight::docker_daemon_down", daemon_down),
-        trial(rt, "preflight::kind_too_old", kind_too_old),
-        trial(
-            rt,
-            "images::pulled_only_when_missing",
-            pulled_only_when_missing,
-        ),
-        trial(rt, "images::mirror_pulls_retags_and_removes", mirror),
-        trial(
-            rt,
-            "images::unpullable_image_stops_before_the_cluster",
-            unpullable,
-        ),
-        trial(
-            rt,
-            "manifests::invalid_document_stops_before_anything",
-            invalid_manifest,
-        ),
         trial(rt, "apply::dependency_order_and_field_manager", apply_order),
         trial(rt, "fail_fast::crash_loop", crash_loop),
         trial(rt, "fail_fast::image_pull", image_pull),
@@ -59,50 +41,10 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         ),
         trial(rt, "name_taken_needs_reuse_and_reuse_never_deletes", reuse),
         trial(rt, "versions::two_at_once_with_a_table", two_versions),
-        trial(
-            rt,
-            "upgrade::broken_flag_to_fixed_goes_red_then_green",
-            broken_to_fixed,
-        ),
-        trial(
-            rt,
-            "upgrade::fixed_to_broken_goes_red_with_the_cause",
-            fixed_to_broken,
-        ),
-        trial(
-            rt,
-            "upgrade::no_gap_with_the_readiness_probe",
-            no_gap_with_readiness_probe,
-        ),
-        trial(
-            rt,
-            "upgrade::gap_without_the_readiness_probe_is_caught",
-            gap_without_readiness_probe,
-        ),
-        trial(
-            rt,
-            "ground_truth::green_within_tolerance",
-            ground_truth_green,
-        ),
-        trial(
-            rt,
-            "ground_truth::skewed_tenfold_is_red",
-            ground_truth_skewed,
-        ),
-        trial(
-            rt,
-            "ground_truth::metrics_never_appear",
-            ground_truth_never_appears,
-        ),
-        trial(
-            rt,
-            "ground_truth::load_deleted_on_interrupt",
-            ground_truth_interrupted,
-        ),
     ]
 }
 
-fn world() -> WorldConfig {
+pub fn world() -> WorldConfig {
     WorldConfig {
         registry: Fakes::registry_with_stack(),
         ..Default::default()
@@ -121,11 +63,11 @@ pub fn options(fakes: &Fakes) -> Options {
     opts
 }
 
-fn run(rt: &tokio::runtime::Runtime, fakes: &Fakes, opts: &Options) -> (RunResult, Report) {
+pub fn run(rt: &tokio::runtime::Runtime, fakes: &Fakes, opts: &Options) -> (RunResult, Report) {
     run_with(rt, fakes, opts, &Cancel::new(), Report::new(false))
 }
 
-fn run_with(
+pub fn run_with(
     rt: &tokio::runtime::Runtime,
     fakes: &Fakes,
     opts: &Options,
@@ -137,7 +79,21 @@ fn run_with(
     (result, report)
 }
 
-fn position(calls: &[String], prefix: &str) -> Option<usize> {
+pub fn expect_harness_error(result: &RunResult, needles: &[&str]) -> TestResult {
+    ensure!(
+        result.exit == 2,
+        "expected exit 2, got {}: {:?}",
+        result.exit,
+        result.error
+    );
+    let error = result.error.clone().unwrap_or_default();
+    for n in needles {
+        ensure!(error.contains(n), "the error should mention {n:?}: {error}");
+    }
+    Ok(())
+}
+
+pub fn position(calls: &[String], prefix: &str) -> Option<usize> {
     calls.iter().position(|c| c.starts_with(prefix))
 }
 
@@ -266,256 +222,6 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         claims.is_empty(),
         "dry-run claims work it did not do: {claims:?}"
-    );
-    Ok(())
-}
-
-fn expect_harness_error(result: &RunResult, needles: &[&str]) -> TestResult {
-    ensure!(
-        result.exit == 2,
-        "expected exit 2, got {}: {:?}",
-        result.exit,
-        result.error
-    );
-    let error = result.error.clone().unwrap_or_default();
-    for n in needles {
-        ensure!(error.contains(n), "the error should mention {n:?}: {error}");
-    }
-    Ok(())
-}
-
-fn missing_docker(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::with_tools(rt, world(), &["kind"]);
-    let (result, _) = run(rt, &fakes, &options(&fakes));
-    expect_harness_error(
-        &result,
-        &["`docker` was not found on PATH", "install Docker"],
-    )?;
-    ensure!(
-        fakes.calls(rt).is_empty(),
-        "nothing may run after a failed preflight"
-    );
-    Ok(())
-}
-
-fn missing_kind(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::with_tools(rt, world(), &["docker"]);
-    let (result, _) = run(rt, &fakes, &options(&fakes));
-    expect_harness_error(
-        &result,
-        &[
-            "`kind` was not found on PATH",
-            "go install sigs.k8s.io/kind@v0.33.0",
-        ],
-    )?;
-    ensure!(
-        !fakes.calls(rt).iter().any(|c| c.starts_with("kind")),
-        "no kind call"
-    );
-    Ok(())
-}
-
-fn daemon_down(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            daemon_running: false,
-            ..world()
-        },
-    );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
-    expect_harness_error(
-        &result,
-        &[
-            "Docker daemon is not answering",
-            "Cannot connect to the Docker daemon",
-        ],
-    )?;
-    ensure!(
-        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
-        "no cluster after a failed preflight"
-    );
-    Ok(())
-}
-
-fn kind_too_old(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            kind_version: "v0.20.0".into(),
-            ..world()
-        },
-    );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
-    expect_harness_error(&result, &["kind v0.20.0 is older than the pinned v0.33.0"])
-}
-
-fn pulled_only_when_missing(rt: &tokio::runtime::Runtime) -> TestResult {
-    let present: Vec<String> = stack_images().into_iter().take(2).collect();
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            local_images: present.clone(),
-            ..world()
-        },
-    );
-    let mut opts = options(&fakes);
-    opts.up_only = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
-    let pulls: Vec<String> = fakes
-        .calls(rt)
-        .into_iter()
-        .filter(|c| c.starts_with("docker pull"))
-        .collect();
-    ensure!(pulls.len() == 2, "pulled {pulls:?}");
-    ensure!(
-        pulls
-            .iter()
-            .all(|p| present.iter().all(|i| !p.ends_with(i.as_str()))),
-        "present images were pulled again: {pulls:?}"
-    );
-    Ok(())
-}
-
-fn mirror(rt: &tokio::runtime::Runtime) -> TestResult {
-    let registry = stack_images()
-        .iter()
-        .map(|i| {
-            (
-                heapster_e2e::images::mirror_reference("mirror.local/k8s", i),
-                None,
-            )
-        })
-        .collect();
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            registry,
-            ..world()
-        },
-    );
-    let mut opts = options(&fakes);
-    opts.image_mirror = Some("mirror.local/k8s".into());
-    opts.up_only = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
-    let calls = fakes.calls(rt);
-    for image in stack_images() {
-        let from = heapster_e2e::images::mirror_reference("mirror.local/k8s", &image);
-        let steps = [
-            format!("docker pull {from}"),
-            format!("docker tag {from} {image}"),
-            format!("docker rmi {from}"),
-        ];
-        let at: Vec<Option<usize>> = steps
-            .iter()
-            .map(|s| calls.iter().position(|c| c == s))
-            .collect();
-        ensure!(
-            at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]),
-            "pull, tag, rmi in order for {image}: {calls:#?}"
-        );
-    }
-    let local = rt.block_on(fakes.world.local_images());
-    ensure!(
-        local.iter().all(|i| !i.contains("mirror.local")),
-        "mirror tags removed: {local:?}"
-    );
-    ensure!(
-        stack_images().iter().all(|i| local.contains(i)),
-        "retagged to the manifests' names: {local:?}"
-    );
-    Ok(())
-}
-
-fn unpullable(rt: &tokio::runtime::Runtime) -> TestResult {
-    let registry = Fakes::registry_with_stack()
-        .into_iter()
-        .filter(|(i, _)| !i.contains("grafana"))
-        .collect();
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            registry,
-            ..world()
-        },
-    );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
-    expect_harness_error(
-        &result,
-        &[
-            "could not pull 1 image",
-            "heapster-grafana-amd64:v5.0.4",
-            "manifest unknown",
-            "--image-mirror",
-        ],
-    )?;
-    ensure!(
-        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
-        "no cluster for a run whose images cannot be had"
-    );
-    Ok(())
-}
-
-pub fn copy_manifests(edit: impl Fn(&str, String) -> String) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    for entry in std::fs::read_dir(manifests_dir()).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.is_file() {
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-            std::fs::write(dir.path().join(&name), edit(&name, text)).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(dir)
-}
-
-fn invalid_manifest(rt: &tokio::runtime::Runtime) -> TestResult {
-    let dir = copy_manifests(|name, text| {
-        if name == "40-grafana.yaml" {
-            text.replace(
-                "  selector:\n    matchLabels:\n      k8s-app: grafana\n",
-                "",
-            )
-        } else {
-            text
-        }
-    })?;
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.manifests = dir.path().to_path_buf();
-    let (result, _) = run(rt, &fakes, &opts);
-    expect_harness_error(
-        &result,
-        &[
-            "40-grafana.yaml, document 0",
-            "requires spec.selector",
-            "nothing was applied",
-        ],
-    )?;
-    ensure!(
-        !fakes
-            .calls(rt)
-            .iter()
-            .any(|c| c.starts_with("kind create") || c.starts_with("docker pull")),
-        "nothing may happen before every manifest is valid"
     );
     Ok(())
 }
@@ -791,7 +497,7 @@ pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
         .iter()
         .map(|v| {
             let mut o = options(&fakes);
-            o.name = heapster_e2e::matrix::cluster_name("e2e", v);
+            o.name = heapster_e2e::report::matrix::cluster_name("e2e", v);
             o.k8s_version = v.to_string();
             o.node_image = versions::node_image(v).expect("pinned").reference();
             o.artifacts = fakes.dir.path().join("artifacts").join(&o.name);
@@ -833,7 +539,7 @@ pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
                 && c.contains("kindest/node:v1.36.4@")),
         "{calls:#?}"
     );
-    let rendered = heapster_e2e::matrix::render_runs(&runs, &results);
+    let rendered = heapster_e2e::pipeline::render_runs(&runs, &results);
     let header = rendered
         .lines()
         .find(|l| l.trim_start().starts_with("check"))
@@ -850,314 +556,6 @@ pub fn two_versions(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         rt.block_on(fakes.world.cluster_names()).is_empty(),
         "both clusters deleted"
-    );
-    Ok(())
-}
-
-/// Heapster's 2018 default source, which reads the kubelet's closed read-only port.
-fn with_legacy_source(name: &str, text: String) -> String {
-    if name != "30-heapster.yaml" {
-        return text;
-    }
-    text.lines()
-        .map(|l| {
-            if l.contains("--source=") {
-                "            - --source=kubernetes:https://kubernetes.default".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn upgrade(
-    rt: &tokio::runtime::Runtime,
-    from: &std::path::Path,
-    to: &std::path::Path,
-    rollout_timeout: Duration,
-) -> (RunResult, Report) {
-    // A new heapster's first export comes well after its pod starts (5 to 15 s upstream),
-    // so a gap is many looks long, never one the monitor can fall between.
-    let mut timing = kind_sim::Timing::fast();
-    timing.heapster = Some(kind_sim::HeapsterClock {
-        first_export: Duration::from_millis(800),
-        spacing: Some(Duration::from_millis(150)),
-    });
-    let fakes = Fakes::new(
-        rt,
-        WorldConfig {
-            timing: Some(timing),
-            ..world()
-        },
-    );
-    let mut opts = options(&fakes);
-    opts.upgrade_from = Some(from.to_path_buf());
-    opts.manifests = to.to_path_buf();
-    opts.timeout = rollout_timeout;
-    opts.checks = check_config(Duration::from_secs(10));
-    run(rt, &fakes, &opts)
-}
-
-pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
-    let broken = copy_manifests(with_legacy_source)?;
-    let (result, report) = upgrade(rt, broken.path(), &manifests_dir(), Duration::from_secs(3));
-    ensure!(
-        result.exit == 0,
-        "the upgrade fixes it: exit {} {:?}\n{}\n{}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes).join("\n"),
-        report.lines().join("\n")
-    );
-    let red: Vec<&str> = result
-        .before
-        .iter()
-        .filter(|o| !o.passed && !o.ignored)
-        .map(|o| o.name.as_str())
-        .collect();
-    ensure!(
-        red.contains(&"before::heapster::nodes"),
-        "red before: {red:?}"
-    );
-    let nodes = outcome(&result.before, "before::heapster::nodes")
-        .message
-        .clone();
-    ensure!(
-        nodes.contains(":10255: getsockopt: connection refused"),
-        "{nodes}"
-    );
-    ensure!(
-        result.outcomes.iter().all(|o| o.passed || o.ignored),
-        "green after: {:?}",
-        failures(&result.outcomes)
-    );
-    ensure!(
-        result
-            .outcomes
-            .iter()
-            .any(|o| o.name == "dashboard::log" && o.passed),
-        "the dashboard reconnects"
-    );
-    ensure!(
-        result
-            .outcomes
-            .iter()
-            .any(|o| o.name == "upgrade::no_gap_in_node_metrics" && o.ignored),
-        "no series to keep before"
-    );
-    Ok(())
-}
-
-pub fn fixed_to_broken(rt: &tokio::runtime::Runtime) -> TestResult {
-    let broken = copy_manifests(with_legacy_source)?;
-    let (result, _) = upgrade(rt, &manifests_dir(), broken.path(), Duration::from_secs(3));
-    ensure!(
-        result.before.iter().all(|o| o.passed || o.ignored),
-        "green before: {:?}",
-        failures(&result.before)
-    );
-    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
-    // The broken heapster gets Ready on its first (empty) batch and replaces the good one.
-    let nodes = outcome(&result.outcomes, "heapster::nodes");
-    ensure!(
-        !nodes.passed && nodes.message.contains("read-only port 10255 is closed"),
-        "the cause is named: {}",
-        nodes.message
-    );
-    let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
-    ensure!(!gap.passed && !gap.ignored, "the series broke off: {gap:?}");
-    Ok(())
-}
-
-fn annotate_heapster(name: &str, text: String) -> String {
-    if name != "30-heapster.yaml" {
-        return text;
-    }
-    text.replace("    metadata:\n      labels:\n        k8s-app: heapster\n", "    metadata:\n      annotations:\n        heapster-e2e/revision: \"2\"\n      labels:\n        k8s-app: heapster\n")
-}
-
-pub fn no_gap_with_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
-    let next = copy_manifests(annotate_heapster)?;
-    let (result, report) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
-    ensure!(
-        result.exit == 0,
-        "exit {} {:?}\n{:?}\n{}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes),
-        report.lines().join("\n")
-    );
-    let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
-    ensure!(
-        gap.passed
-            && gap.message.contains("memory/usage always fresh")
-            && gap.message.contains("limit 20s"),
-        "{gap:?}"
-    );
-    Ok(())
-}
-
-/// The shipped manifests without heapster's readiness probe.
-pub fn without_heapster_readiness_probe(name: &str, text: String) -> String {
-    if name == "30-heapster.yaml" {
-        text.replace("          readinessProbe:\n            httpGet:\n              path: /healthz\n              port: 8082\n            periodSeconds: 5\n", "")
-    } else {
-        text
-    }
-}
-
-pub fn gap_without_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
-    let next = copy_manifests(|name, text| {
-        without_heapster_readiness_probe(name, annotate_heapster(name, text))
-    })?;
-    ensure!(
-        !std::fs::read_to_string(next.path().join("30-heapster.yaml"))
-            .map_err(|e| e.to_string())?
-            .contains("readinessProbe"),
-        "probe removed"
-    );
-    let (result, _) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
-    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
-    ensure!(
-        !gap.passed && !gap.ignored && gap.message.contains("memory/usage had no heapster data"),
-        "{gap:?}"
-    );
-    Ok(())
-}
-
-fn load_world(scenario: Scenario) -> WorldConfig {
-    let mut registry = Fakes::registry_with_stack();
-    registry.push((versions::LOAD_IMAGE.reference(), None));
-    WorldConfig {
-        registry,
-        scenario,
-        ..Default::default()
-    }
-}
-
-/// Run with the calibrated load; the cluster is kept so its requests can be read.
-fn with_load(
-    rt: &tokio::runtime::Runtime,
-    scenario: Scenario,
-    cancel_after: Option<&'static str>,
-) -> (RunResult, Vec<(String, String)>) {
-    let fakes = Fakes::new(rt, load_world(scenario));
-    let mut opts = options(&fakes);
-    opts.load = Some(heapster_e2e::load::LoadConfig::default());
-    opts.keep = true;
-    opts.checks = check_config(Duration::from_secs(4));
-    let cancel = Cancel::new();
-    let report = Report::new(false);
-    if let Some(phase) = cancel_after {
-        let c = cancel.clone();
-        report.on_phase(move |p| {
-            if p == phase {
-                c.cancel();
-            }
-        });
-    }
-    let (result, _) = run_with(rt, &fakes, &opts, &cancel, report);
-    let requests = rt
-        .block_on(fakes.world.with_cluster("e2e", |h| h.requests()))
-        .unwrap_or_default();
-    (result, requests)
-}
-
-fn load_deleted(requests: &[(String, String)]) -> bool {
-    requests
-        .iter()
-        .any(|(m, u)| m == "DELETE" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-"))
-}
-
-pub fn ground_truth_green(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (result, requests) = with_load(rt, Scenario::Healthy, None);
-    ensure!(
-        result.exit == 0,
-        "exit {} {:?} {:?}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes)
-    );
-    let truth: Vec<&heapster_e2e::suite::Outcome> = result
-        .outcomes
-        .iter()
-        .filter(|o| o.name.starts_with("ground_truth::"))
-        .collect();
-    ensure!(
-        truth.len() == 5 && truth.iter().all(|o| o.passed),
-        "{truth:#?}"
-    );
-    let cpu = outcome(&result.outcomes, "ground_truth::cpu")
-        .message
-        .clone();
-    ensure!(
-        cpu.contains("target 100m") && cpu.contains("tolerance ±30%"),
-        "{cpu}"
-    );
-    ensure!(
-        load_deleted(&requests),
-        "the load namespace is deleted after a pass"
-    );
-    Ok(())
-}
-
-pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (result, requests) = with_load(rt, Scenario::ConsumerSkewed, None);
-    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
-    ensure!(
-        !cpu.passed && cpu.message.contains("target 100m, tolerance ±30%"),
-        "{cpu:?}"
-    );
-    let deviation: i64 = cpu
-        .message
-        .rsplit("(+")
-        .next()
-        .and_then(|d| d.split('%').next())
-        .and_then(|d| d.parse().ok())
-        .ok_or("no deviation in the message")?;
-    ensure!(deviation > 500, "about ten times the target: {cpu:?}");
-    let memory = outcome(&result.outcomes, "ground_truth::memory");
-    ensure!(
-        !memory.passed && memory.message.contains("target 64.0 MiB"),
-        "{memory:?}"
-    );
-    ensure!(
-        load_deleted(&requests),
-        "the load namespace is deleted after a failure"
-    );
-    Ok(())
-}
-
-pub fn ground_truth_never_appears(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (result, requests) = with_load(rt, Scenario::ConsumerWithoutMetrics, None);
-    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
-    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
-    ensure!(!cpu.passed && cpu.message.contains("no points"), "{cpu:?}");
-    ensure!(
-        result
-            .outcomes
-            .iter()
-            .any(|o| o.name == "heapster::health" && o.passed),
-        "heapster itself is fine"
-    );
-    ensure!(load_deleted(&requests), "the load namespace is deleted");
-    Ok(())
-}
-
-pub fn ground_truth_interrupted(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (result, requests) = with_load(rt, Scenario::Healthy, Some("Load generators"));
-    ensure!(
-        result.exit == 2 && result.error.as_deref() == Some("interrupted"),
-        "exit {} {:?}",
-        result.exit,
-        result.error
-    );
-    ensure!(
-        load_deleted(&requests),
-        "the load namespace is deleted after an interrupt"
     );
     Ok(())
 }

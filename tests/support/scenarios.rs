@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use heapster_e2e::rollout::RolloutError;
-use heapster_e2e::suite::Outcome;
+use heapster_e2e::checks::run::Outcome;
+use heapster_e2e::pipeline::rollout::RolloutError;
 use kind_sim::Scenario;
 use libtest_mimic::Trial;
 
@@ -16,8 +16,9 @@ use heapster_e2e::pipeline::{self, ChecksMode};
 use heapster_e2e::report::Report;
 use kind_sim::WorldConfig;
 
+use super::copy_manifests;
 use super::pipeline::options as pipeline_options;
-use super::pipeline::{copy_manifests, without_heapster_readiness_probe};
+use super::upgrade::without_heapster_readiness_probe;
 use super::{
     Fakes, SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images,
 };
@@ -388,8 +389,12 @@ fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
 fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
     let stack = SimStack::start(rt, "sim", Scenario::ZeroNodes, stack_images());
     let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).expect("manifests");
-    rt.block_on(heapster_e2e::apply::apply(&stack.client, &docs, |_| {}))
-        .map_err(|e| format!("apply: {e}"))?;
+    rt.block_on(heapster_e2e::pipeline::apply::apply(
+        &stack.client,
+        &docs,
+        |_| {},
+    ))
+    .map_err(|e| format!("apply: {e}"))?;
     let outcomes = stack.run_checks(rt, check_config(LONG));
     expect_fast_fail(&outcomes, "nodes::count", "zero nodes")?;
     expect_fast_fail(&outcomes, "heapster::health", "zero nodes")

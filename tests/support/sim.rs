@@ -13,8 +13,10 @@ use crate::ensure;
 type Rt = Arc<tokio::runtime::Runtime>;
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
-    let kubectl =
-        heapster_e2e::tools::find_on_path(&std::env::var_os("PATH").unwrap_or_default(), "kubectl");
+    let kubectl = heapster_e2e::pipeline::tools::find_on_path(
+        &std::env::var_os("PATH").unwrap_or_default(),
+        "kubectl",
+    );
     let (r1, r2, r3) = (rt.clone(), rt.clone(), rt.clone());
     vec![
         Trial::test("sim::kubectl_gets_nodes_pods_and_logs", move || {
@@ -77,7 +79,11 @@ fn removed_api(rt: &tokio::runtime::Runtime) -> TestResult {
     let docs = heapster_e2e::manifests::parse_file(std::path::Path::new("heapster.yaml"), old)
         .map_err(|e| e.to_string())?;
     let err = rt
-        .block_on(heapster_e2e::apply::apply(&stack.client, &docs, |_| {}))
+        .block_on(heapster_e2e::pipeline::apply::apply(
+            &stack.client,
+            &docs,
+            |_| {},
+        ))
         .err()
         .ok_or("a removed API was applied")?;
     let message = format!("{err:#}");

@@ -1,12 +1,16 @@
 //! `cargo xtask check`: the checks only, read-only, against any cluster; optionally saved
 //! as a baseline report, or compared with one. `--with-load` is the one mode that writes:
 //! it creates the calibrated load and deletes it at the end, on failure and on Ctrl-C.
+//! The run ends like every other, through `report::finish`.
 
 use std::sync::Arc;
 
 use heapster_e2e::cancel::Cancel;
-use heapster_e2e::checks::{self, CheckConfig, Ctx};
-use heapster_e2e::{baseline, junit, kubeclient, load, suite};
+use heapster_e2e::checks::run as suite;
+use heapster_e2e::checks::{self, CheckConfig, Ctx, Outcome};
+use heapster_e2e::kubeclient;
+use heapster_e2e::pipeline::load;
+use heapster_e2e::report::{self, Finish, Report, baseline};
 
 use crate::cli::{CheckArgs, libtest_args};
 
@@ -51,14 +55,33 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
             Err(e) => eprintln!("error: {e:#}"),
         }
     }
-    let (conclusion, outcomes) = result?;
-    if let Some(path) = &args.junit {
-        junit::write(
-            path,
-            &format!("heapster-e2e check (Kubernetes {version})"),
-            &outcomes,
-        )?;
-    }
+    let (exit, outcomes, ctx) = result?;
+    let report = Report::new(true);
+    let summary = ctx.summary.lock().expect("summary lock").clone();
+    let responses = ctx.responses.lock().expect("responses lock").clone();
+    let artifacts = args
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("target/e2e/artifacts/check"));
+    report::clear_stale(&artifacts);
+    rt.block_on(report::finish(
+        &Finish {
+            title: format!("heapster-e2e check (Kubernetes {version})"),
+            exit,
+            error: None,
+            outcomes: &outcomes,
+            summary: &summary,
+            timings: &[],
+            first_metrics: *ctx.first_metrics.lock().expect("first metrics lock"),
+            artifacts: &artifacts,
+            keep_all: args.keep_artifacts,
+            client: Some(&client),
+            responses: Some(&responses),
+            stuck_pod: None,
+            junit: args.junit.as_deref(),
+        },
+        &report,
+    ));
     if let Some(path) = &args.report {
         baseline::save(path, &outcomes, &version)?;
         println!(
@@ -72,7 +95,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
             baseline::render(&before_version, &baseline::compare(&states, &outcomes))
         );
     }
-    Ok(suite::exit_code(&conclusion))
+    Ok(exit)
 }
 
 fn checks_with_load(
@@ -81,7 +104,7 @@ fn checks_with_load(
     mut ctx: Ctx,
     namespace: Option<&str>,
     cancel: &Cancel,
-) -> anyhow::Result<(libtest_mimic::Conclusion, Vec<suite::Outcome>)> {
+) -> anyhow::Result<(i32, Vec<Outcome>, Arc<Ctx>)> {
     if let Some(ns) = namespace {
         let started = rt.block_on(load::start(
             &ctx.client,
@@ -103,10 +126,12 @@ fn checks_with_load(
     if plan.is_empty() {
         anyhow::bail!("no checks were planned: this is a bug in the harness");
     }
-    Ok(suite::run_trials(
+    let ctx = Arc::new(ctx);
+    let (conclusion, outcomes) = suite::run_trials(
         rt.handle(),
-        Arc::new(ctx),
+        ctx.clone(),
         plan,
         libtest_args(&args.check_args, args.output),
-    ))
+    );
+    Ok((suite::exit_code(&conclusion), outcomes, ctx))
 }

@@ -120,8 +120,8 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    pub fn config(self) -> heapster_e2e::load::LoadConfig {
-        heapster_e2e::load::LoadConfig {
+    pub fn config(self) -> heapster_e2e::pipeline::load::LoadConfig {
+        heapster_e2e::pipeline::load::LoadConfig {
             cpu_millicores: self.cpu_millicores,
             memory_mib: self.memory_mib,
             tolerance: self.tolerance_percent / 100.0,
@@ -177,6 +177,12 @@ pub struct CheckArgs {
     /// Write a JUnit XML report of the checks here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// This run's evidence directory [default: target/e2e/artifacts/check].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Keep the full evidence (logs, events, objects, responses) on success too.
+    #[arg(long = "keep-artifacts")]
+    pub keep_artifacts: bool,
     /// Save this run's results (a baseline, e.g. before an upgrade).
     #[arg(long)]
     pub report: Option<PathBuf>,

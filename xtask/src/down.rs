@@ -1,8 +1,8 @@
 //! `cargo xtask down`: delete the kind cluster.
 
+use heapster_e2e::pipeline::tools::Exec;
+use heapster_e2e::pipeline::{cluster, preflight};
 use heapster_e2e::report::Report;
-use heapster_e2e::tools::Exec;
-use heapster_e2e::{cluster, preflight};
 
 use crate::cli::DownArgs;
 

@@ -2,9 +2,11 @@
 
 use heapster_e2e::cancel::Cancel;
 use heapster_e2e::checks::CheckConfig;
+use heapster_e2e::checks::run as suite;
 use heapster_e2e::pipeline::{self, ChecksMode, Options};
 use heapster_e2e::report::Report;
-use heapster_e2e::{matrix, suite, versions};
+use heapster_e2e::report::matrix;
+use heapster_e2e::versions;
 
 use crate::cli::{ClusterArgs, libtest_args};
 
@@ -77,7 +79,7 @@ pub fn run(
     let unpacked = tempfile_dir()?;
     let upgrade_from = match &args.upgrade_from {
         Some(from) if std::path::Path::new(from).is_dir() => Some(std::path::PathBuf::from(from)),
-        Some(rev) => Some(heapster_e2e::upgrade::manifests_at_revision(
+        Some(rev) => Some(heapster_e2e::pipeline::upgrade::manifests_at_revision(
             sh, rev, &unpacked,
         )?),
         None => None,
@@ -152,7 +154,7 @@ pub fn run(
     }
     let exits: Vec<i32> = results.iter().map(|(r, _)| r.exit).collect();
     if several {
-        print!("{}", matrix::render_runs(&runs, &results));
+        print!("{}", pipeline::render_runs(&runs, &results));
     }
     let exit = matrix::combined_exit(&exits);
     let outcome = match exit {

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use heapster_e2e::lint::{self, Severity};
-use heapster_e2e::tools::find_on_path;
+use heapster_e2e::manifests::lint::{self, Severity};
+use heapster_e2e::pipeline::tools::find_on_path;
 use heapster_e2e::{exit, manifests, versions};
 use xshell::{Shell, cmd};
 

@@ -32,7 +32,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     let kubeconfig = dir.join("kubeconfig");
     handle.write_kubeconfig(&kubeconfig)?;
     let client = rt.block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))?;
-    rt.block_on(heapster_e2e::apply::apply(&client, &docs, |_| {}))?;
+    rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))?;
 
     let registry = versions::STACK_IMAGES
         .iter()

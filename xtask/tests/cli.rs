@@ -147,10 +147,10 @@ fn sim(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests"),
         )
         .expect("manifests");
-        rt.block_on(heapster_e2e::apply::apply(&client, &docs, |_| {}))
+        rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
             .expect("apply");
         let wanted = heapster_e2e::manifests::deployments(&docs);
-        rt.block_on(heapster_e2e::rollout::wait(
+        rt.block_on(heapster_e2e::pipeline::rollout::wait(
             &client,
             &wanted,
             Duration::from_secs(60),

@@ -27,13 +27,18 @@ use writes::{create, delete, patch, update};
 
 pub use selectors::{matches_fields, matches_labels};
 
+/// Whether the request's connection presented the admin's client certificate (the TLS
+/// listener in `server` attaches it to every request).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCertificate(pub bool);
+
 pub fn router(cluster: Arc<Cluster>) -> Router {
     Router::new().fallback(handle).with_state(cluster)
 }
 
 async fn handle(
     AxumState(cluster): AxumState<Arc<Cluster>>,
-    admin_cert: Option<axum::Extension<crate::server::AdminCertificate>>,
+    admin_cert: Option<axum::Extension<AdminCertificate>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

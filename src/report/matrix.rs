@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::suite::Outcome;
+use crate::checks::run::Outcome;
 
 /// `heapster-e2e` + `1.37` -> `heapster-e2e-1-37` (a cluster per version, so runs can overlap).
 pub fn cluster_name(base: &str, version: &str) -> String {
@@ -72,26 +72,6 @@ pub fn render(runs: &[(String, i32, Option<String>, Vec<Outcome>)]) -> String {
         }
     }
     out
-}
-
-/// The table of several pipeline runs, one per option set.
-pub fn render_runs(
-    runs: &[crate::pipeline::Options],
-    results: &[(crate::pipeline::RunResult, crate::report::Report)],
-) -> String {
-    let rows: Vec<_> = results
-        .iter()
-        .zip(runs)
-        .map(|((r, _), o)| {
-            (
-                o.k8s_version.clone(),
-                r.exit,
-                r.error.clone(),
-                r.outcomes.clone(),
-            )
-        })
-        .collect();
-    render(&rows)
 }
 
 /// The worst exit of several runs: any harness failure (2) over any check failure (1).

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::suite::Outcome;
+use crate::checks::run::Outcome;
 
 pub fn render(suite_name: &str, outcomes: &[Outcome]) -> anyhow::Result<String> {
     let mut suite = TestSuite::new(suite_name);

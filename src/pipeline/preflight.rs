@@ -3,7 +3,7 @@
 
 use xshell::cmd;
 
-use crate::tools::Exec;
+use crate::pipeline::tools::Exec;
 use crate::versions::{KIND_MIN_VERSION, KIND_VERSION};
 
 /// The harness cannot run here; the message names what is missing and how to get it.

@@ -43,7 +43,7 @@ impl Report {
 
     /// For people and CI: the style the environment calls for.
     pub fn for_console(verbosity: Verbosity) -> Self {
-        let style = if crate::github::is_actions() {
+        let style = if crate::report::github::is_actions() {
             Style::GitHub
         } else if std::io::stdout().is_terminal() && std::env::var_os("CI").is_none() {
             Style::Progress

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use xshell::cmd;
 
-use crate::tools::Exec;
+use crate::pipeline::tools::Exec;
 
 /// `kubectl --context kind-NAME`: the context kind merges into the user's kubeconfig.
 pub fn context(name: &str) -> String {

@@ -9,8 +9,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 use tokio::time::Instant;
 
-use crate::checks::{Check, Ctx, Probe, Summary};
-use crate::verdict::Verdict;
+use super::{Check, Ctx, Probe, Summary, Verdict};
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,8 +232,8 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
+    use super::super::NodeRow;
     use super::*;
-    use crate::checks::NodeRow;
 
     #[test]
     fn summary_table_has_numbers_per_node() {

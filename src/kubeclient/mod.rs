@@ -2,6 +2,9 @@
 //! else `~/.kube/config`), requests through the API server's service proxy, and retries
 //! of transient API errors.
 
+pub mod evidence;
+pub mod status;
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -108,14 +108,14 @@ pub async fn start(
     cancel: &Cancel,
 ) -> anyhow::Result<Load> {
     let docs = objects(namespace, config);
-    crate::apply::apply(client, &docs, |_| {})
+    crate::pipeline::apply::apply(client, &docs, |_| {})
         .await
         .context("cannot create the load pods")?;
     let wanted = vec![
         (namespace.to_string(), CPU.to_string()),
         (namespace.to_string(), MEMORY.to_string()),
     ];
-    crate::rollout::wait(client, &wanted, timeout, cancel)
+    crate::pipeline::rollout::wait(client, &wanted, timeout, cancel)
         .await
         .map_err(|e| anyhow::anyhow!("the load pods did not start: {e}"))?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);

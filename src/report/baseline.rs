@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::suite::Outcome;
+use crate::checks::run::Outcome;
 
 pub fn to_json(outcomes: &[Outcome], server_version: &str) -> Value {
     let checks: BTreeMap<&str, Value> = outcomes

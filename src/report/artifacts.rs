@@ -15,9 +15,9 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
+use crate::checks::run::Outcome;
 use crate::checks::{self, Summary};
 use crate::kubeclient::Answer;
-use crate::suite::Outcome;
 
 pub const SMALL_FILES: &[&str] = &["timings.json", "metrics.json", "checks.json"];
 
@@ -136,7 +136,9 @@ pub async fn write_cluster_evidence(
     let pod_list = pods.list(&ListParams::default()).await?.items;
     for pod in &pod_list {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        for (container, previous, log) in crate::evidence::container_logs(&pods, pod, None).await {
+        for (container, previous, log) in
+            crate::kubeclient::evidence::container_logs(&pods, pod, None).await
+        {
             let suffix = if previous { ".previous" } else { "" };
             std::fs::write(
                 pods_dir.join(format!(

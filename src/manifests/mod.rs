@@ -1,6 +1,8 @@
 //! Reading the manifests: every document of every file is parsed and checked before
 //! anything is applied, and applied in dependency order.
 
+pub mod lint;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

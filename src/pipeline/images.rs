@@ -6,7 +6,7 @@ use std::process::Command;
 
 use xshell::cmd;
 
-use crate::tools::Exec;
+use crate::pipeline::tools::Exec;
 use crate::versions::STACK_IMAGES;
 
 /// Mirror reference for an image: `PREFIX/<last path segment>:<tag>`.

@@ -10,7 +10,7 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 
 use crate::cancel::Cancel;
-use crate::verdict::{self, PodProblem, Rollout};
+use crate::kubeclient::status::{self, PodProblem, Rollout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
@@ -66,10 +66,10 @@ pub async fn wait(
             _ = events.next() => {}
             _ = tick.tick() => {}
             _ = tokio::time::sleep_until(deadline) => {
-                let unready: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).filter(|p| !verdict::pod_is_ready(p)).collect();
+                let unready: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).filter(|p| !status::pod_is_ready(p)).collect();
                 let mut evidence = String::new();
-                for pod in verdict::pods_of(wanted, &deployments.state().iter().map(|d| (**d).clone()).collect::<Vec<_>>(), &unready).iter().take(2) {
-                    evidence.push_str(&crate::evidence::pod(client, &verdict::pod_name(pod)).await);
+                for pod in status::pods_of(wanted, &deployments.state().iter().map(|d| (**d).clone()).collect::<Vec<_>>(), &unready).iter().take(2) {
+                    evidence.push_str(&crate::kubeclient::evidence::pod(client, &status::pod_name(pod)).await);
                 }
                 return Err(RolloutError::Timeout { timeout, last, evidence });
             }
@@ -77,7 +77,7 @@ pub async fn wait(
         }
         let ds: Vec<Deployment> = deployments.state().iter().map(|d| (**d).clone()).collect();
         let ps: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).collect();
-        match verdict::rollout(
+        match status::rollout(
             wanted,
             &ds,
             &ps,
@@ -87,7 +87,7 @@ pub async fn wait(
             Rollout::Done => return Ok(()),
             Rollout::Waiting(why) => last = why,
             Rollout::Failed(problem) => {
-                let evidence = crate::evidence::pod(client, &problem.pod).await;
+                let evidence = crate::kubeclient::evidence::pod(client, &problem.pod).await;
                 return Err(RolloutError::Stuck { problem, evidence });
             }
         }

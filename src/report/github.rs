@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::checks::Summary;
-use crate::suite::Outcome;
+use crate::checks::run::Outcome;
 
 pub fn is_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// Workflow-command escaping of a message.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")

@@ -5,7 +5,6 @@
 //! previous batch (heapster@v1.5.4 `processors/rate_calculator.go`). So the verdict is
 //! strict on memory and bounds the CPU hole.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,35 +12,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use kube::Client;
 
-use crate::checks::{HEAPSTER, NAMESPACE};
+use super::Verdict;
+use super::series;
+use super::{HEAPSTER, NAMESPACE};
 use crate::kubeclient;
-use crate::manifests::Manifest;
-use crate::verdict::{self, Verdict};
-
-/// Heapster's `--metric_resolution` in the manifests (60 s when unset, as upstream).
-pub fn metric_resolution(manifests: &[Manifest]) -> Duration {
-    manifests
-        .iter()
-        .filter(|m| m.kind() == "Deployment" && m.name() == HEAPSTER)
-        .flat_map(|m| {
-            let containers = m.object["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            containers.into_iter().flat_map(|c| {
-                ["command", "args"]
-                    .map(|f| c[f].as_array().cloned().unwrap_or_default())
-                    .concat()
-            })
-        })
-        .filter_map(|arg| {
-            arg.as_str()
-                .and_then(|a| a.strip_prefix("--metric_resolution="))
-                .map(str::to_string)
-        })
-        .find_map(|d| crate::duration::parse(&d).ok())
-        .unwrap_or(Duration::from_secs(60))
-}
 
 /// One look at the series: when, and how old each metric's freshest point was (None: no data).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,35 +140,9 @@ async fn freshest(client: &Client, node: &str, metric: &str) -> Option<Duration>
     if !answer.is_ok() {
         return None;
     }
-    let points = verdict::parse_metric_result(&answer.json().ok()?).ok()?;
+    let points = series::parse_metric_result(&answer.json().ok()?).ok()?;
     let latest = points.iter().map(|p| p.timestamp).max()?;
-    Some(verdict::age(Timestamp::now(), latest))
-}
-
-/// The manifests of a git revision (`git archive REV manifests`), unpacked into `into`.
-pub fn manifests_at_revision(
-    sh: &xshell::Shell,
-    revision: &str,
-    into: &Path,
-) -> anyhow::Result<std::path::PathBuf> {
-    use anyhow::Context;
-    let tar = into.join("manifests.tar");
-    xshell::cmd!(
-        sh,
-        "git archive --format=tar --output {tar} {revision} manifests"
-    )
-    .quiet()
-    .run()
-    .with_context(|| {
-        format!(
-            "{revision:?} is neither a directory nor a git revision with a manifests/ directory"
-        )
-    })?;
-    xshell::cmd!(sh, "tar -xf {tar} -C {into}")
-        .quiet()
-        .run()
-        .context("cannot unpack the old manifests")?;
-    Ok(into.join("manifests"))
+    Some(series::age(Timestamp::now(), latest))
 }
 
 #[cfg(test)]
@@ -246,28 +194,5 @@ mod tests {
             matches!(gap_verdict(&old, res), Verdict::Fail(m) if m.contains("a point 25s old"))
         );
         assert!(matches!(gap_verdict(&w(vec![]), res), Verdict::Fail(_)));
-    }
-
-    #[test]
-    fn a_git_revision_yields_its_manifests() {
-        let sh = xshell::Shell::new().unwrap();
-        sh.change_dir(env!("CARGO_MANIFEST_DIR"));
-        let dir = tempfile::tempdir().unwrap();
-        let manifests = manifests_at_revision(&sh, "HEAD", dir.path()).unwrap();
-        assert!(manifests.join("30-heapster.yaml").is_file());
-        let err = manifests_at_revision(&sh, "no-such-revision", dir.path()).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("neither a directory nor a git revision"),
-            "{err:#}"
-        );
-    }
-
-    #[test]
-    fn resolution_comes_from_the_heapster_flag() {
-        let docs =
-            crate::manifests::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"))
-                .unwrap();
-        assert_eq!(metric_resolution(&docs), Duration::from_secs(10));
-        assert_eq!(metric_resolution(&[]), Duration::from_secs(60));
     }
 }

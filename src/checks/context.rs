@@ -1,0 +1,325 @@
+//! What every check shares: the client, the settings, the summary being filled in, a
+//! short-lived snapshot of nodes, stack pods and the heapster Service, what makes waiting
+//! pointless (`blocked`), and the explanation of a failure with its known causes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::Client;
+use kube::api::{Api, ListParams, LogParams};
+use serde_json::Value;
+
+use super::series::SeriesRules;
+use super::{HEAPSTER, NAMESPACE, Verdict};
+use crate::kubeclient::{self, Answer, retry};
+
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// Node count the cluster must have (from the kind config, or `--nodes`).
+    pub expected_nodes: Option<usize>,
+    /// Oldest acceptable latest point.
+    pub max_age: Duration,
+    /// How long the suite may wait for states that can still heal.
+    pub timeout: Duration,
+    /// How often a waiting check looks again.
+    pub poll: Duration,
+    pub dashboard_token_file: Option<PathBuf>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            expected_nodes: None,
+            max_age: Duration::from_secs(120),
+            timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+            dashboard_token_file: None,
+        }
+    }
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub cpu_millicores: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub age: Option<Duration>,
+}
+
+impl NodeRow {
+    /// CPU in millicores, memory in MiB, age of the latest point; `-` where unknown.
+    pub fn cells(&self) -> [String; 3] {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        [
+            or_dash(self.cpu_millicores.map(|c| c.to_string())),
+            or_dash(
+                self.memory_bytes
+                    .map(|m| format!("{:.0}", m as f64 / 1048576.0)),
+            ),
+            or_dash(self.age.map(crate::duration::format)),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub nodes: BTreeMap<String, NodeRow>,
+    pub pods_running: usize,
+    pub pods_with_metrics: std::collections::BTreeSet<String>,
+    /// Ground truth: `what -> (target, last measured)`.
+    pub ground_truth: BTreeMap<String, (String, Option<String>)>,
+}
+
+/// What every check shares: the client, the settings, the dashboard session, the
+/// summary being filled in, and a short-lived snapshot of the stack's state.
+pub struct Ctx {
+    pub client: Client,
+    pub config: CheckConfig,
+    pub(super) dashboard_session: tokio::sync::Mutex<Option<String>>,
+    pub(super) dashboard_token: Option<String>,
+    pub summary: Mutex<Summary>,
+    snapshot: tokio::sync::Mutex<Option<(Instant, Snapshot)>>,
+    /// The last raw answer per request the checks judged (kept as evidence).
+    pub responses: Mutex<BTreeMap<String, Answer>>,
+    pub(super) started: Instant,
+    /// How long after the checks started the first node metrics passed.
+    pub first_metrics: Mutex<Option<Duration>>,
+    /// The calibrated load, when the run started one.
+    pub load: Option<crate::pipeline::load::Load>,
+    /// Interrupts waiting checks.
+    pub cancel: crate::cancel::Cancel,
+}
+
+#[derive(Clone, Default)]
+pub(super) struct Snapshot {
+    pub(super) nodes: Vec<Node>,
+    pub(super) pods: Vec<Pod>,
+    pub(super) heapster_service: Option<bool>,
+}
+
+impl Snapshot {
+    pub(super) fn ready_nodes(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| node_ready(n))
+            .map(node_name)
+            .collect()
+    }
+}
+
+impl Ctx {
+    pub fn new(client: Client, config: CheckConfig) -> Self {
+        Ctx {
+            client,
+            config,
+            dashboard_session: Default::default(),
+            dashboard_token: None,
+            summary: Default::default(),
+            snapshot: Default::default(),
+            responses: Default::default(),
+            started: Instant::now(),
+            first_metrics: Default::default(),
+            load: None,
+            cancel: Default::default(),
+        }
+    }
+
+    pub(super) fn record(&self, what: &str, answer: &Answer) {
+        self.responses
+            .lock()
+            .expect("responses lock")
+            .insert(what.to_string(), answer.clone());
+    }
+
+    /// A failure message with the known causes and fixes of its symptoms; when the
+    /// symptom is heapster failing to scrape, heapster's own last log lines and their hints.
+    pub async fn explain(&self, message: &str) -> String {
+        let hints = super::diagnose::hints(message);
+        let mut out = super::diagnose::explain(message, &hints);
+        if super::diagnose::wants_heapster_log(&hints)
+            && let Some(log) = self.heapster_log_tail(15).await
+        {
+            out.push_str("\n  heapster's last log lines:");
+            for line in log.lines() {
+                out.push_str(&format!("\n    {line}"));
+            }
+            let from_log: Vec<_> = super::diagnose::hints(&log)
+                .into_iter()
+                .filter(|h| !hints.contains(h))
+                .collect();
+            for h in from_log {
+                out.push_str(&format!("\n  {h}"));
+            }
+        }
+        out
+    }
+
+    pub(super) async fn heapster_log_tail(&self, lines: i64) -> Option<String> {
+        let snap = self.snapshot().await.ok()?;
+        let pod = snap
+            .pods
+            .iter()
+            .find(|p| pod_belongs_to(p, HEAPSTER))?
+            .metadata
+            .name
+            .clone()?;
+        let params = LogParams {
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+            .logs(&pod, &params)
+            .await
+            .ok()
+    }
+
+    pub(super) fn rules(&self, must_be_positive: bool, capacity: Option<i64>) -> SeriesRules {
+        SeriesRules {
+            now: Timestamp::now(),
+            max_age: self.config.max_age,
+            must_be_positive,
+            capacity,
+        }
+    }
+
+    /// Nodes, stack pods and the heapster Service, fetched at most once per poll interval.
+    pub(super) async fn snapshot(&self) -> Result<Snapshot, Verdict> {
+        let mut cached = self.snapshot.lock().await;
+        if let Some((at, snap)) = cached.as_ref()
+            && at.elapsed() < self.config.poll / 2
+        {
+            return Ok(snap.clone());
+        }
+        let lp = ListParams::default();
+        let (node_api, pod_api) = (
+            Api::<Node>::all(self.client.clone()),
+            Api::<Pod>::namespaced(self.client.clone(), NAMESPACE),
+        );
+        let service_api = Api::<Service>::namespaced(self.client.clone(), NAMESPACE);
+        let nodes = retry(|| node_api.list(&lp)).await.map_err(api_wait)?.items;
+        let pods = retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items;
+        let heapster_service = match retry(|| service_api.get_opt(HEAPSTER)).await {
+            Ok(s) => Some(s.is_some()),
+            Err(_) => None,
+        };
+        let snap = Snapshot {
+            nodes,
+            pods,
+            heapster_service,
+        };
+        *cached = Some((Instant::now(), snap.clone()));
+        Ok(snap)
+    }
+
+    /// A cause that makes waiting pointless for a check that needs the pods of
+    /// `components` (and, with `needs_heapster`, a reachable heapster): no nodes, no
+    /// heapster Service, or a pod that cannot start.
+    pub(super) async fn blocked(
+        &self,
+        components: &[&str],
+        needs_heapster: bool,
+    ) -> Option<String> {
+        let snap = self.snapshot().await.ok()?;
+        if snap.nodes.is_empty() {
+            return Some("the cluster has zero nodes".into());
+        }
+        if needs_heapster && snap.heapster_service == Some(false) {
+            return Some(format!(
+                "no heapster service: Service {NAMESPACE}/{HEAPSTER} does not exist (the dashboard and these checks reach heapster through it)"
+            ));
+        }
+        let heapster = needs_heapster.then_some(HEAPSTER);
+        let components: Vec<&str> = components.iter().copied().chain(heapster).collect();
+        let now = Timestamp::now();
+        for component in components {
+            for pod in snap.pods.iter().filter(|p| pod_belongs_to(p, component)) {
+                if let Some(problem) = crate::kubeclient::status::pod_problem(
+                    pod,
+                    now,
+                    crate::pipeline::rollout::UNSCHEDULABLE_GRACE,
+                ) {
+                    return Some(format!("{component} cannot serve: {problem}"));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Stack pods are named after their Deployment (`heapster-<hash>-<id>`).
+pub(super) fn pod_belongs_to(pod: &Pod, deployment: &str) -> bool {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .next()
+        .map(|o| o.name.as_str())
+        .unwrap_or_default();
+    owner
+        .strip_prefix(deployment)
+        .is_some_and(|rest| rest.starts_with('-') && !rest[1..].contains('-'))
+        || name == deployment
+}
+
+pub(super) fn api_wait(e: kube::Error) -> Verdict {
+    Verdict::Wait(format!("API error: {e}"))
+}
+
+pub(super) fn node_name(n: &Node) -> String {
+    n.metadata.name.clone().unwrap_or_default()
+}
+
+pub(super) fn node_ready(n: &Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub(super) fn answer_json(answer: &Answer, who: &str, path: &str) -> Result<Value, Verdict> {
+    if !answer.is_ok() {
+        return Err(match answer.api_status() {
+            Some((reason, message)) if reason == "Forbidden" => {
+                Verdict::Fail(format!("{who} {path}: {message}"))
+            }
+            Some((_, message)) => Verdict::Wait(format!("{who} {path}: {message}")),
+            None => Verdict::Wait(format!(
+                "{who} {path} answered {}: {}",
+                answer.status,
+                kubeclient::snippet(&answer.body)
+            )),
+        });
+    }
+    answer
+        .json()
+        .map_err(|e| Verdict::Fail(format!("{who} {path}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{GRAFANA, HEAPSTER};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pods_belong_to_their_deployment_by_owner() {
+        let pod = |owner: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "x", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": "1"}]}})).unwrap()
+        };
+        assert!(pod_belongs_to(&pod("heapster-5d9f8c7b6"), HEAPSTER));
+        assert!(!pod_belongs_to(
+            &pod("monitoring-grafana-5d9f8c7b6"),
+            HEAPSTER
+        ));
+        assert!(pod_belongs_to(
+            &pod("monitoring-grafana-5d9f8c7b6"),
+            GRAFANA
+        ));
+    }
+}

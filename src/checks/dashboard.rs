@@ -1,0 +1,586 @@
+//! kubernetes-dashboard v1.10.1: its log, its integration state, and its node and pod
+//! lists with their metrics, read as its UI reads them (login, then the `jweToken`).
+//! The shapes are v1.10.1's (`sim/FIDELITY.md`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, LogParams};
+use serde_json::{Value, json};
+
+use super::context::{Ctx, answer_json, api_wait, pod_belongs_to};
+use super::heapster::NO_DATA_BATCH;
+use super::series::{Point, SeriesRules, age, human_value, series};
+use super::{CHECKS_TOKEN_SECRET, DASHBOARD, DASHBOARD_PROXY, NAMESPACE, Verdict};
+use crate::kubeclient::{self, Answer, retry, snippet};
+
+pub const SUCCESS_LINE: &str = "Successful request to heapster";
+
+pub const FAILURE_PREFIX: &str = "Metric client health check failed:";
+
+pub const NO_CLIENT_LINE: &str = "No metric client provided. Skipping metrics.";
+
+pub const MISSING_SERVICE: &str =
+    "the server could not find the requested resource (get services heapster)";
+
+/// Why the dashboard's metric client is failing, read from its last failure line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogState {
+    /// "Successful request to heapster" after the last failure, no "No metric client" after it.
+    Connected,
+    /// No heapster service at all.
+    MissingService(String),
+    /// Heapster answers but has not scraped its first batch.
+    NoDataBatch(String),
+    /// Any other failure (connection refused, timeout, forbidden...).
+    Failing(String),
+    /// Connected once, then requests ran without a metric client.
+    Dropped(String),
+    /// No health check result yet.
+    NotStarted,
+}
+
+/// Read the log in order (not by timestamp: real logs and joined samples can run backwards).
+pub fn log_state(log: &str) -> LogState {
+    let mut last_failure: Option<&str> = None;
+    let mut connected = false;
+    let mut no_client_after_success: Option<&str> = None;
+    for line in log.lines() {
+        if line.contains(SUCCESS_LINE) {
+            connected = true;
+            last_failure = None;
+            no_client_after_success = None;
+        } else if line.contains(FAILURE_PREFIX) {
+            connected = false;
+            last_failure = Some(line);
+        } else if line.contains(NO_CLIENT_LINE) && connected {
+            no_client_after_success = Some(line);
+        }
+    }
+    match (connected, last_failure, no_client_after_success) {
+        (true, _, Some(line)) => LogState::Dropped(line.to_string()),
+        (true, _, None) => LogState::Connected,
+        (false, Some(line), _) if line.contains(MISSING_SERVICE) => {
+            LogState::MissingService(line.to_string())
+        }
+        (false, Some(line), _) if line.contains(NO_DATA_BATCH) => {
+            LogState::NoDataBatch(line.to_string())
+        }
+        (false, Some(line), _) => LogState::Failing(line.to_string()),
+        (false, None, _) => LogState::NotStarted,
+    }
+}
+
+/// The log state as a verdict; a missing service is only certain once the API confirms it,
+/// which the caller does.
+pub fn log_verdict(state: &LogState) -> Verdict {
+    match state {
+        LogState::Connected => Verdict::Pass(format!("\"{SUCCESS_LINE}\" after the last failure")),
+        LogState::MissingService(line) => Verdict::Wait(format!(
+            "the dashboard cannot find the heapster service: {line}"
+        )),
+        LogState::NoDataBatch(line) => {
+            Verdict::Wait(format!("heapster has not scraped yet: {line}"))
+        }
+        LogState::Failing(line) => {
+            Verdict::Wait(format!("the dashboard's metric client is failing: {line}"))
+        }
+        LogState::Dropped(line) => Verdict::Wait(format!(
+            "the dashboard lost its metric client after connecting: {line}"
+        )),
+        LogState::NotStarted => Verdict::Wait(
+            "the dashboard has not checked heapster yet (no health check line in its log)".into(),
+        ),
+    }
+}
+
+/// One entry of a dashboard list's `errors`: a marshalled Go `*StatusError` (or, for
+/// other error types, whatever its exported fields are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListError {
+    /// The resource the refused call was about (`details.kind`, else the message's
+    /// `resource "X"`), when it says.
+    pub resource: Option<String>,
+    pub message: String,
+}
+
+/// Read a dashboard list's `errors` (`errors/handler.go`: 401 and 403 are non-critical, so
+/// the answer is 200 with the refusals listed).
+pub fn list_errors(v: &Value) -> Vec<ListError> {
+    v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let status = &e["ErrStatus"];
+            let message = status["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            let from_message = message
+                .split_once("resource \"")
+                .and_then(|(_, rest)| rest.split('"').next())
+                .map(|r| r.split('/').next().unwrap_or(r).to_string());
+            let resource = status["details"]["kind"]
+                .as_str()
+                .map(str::to_string)
+                .or(from_message);
+            ListError { resource, message }
+        })
+        .collect()
+}
+
+/// `dataPoints` of one `cumulativeMetrics` entry: `{x: unix seconds, y: value}`, the sum
+/// over every item of the list (`integration/metric/common/aggregation.go`). Its
+/// `metricPoints` are filled only for a list of exactly one item, so they are not read.
+pub fn data_points(metric: &Value) -> Vec<Point> {
+    metric["dataPoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(Point {
+                timestamp: Timestamp::from_second(p["x"].as_i64()?).ok()?,
+                value: p["y"].as_i64()?,
+            })
+        })
+        .collect()
+}
+
+/// A dashboard list (`/api/v1/node`, `/api/v1/pod/NS`): the list's own resource was not
+/// refused, and `cumulativeMetrics` has recent non-zero CPU and memory, the sums its
+/// charts draw. A refusal about another resource the list reads as the user (the pod
+/// list's events) is reported with the result, not mistaken for missing metrics.
+pub fn list(v: &Value, list_field: &str, now: Timestamp, max_age: Duration) -> Verdict {
+    let resource = if list_field == "nodes" {
+        "nodes"
+    } else {
+        "pods"
+    };
+    let errors = list_errors(v);
+    let (own, side): (Vec<&ListError>, Vec<&ListError>) = errors
+        .iter()
+        .partition(|e| e.resource.as_deref().is_none_or(|r| r == resource));
+    if !own.is_empty() {
+        let messages: Vec<&str> = own.iter().map(|e| e.message.as_str()).collect();
+        return Verdict::Fail(format!(
+            "the dashboard's {list_field} list reports errors (it answered 200 but the API server refused it): {}",
+            messages.join("; ")
+        ));
+    }
+    let Some(items) = v[list_field].as_array() else {
+        return Verdict::Fail(format!(
+            "malformed dashboard answer: no \"{list_field}\" list: {}",
+            snippet(&v.to_string())
+        ));
+    };
+    if items.is_empty() {
+        return Verdict::Wait(format!("the dashboard lists no {list_field}"));
+    }
+    let Some(metrics) = v["cumulativeMetrics"].as_array().filter(|m| !m.is_empty()) else {
+        return Verdict::Wait(format!(
+            "the dashboard's {list_field} list has no cumulativeMetrics (no metric client yet, or a metric download failed)"
+        ));
+    };
+    let mut seen = Vec::new();
+    for name in ["cpu/usage_rate", "memory/usage"] {
+        let Some(m) = metrics.iter().find(|m| m["metricName"] == name) else {
+            return Verdict::Wait(format!("cumulativeMetrics has no {name}"));
+        };
+        let rules = SeriesRules {
+            now,
+            max_age,
+            must_be_positive: true,
+            capacity: None,
+        };
+        match series(name, &data_points(m), &rules) {
+            Ok(p) => seen.push(format!(
+                "{name} {} ({} ago)",
+                human_value(name, p.value),
+                crate::duration::format(age(now, p.timestamp))
+            )),
+            Err(v) => return v,
+        }
+    }
+    let mut message = format!("{} {list_field}; {}", items.len(), seen.join(", "));
+    for e in side {
+        message.push_str(&format!(
+            "; note: the dashboard could not read {} as this user: {}",
+            e.resource.as_deref().unwrap_or("a side resource"),
+            e.message
+        ));
+    }
+    Verdict::Pass(message)
+}
+
+/// `/api/v1/integration/heapster/state`.
+/// It runs a health check on every call (`integration/manager.go`); `error` is a Go
+/// `error` marshalled as JSON: a `*StatusError` has `ErrStatus.message`, a `*url.Error`
+/// has `Op` and `URL`, other error types marshal to `{}`.
+pub fn integration_state(v: &Value) -> Verdict {
+    match v["connected"].as_bool() {
+        Some(true) => Verdict::Pass(format!(
+            "connected, last checked {}",
+            v["lastChecked"].as_str().unwrap_or("?")
+        )),
+        Some(false) => {
+            let e = &v["error"];
+            let why = if let Some(m) = e["ErrStatus"]["message"].as_str() {
+                m.to_string()
+            } else if let (Some(op), Some(url)) = (e["Op"].as_str(), e["URL"].as_str()) {
+                format!("{op} {url}: {}", e["Err"])
+            } else {
+                e.to_string()
+            };
+            Verdict::Wait(format!("heapster not connected: {why}"))
+        }
+        None => Verdict::Fail(format!(
+            "malformed integration state (no \"connected\"): {}",
+            snippet(&v.to_string())
+        )),
+    }
+}
+
+pub(super) async fn token(ctx: &Ctx) -> Option<String> {
+    if let Some(file) = &ctx.config.dashboard_token_file {
+        return std::fs::read_to_string(file)
+            .ok()
+            .map(|t| t.trim().to_string());
+    }
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), NAMESPACE);
+    let secret = retry(|| api.get_opt(CHECKS_TOKEN_SECRET)).await.ok()??;
+    let token = secret.data?.get("token")?.0.clone();
+    String::from_utf8(token).ok()
+}
+
+pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+        return Verdict::Fail(cause);
+    }
+    let snap = match ctx.snapshot().await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let Some(pod) = snap.pods.iter().find(|p| {
+        pod_belongs_to(p, DASHBOARD)
+            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    }) else {
+        return Verdict::Wait("no running dashboard pod yet".into());
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
+    let params = LogParams::default();
+    let log = match retry(|| pods.logs(&name, &params)).await {
+        Ok(l) => l,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record(
+        "dashboard log",
+        &Answer {
+            status: 200,
+            body: log.clone(),
+        },
+    );
+    let state = log_state(&log);
+    // A missing service is certain once the API confirms it; until then it may heal.
+    if let LogState::MissingService(line) = &state
+        && snap.heapster_service == Some(false)
+    {
+        return Verdict::Fail(format!("no heapster service; the dashboard says: {line}"));
+    }
+    log_verdict(&state)
+}
+
+/// Log in to the dashboard like its UI does (CSRF token, then the service account token),
+/// once; the `jweToken` then goes with each request (custom headers pass the proxy).
+async fn session(ctx: &Ctx) -> Result<String, Verdict> {
+    let mut session = ctx.dashboard_session.lock().await;
+    if let Some(jwe) = session.as_ref() {
+        return Ok(jwe.clone());
+    }
+    let Some(token) = ctx.dashboard_token.clone() else {
+        return Err(Verdict::Fail("no dashboard login token".into()));
+    };
+    let csrf_path =
+        kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
+    let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![])
+        .await
+        .map_err(api_wait)?;
+    let csrf = answer_json(&csrf, "dashboard", "/api/v1/csrftoken/login")?;
+    let csrf = csrf["token"].as_str().unwrap_or_default().to_string();
+    let login_path = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/login");
+    let body = json!({"token": token}).to_string().into_bytes();
+    let answer = kubeclient::raw(
+        &ctx.client,
+        http::Method::POST,
+        &login_path,
+        &[
+            ("X-CSRF-TOKEN", &csrf),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await
+    .map_err(api_wait)?;
+    let v = answer_json(&answer, "dashboard", "/api/v1/login")?;
+    match v["jweToken"].as_str().filter(|t| !t.is_empty()) {
+        Some(jwe) => {
+            *session = Some(jwe.to_string());
+            Ok(jwe.to_string())
+        }
+        None => Err(Verdict::Fail(format!(
+            "the dashboard refused the checks' login: {}",
+            v["errors"]
+        ))),
+    }
+}
+
+/// Whether the dashboard refused the session: a 401 without one, and a 500
+/// `MSG_TOKEN_EXPIRED_ERROR` once its JWE token outlived `--token-ttl` (900 s): v1.10.1
+/// answers expiry with `HandleInternalError` (`auth/jwe/manager.go`, `errors/handler.go`).
+pub fn session_refused(answer: &Answer) -> bool {
+    answer.status == 401
+        || (answer.status == 500 && answer.body.trim() == "MSG_TOKEN_EXPIRED_ERROR")
+}
+
+/// GET a dashboard API path with the session, logging in again once if the session is
+/// refused (expired after 15 minutes, or a restarted dashboard).
+pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+        return Err(Verdict::Fail(cause));
+    }
+    let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
+    let mut renewed = false;
+    loop {
+        let jwe = session(ctx).await?;
+        let answer = kubeclient::raw(
+            &ctx.client,
+            http::Method::GET,
+            &full,
+            &[("jweToken", &jwe)],
+            vec![],
+        )
+        .await
+        .map_err(api_wait)?;
+        if session_refused(&answer) {
+            *ctx.dashboard_session.lock().await = None;
+            if !renewed {
+                renewed = true;
+                continue;
+            }
+            return Err(Verdict::Wait(format!(
+                "dashboard {path}: refused a fresh session: {} {}",
+                answer.status,
+                kubeclient::snippet(&answer.body)
+            )));
+        }
+        ctx.record(&format!("dashboard {path}"), &answer);
+        return answer_json(&answer, "dashboard", path);
+    }
+}
+
+/// `integration/{name}/state` needs no login (`integration/handler.go`), so it is read
+/// without a session: it works on clusters without the checks' token too.
+pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+        return Verdict::Fail(cause);
+    }
+    let path = "/api/v1/integration/heapster/state";
+    let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
+    let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &full, &[], vec![]).await {
+        Ok(a) => a,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record(&format!("dashboard {path}"), &answer);
+    answer_json(&answer, "dashboard", path).map_or_else(|v| v, |v| integration_state(&v))
+}
+
+pub(super) async fn check_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {
+    match get(&ctx, &path).await {
+        Ok(v) => list(&v, field, Timestamp::now(), ctx.config.max_age),
+        Err(v) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/samples");
+
+    fn sample(name: &str) -> String {
+        std::fs::read_to_string(format!("{SAMPLES}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn log_verdicts_on_real_dashboard_logs() {
+        assert_eq!(
+            log_state(&sample("dashboard-connected.log")),
+            LogState::Connected
+        );
+        assert_eq!(
+            log_state(&sample("dashboard-recovered.log")),
+            LogState::Connected
+        );
+        match log_state(&sample("dashboard-no-heapster.log")) {
+            LogState::MissingService(line) => {
+                assert!(line.starts_with("2018/04/29 01:56:38"), "{line}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match log_state(&sample("dashboard-no-data-batch.log")) {
+            LogState::NoDataBatch(line) => assert!(line.contains("healthz failed")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_order_not_timestamps_decides() {
+        // The sample runs backwards in time; the last line read is what counts.
+        let log = "2018/11/23 03:48:56 Successful request to heapster\n2018/04/29 01:56:38 Metric client health check failed: x (get services heapster). Retrying in 30 seconds.\n";
+        assert!(matches!(log_state(log), LogState::Failing(_)));
+    }
+
+    #[test]
+    fn no_metric_client_after_success_is_not_healthy() {
+        let log =
+            "a Successful request to heapster\nb No metric client provided. Skipping metrics.\n";
+        assert!(matches!(log_state(log), LogState::Dropped(_)));
+        let before =
+            "b No metric client provided. Skipping metrics.\na Successful request to heapster\n";
+        assert_eq!(log_state(before), LogState::Connected);
+        assert_eq!(log_state(""), LogState::NotStarted);
+    }
+
+    /// `cumulativeMetrics` as v1.10.1 builds them for `n` items: the sums in `dataPoints`,
+    /// `metricPoints` only when `n == 1` (`common/aggregation.go`).
+    fn cumulative(n: usize, at: i64, cpu: i64, memory: i64) -> Value {
+        let metric = |name: &str, y: i64| {
+            let points = if n == 1 {
+                json!([{"timestamp": Timestamp::from_second(at).unwrap().to_string(), "value": y}])
+            } else {
+                json!([])
+            };
+            json!({"dataPoints": [{"x": at - 10, "y": y / 2}, {"x": at, "y": y}], "metricPoints": points, "metricName": name, "aggregation": "sum"})
+        };
+        json!([
+            metric("cpu/usage_rate", cpu),
+            metric("memory/usage", memory)
+        ])
+    }
+
+    const MAX_AGE: Duration = Duration::from_secs(120);
+
+    #[test]
+    fn a_node_list_of_three_is_judged_by_its_data_points() {
+        let now = Timestamp::from_second(1_000_030).unwrap();
+        let node = |n: &str| json!({"objectMeta": {"name": n}, "typeMeta": {"kind": "node"}, "ready": "True"});
+        let three = json!({"listMeta": {"totalItems": 3}, "nodes": [node("a"), node("b"), node("c")],
+            "cumulativeMetrics": cumulative(3, 1_000_020, 900, 3 << 30), "errors": []});
+        let verdict = list(&three, "nodes", now, MAX_AGE);
+        assert!(
+            matches!(&verdict, Verdict::Pass(r) if r.contains("3 nodes") && r.contains("900m") && r.contains("3072.0 MiB") && r.contains("10s ago")),
+            "{verdict:?}"
+        );
+        // The old reading (metricPoints) would have waited forever on this answer.
+        assert!(
+            three["cumulativeMetrics"][0]["metricPoints"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let one = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(1, 1_000_020, 300, 1 << 30), "errors": []});
+        assert!(list(&one, "nodes", now, MAX_AGE).is_pass());
+        let stale = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(3, 1_000_030 - 600, 300, 1 << 30), "errors": []});
+        assert!(
+            matches!(list(&stale, "nodes", now, MAX_AGE), Verdict::Wait(r) if r.contains("old"))
+        );
+        let idle = json!({"nodes": [node("a")], "cumulativeMetrics": cumulative(3, 1_000_020, 0, 1 << 30), "errors": []});
+        assert!(
+            matches!(list(&idle, "nodes", now, MAX_AGE), Verdict::Wait(r) if r.contains("above zero"))
+        );
+    }
+
+    fn forbidden(resource: &str) -> Value {
+        json!({"ErrStatus": {"metadata": {}, "status": "Failure",
+            "message": format!("{resource} is forbidden: User \"system:serviceaccount:kube-system:heapster-e2e-checks\" cannot list resource \"{resource}\" in API group \"\" in the namespace \"kube-system\""),
+            "reason": "Forbidden", "details": {"kind": resource}, "code": 403}})
+    }
+
+    #[test]
+    fn a_pod_list_tells_refused_events_from_refused_pods() {
+        let now = Timestamp::from_second(1_000_030).unwrap();
+        let pod = |n: &str| json!({"objectMeta": {"name": n, "namespace": "kube-system"}, "typeMeta": {"kind": "pod"}, "metrics": null});
+        let with_errors = |errors: Value| {
+            json!({"listMeta": {"totalItems": 2}, "pods": [pod("a"), pod("b")],
+            "cumulativeMetrics": cumulative(2, 1_000_020, 40, 200 << 20), "status": {"running": 2}, "errors": errors})
+        };
+        assert!(list(&with_errors(json!([])), "pods", now, MAX_AGE).is_pass());
+        match list(
+            &with_errors(json!([forbidden("events")])),
+            "pods",
+            now,
+            MAX_AGE,
+        ) {
+            Verdict::Pass(m) => assert!(
+                m.contains("40m") && m.contains("could not read events"),
+                "{m}"
+            ),
+            other => panic!("events refused is not missing metrics: {other:?}"),
+        }
+        let refused = json!({"pods": [], "cumulativeMetrics": [], "errors": [forbidden("pods"), forbidden("events")]});
+        assert!(
+            matches!(list(&refused, "pods", now, MAX_AGE), Verdict::Fail(r) if r.contains("pods is forbidden") && !r.contains("events is forbidden"))
+        );
+        // An error that names no resource counts against the list.
+        let unknown = with_errors(
+            json!([{"ErrStatus": {"message": "MSG_LOGIN_UNAUTHORIZED_ERROR", "code": 401}}]),
+        );
+        assert!(matches!(
+            list(&unknown, "pods", now, MAX_AGE),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn list_errors_name_their_resource() {
+        let errors = list_errors(&json!({"errors": [forbidden("events"),
+            {"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\" in API group \"\" at the cluster scope", "code": 403}}]}));
+        assert_eq!(errors[0].resource.as_deref(), Some("events"));
+        assert_eq!(errors[1].resource.as_deref(), Some("nodes"));
+        let empty = json!({"nodes": [{}], "errors": [], "cumulativeMetrics": []});
+        assert!(matches!(
+            list(&empty, "nodes", Timestamp::from_second(0).unwrap(), MAX_AGE),
+            Verdict::Wait(_)
+        ));
+        assert!(
+            matches!(list(&json!({"errors": []}), "nodes", Timestamp::from_second(0).unwrap(), MAX_AGE), Verdict::Fail(r) if r.contains("malformed"))
+        );
+    }
+
+    #[test]
+    fn integration_state_shapes() {
+        assert!(
+            integration_state(
+                &json!({"connected": true, "lastChecked": "2026-11-25T10:00:00Z", "error": null})
+            )
+            .is_pass()
+        );
+        assert!(matches!(
+            integration_state(&json!({"connected": false, "error": {"x": 1}})),
+            Verdict::Wait(_)
+        ));
+        let status_error = json!({"connected": false, "lastChecked": "2026-11-25T10:00:00Z", "error": {"ErrStatus": {
+            "metadata": {}, "status": "Failure", "message": "unknown (get services heapster)", "reason": "Forbidden", "code": 403}}});
+        assert!(
+            matches!(integration_state(&status_error), Verdict::Wait(r) if r.ends_with("unknown (get services heapster)"))
+        );
+        assert!(matches!(
+            integration_state(&json!({"state": "?"})),
+            Verdict::Fail(_)
+        ));
+    }
+}

@@ -1,0 +1,70 @@
+//! Grafana in heapster's image: healthy, with the InfluxDB data source `setup_grafana`
+//! registers.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::context::{Ctx, answer_json, api_wait};
+use super::{GRAFANA, NAMESPACE, Verdict};
+use crate::kubeclient::{self, snippet};
+
+pub fn health(v: &Value) -> Verdict {
+    match v["database"].as_str() {
+        Some("ok") => Verdict::Pass(format!(
+            "database ok, version {}",
+            v["version"].as_str().unwrap_or("?")
+        )),
+        Some(other) => Verdict::Wait(format!("Grafana database is {other:?}")),
+        None => Verdict::Fail(format!(
+            "malformed Grafana health answer: {}",
+            snippet(&v.to_string())
+        )),
+    }
+}
+
+pub fn datasource(v: &Value) -> Verdict {
+    let Some(sources) = v.as_array() else {
+        return Verdict::Fail(format!(
+            "malformed Grafana data source list: {}",
+            snippet(&v.to_string())
+        ));
+    };
+    match sources
+        .iter()
+        .find(|s| s["type"] == "influxdb" && s["database"] == "k8s")
+    {
+        Some(s) => Verdict::Pass(format!(
+            "data source {} -> {} (database k8s)",
+            s["name"].as_str().unwrap_or("?"),
+            s["url"].as_str().unwrap_or("?")
+        )),
+        None => Verdict::Wait(format!(
+            "no InfluxDB data source for database k8s among {} data sources",
+            sources.len()
+        )),
+    }
+}
+
+async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
+    if let Some(cause) = ctx.blocked(&[GRAFANA], false).await {
+        return Err(Verdict::Fail(cause));
+    }
+    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path)
+        .await
+        .map_err(api_wait)?;
+    ctx.record(&format!("grafana {path}"), &answer);
+    answer_json(&answer, "Grafana", path)
+}
+
+pub(super) async fn check_health(ctx: Arc<Ctx>) -> Verdict {
+    get(&ctx, "/api/health")
+        .await
+        .map_or_else(|v| v, |v| health(&v))
+}
+
+pub(super) async fn check_datasource(ctx: Arc<Ctx>) -> Verdict {
+    get(&ctx, "/api/datasources")
+        .await
+        .map_or_else(|v| v, |v| datasource(&v))
+}

@@ -1,0 +1,202 @@
+//! Ground truth: heapster, InfluxDB and the dashboard against the calibrated load's
+//! targets (Kubernetes' e2e resource-consumer burning a known CPU and memory).
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+
+use super::context::{Ctx, api_wait};
+use super::series::human_value;
+use super::{Check, Verdict, check};
+use crate::kubeclient::retry;
+use crate::pipeline::load::Load;
+
+/// A measurement against its calibrated target: within `tolerance` (relative) or not.
+/// Still off may heal (usage settles after the load starts), so it waits.
+pub fn within_tolerance(
+    what: &str,
+    metric: &str,
+    target: i64,
+    measured: i64,
+    tolerance: f64,
+) -> Verdict {
+    let diff = (measured - target) as f64 / target.max(1) as f64;
+    let text = format!(
+        "{what}: {metric} measured {}, target {}, tolerance ±{:.0}% ({:+.0}%)",
+        human_value(metric, measured),
+        human_value(metric, target),
+        tolerance * 100.0,
+        diff * 100.0
+    );
+    if diff.abs() <= tolerance {
+        Verdict::Pass(text)
+    } else {
+        Verdict::Wait(text)
+    }
+}
+
+/// The ground-truth checks of a calibrated load.
+pub(super) fn checks(load: &Load) -> Vec<Check> {
+    let (a, b, c, d, e) = (
+        load.clone(),
+        load.clone(),
+        load.clone(),
+        load.clone(),
+        load.clone(),
+    );
+    vec![
+        check("ground_truth::cpu", move |ctx| {
+            check_pod(ctx, a.clone(), "cpu", "cpu/usage_rate")
+        }),
+        check("ground_truth::memory", move |ctx| {
+            check_pod(ctx, b.clone(), "memory", "memory/usage")
+        }),
+        check("ground_truth::node_covers_pod", move |ctx| {
+            check_node_covers_pod(ctx, c.clone())
+        }),
+        check("ground_truth::influxdb", move |ctx| {
+            check_influxdb(ctx, d.clone())
+        }),
+        check("ground_truth::dashboard", move |ctx| {
+            check_dashboard(ctx, e.clone())
+        }),
+    ]
+}
+
+fn pod_series_path(ns: &str, pod: &str, metric: &str) -> String {
+    format!("/api/v1/model/namespaces/{ns}/pods/{pod}/metrics/{metric}")
+}
+
+async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'static str) -> Verdict {
+    let (pod, target) = if what == "cpu" {
+        (&load.cpu_pod, load.config.cpu_millicores)
+    } else {
+        (&load.memory_pod, load.config.memory_mib << 20)
+    };
+    let point = match super::heapster::get_series(
+        &ctx,
+        &pod_series_path(&load.namespace, pod, metric),
+        metric,
+        ctx.rules(false, None),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(v) => return v,
+    };
+    if let Some(row) = ctx
+        .summary
+        .lock()
+        .expect("summary lock")
+        .ground_truth
+        .get_mut(what)
+    {
+        row.1 = Some(super::series::human_value(metric, point.value));
+    }
+    within_tolerance(pod, metric, target, point.value, load.config.tolerance)
+}
+
+async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {
+    let metric = "cpu/usage_rate";
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
+    let pod = match retry(|| pods.get(&load.cpu_pod)).await {
+        Ok(p) => p,
+        Err(e) => return api_wait(e),
+    };
+    let Some(node) = pod.spec.and_then(|s| s.node_name) else {
+        return Verdict::Wait("the CPU load pod is not scheduled".into());
+    };
+    let pod_cpu = match super::heapster::get_series(
+        &ctx,
+        &pod_series_path(&load.namespace, &load.cpu_pod, metric),
+        metric,
+        ctx.rules(true, None),
+    )
+    .await
+    {
+        Ok(p) => p.value,
+        Err(v) => return v,
+    };
+    match super::heapster::get_series(
+        &ctx,
+        &format!("/api/v1/model/nodes/{node}/metrics/{metric}"),
+        metric,
+        ctx.rules(true, None),
+    )
+    .await
+    {
+        Ok(p) if p.value >= pod_cpu => {
+            Verdict::Pass(format!("node {node} {}m >= load pod {pod_cpu}m", p.value))
+        }
+        Ok(p) => Verdict::Wait(format!(
+            "node {node} reports {}m, less than its load pod's {pod_cpu}m",
+            p.value
+        )),
+        Err(v) => v,
+    }
+}
+
+async fn check_influxdb(ctx: Arc<Ctx>, load: Load) -> Verdict {
+    let q = format!(
+        "SELECT last(\"value\") FROM \"cpu/usage_rate\" WHERE \"type\" = 'pod' AND \"namespace_name\" = '{}' AND \"pod_name\" = '{}' GROUP BY \"pod_name\"",
+        load.namespace, load.cpu_pod
+    );
+    let v = match super::influxdb::query(&ctx, &q).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let row = &v["results"][0]["series"][0]["values"][0];
+    match (row[0].as_str(), row[1].as_i64()) {
+        (Some(t), Some(value)) => Verdict::Pass(format!(
+            "InfluxDB holds {}'s series: {value}m at {t}",
+            load.cpu_pod
+        )),
+        _ => Verdict::Wait(format!(
+            "InfluxDB has no cpu/usage_rate series for {}/{} yet",
+            load.namespace, load.cpu_pod
+        )),
+    }
+}
+
+async fn check_dashboard(ctx: Arc<Ctx>, load: Load) -> Verdict {
+    let path = format!("/api/v1/pod/{}", load.namespace);
+    let v = match super::dashboard::get(&ctx, &path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let listed = v["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["objectMeta"]["name"] == load.cpu_pod.as_str());
+    if !listed {
+        return Verdict::Wait(format!(
+            "the dashboard's pod list of {} does not show {}",
+            load.namespace, load.cpu_pod
+        ));
+    }
+    match super::dashboard::list(&v, "pods", Timestamp::now(), ctx.config.max_age) {
+        Verdict::Pass(m) => Verdict::Pass(format!("{} listed; {m}", load.cpu_pod)),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ground_truth_within_and_outside_tolerance() {
+        assert!(
+            matches!(within_tolerance("load-cpu", "cpu/usage_rate", 100, 112, 0.3), Verdict::Pass(m) if m.contains("measured 112m, target 100m, tolerance ±30% (+12%)"))
+        );
+        assert!(
+            matches!(within_tolerance("load-cpu", "cpu/usage_rate", 100, 1001, 0.3), Verdict::Wait(m) if m.contains("measured 1001m, target 100m") && m.contains("+901%"))
+        );
+        assert!(
+            matches!(within_tolerance("load-memory", "memory/usage", 64 << 20, 30 << 20, 0.3), Verdict::Wait(m) if m.contains("-53%"))
+        );
+    }
+}

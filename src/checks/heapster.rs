@@ -1,0 +1,303 @@
+//! Heapster's health and model API (heapster v1.5.4 `metrics/heapster.go`,
+//! `metrics/api/v1/model_handlers.go`): what the checks fetch through the service proxy,
+//! and the pure verdicts on the answers.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::context::{Ctx, NodeRow, answer_json, api_wait, node_name, node_ready};
+use super::nodes::capacity;
+use super::series::{self, Point, SeriesRules};
+use super::{HEAPSTER, METRICS, NAMESPACE, Verdict};
+use crate::kubeclient::{self, Answer, snippet};
+
+/// What heapster's `/healthz` says before its first export (`metrics/heapster.go`).
+pub const NO_DATA_BATCH: &str = "could not get the latest data batch";
+
+/// `GET /healthz` through the service proxy.
+pub fn health(answer: &Answer) -> Verdict {
+    if answer.status == 200 {
+        return Verdict::Pass(format!("/healthz: {}", snippet(&answer.body)));
+    }
+    if answer.body.contains(NO_DATA_BATCH) {
+        return Verdict::Wait(format!(
+            "heapster has not scraped yet: /healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        ));
+    }
+    if answer.body.contains("No current data batch available") {
+        return Verdict::Wait(format!(
+            "heapster's latest data batch is stale (its housekeeping stopped): /healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        ));
+    }
+    match answer.api_status() {
+        // Through the proxy a missing Service reads `endpoints "heapster" not found`
+        // (ResourceLocation reads the Endpoints), or `services ...` with a port number.
+        Some((reason, message))
+            if reason == "NotFound"
+                && (message.contains("endpoints") || message.contains("services")) =>
+        {
+            Verdict::Fail(format!(
+                "no heapster service: {message}; the dashboard looks for Service kube-system/heapster"
+            ))
+        }
+        Some((reason, message)) if reason == "Forbidden" => Verdict::Fail(format!(
+            "not allowed to reach heapster through the API server: {message}"
+        )),
+        Some((_, message)) => Verdict::Wait(format!("heapster is not reachable yet: {message}")),
+        None => Verdict::Wait(format!(
+            "/healthz answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        )),
+    }
+}
+
+/// Heapster's node list must equal the set of Ready nodes.
+pub fn nodes(heapster: &[String], ready: &[String]) -> Verdict {
+    let missing: Vec<&String> = ready.iter().filter(|n| !heapster.contains(n)).collect();
+    let extra: Vec<&String> = heapster.iter().filter(|n| !ready.contains(n)).collect();
+    match (missing.is_empty(), extra.is_empty()) {
+        (true, true) if !ready.is_empty() => {
+            Verdict::Pass(format!("heapster knows all {} Ready nodes", ready.len()))
+        }
+        (true, true) => Verdict::Wait("no Ready nodes to compare with".into()),
+        (false, _) if heapster.is_empty() => Verdict::Wait(
+            "heapster lists no nodes yet (no batch, or every kubelet scrape fails)".into(),
+        ),
+        _ => {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing from heapster: {}", join(&missing)));
+            }
+            if !extra.is_empty() {
+                parts.push(format!(
+                    "heapster lists nodes that are not Ready: {}",
+                    join(&extra)
+                ));
+            }
+            Verdict::Wait(parts.join("; "))
+        }
+    }
+}
+
+fn join(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// GET from heapster's model API; a missing service or a stuck pod fails at once.
+pub(super) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
+    if let Some(cause) = ctx.blocked(&[], true).await {
+        return Err(Verdict::Fail(cause));
+    }
+    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path)
+        .await
+        .map_err(api_wait)?;
+    ctx.record(&format!("heapster {path}"), &answer);
+    answer_json(&answer, "heapster", path)
+}
+
+pub(super) async fn get_series(
+    ctx: &Ctx,
+    path: &str,
+    metric: &str,
+    rules: SeriesRules,
+) -> Result<Point, Verdict> {
+    let v = get_json(ctx, path).await?;
+    let points = series::parse_metric_result(&v).map_err(Verdict::Fail)?;
+    series::series(metric, &points, &rules)
+}
+
+pub(super) async fn check_health(ctx: Arc<Ctx>) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[], true).await {
+        return Verdict::Fail(cause);
+    }
+    match kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, "/healthz").await {
+        Ok(answer) => {
+            ctx.record("heapster /healthz", &answer);
+            health(&answer)
+        }
+        Err(e) => api_wait(e),
+    }
+}
+
+pub(super) async fn check_nodes(ctx: Arc<Ctx>) -> Verdict {
+    let listed: Vec<String> = match get_json(&ctx, "/api/v1/model/nodes").await {
+        Ok(v) => match serde_json::from_value(v) {
+            Ok(l) => l,
+            Err(e) => return Verdict::Fail(format!("malformed heapster node list: {e}")),
+        },
+        Err(v) => return v,
+    };
+    let ready = match ctx.snapshot().await {
+        Ok(s) => s.ready_nodes(),
+        Err(v) => return v,
+    };
+    nodes(&listed, &ready)
+}
+
+pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
+    let snap = match ctx.snapshot().await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let Some(n) = snap.nodes.iter().find(|n| node_name(n) == node) else {
+        return Verdict::Fail(format!("node {node} is gone"));
+    };
+    if !node_ready(n) {
+        // The nodes check reports a NotReady node; heapster cannot scrape it.
+        return Verdict::Wait(format!(
+            "node {node} is NotReady, so heapster cannot scrape it"
+        ));
+    }
+    let mut row = NodeRow {
+        cpu_millicores: None,
+        memory_bytes: None,
+        age: None,
+    };
+    let mut seen = Vec::new();
+    for metric in METRICS {
+        let path = format!("/api/v1/model/nodes/{node}/metrics/{metric}");
+        match get_series(&ctx, &path, metric, ctx.rules(true, capacity(n, metric))).await {
+            Ok(p) => {
+                let age = series::age(Timestamp::now(), p.timestamp);
+                if metric.starts_with("cpu") {
+                    row.cpu_millicores = Some(p.value)
+                } else {
+                    row.memory_bytes = Some(p.value)
+                }
+                row.age = Some(row.age.map_or(age, |a| a.max(age)));
+                seen.push(format!("{metric} {}", series::human_value(metric, p.value)));
+            }
+            Err(v) => return v,
+        }
+    }
+    let age = row.age.unwrap_or_default();
+    ctx.first_metrics
+        .lock()
+        .expect("first metrics lock")
+        .get_or_insert(ctx.started.elapsed());
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .nodes
+        .insert(node, row);
+    Verdict::Pass(format!(
+        "{}, latest point {} old",
+        seen.join(", "),
+        crate::duration::format(age)
+    ))
+}
+
+pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
+    let mut seen = Vec::new();
+    for metric in METRICS {
+        let path = format!("/api/v1/model/namespaces/{NAMESPACE}/pods/{pod}/metrics/{metric}");
+        // Idle pods may use no CPU; memory of a running pod is never zero.
+        let rules = ctx.rules(metric.starts_with("memory"), None);
+        match get_series(&ctx, &path, metric, rules).await {
+            Ok(p) => seen.push(format!("{metric} {}", series::human_value(metric, p.value))),
+            Err(v) => return v,
+        }
+    }
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .pods_with_metrics
+        .insert(pod);
+    Verdict::Pass(seen.join(", "))
+}
+
+pub(super) async fn check_pod_list_metrics(ctx: Arc<Ctx>, pods: Vec<String>) -> Verdict {
+    if pods.is_empty() {
+        return Verdict::Fail(format!("no running pods in {NAMESPACE}"));
+    }
+    let path = format!(
+        "/api/v1/model/namespaces/{NAMESPACE}/pod-list/{}/metrics/memory/usage",
+        pods.join(",")
+    );
+    let v = match get_json(&ctx, &path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let Some(items) = v["items"].as_array() else {
+        return Verdict::Fail(format!(
+            "malformed pod-list answer: {}",
+            kubeclient::snippet(&v.to_string())
+        ));
+    };
+    if items.len() != pods.len() {
+        return Verdict::Fail(format!(
+            "pod-list answered {} items for {} pods",
+            items.len(),
+            pods.len()
+        ));
+    }
+    let mut missing = Vec::new();
+    for (pod, item) in pods.iter().zip(items) {
+        let ok = series::parse_metric_result(item)
+            .map(|points| series::series("memory/usage", &points, &ctx.rules(true, None)).is_ok());
+        match ok {
+            Ok(true) => {}
+            Ok(false) => missing.push(pod.as_str()),
+            Err(e) => return Verdict::Fail(e),
+        }
+    }
+    if missing.is_empty() {
+        Verdict::Pass(format!(
+            "memory/usage for all {} pods in one request",
+            pods.len()
+        ))
+    } else {
+        Verdict::Wait(format!(
+            "no fresh memory/usage in the batch answer for: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn healthz_answers() {
+        assert!(
+            health(&Answer {
+                status: 200,
+                body: "ok".into()
+            })
+            .is_pass()
+        );
+        let batch = Answer {
+            status: 500,
+            body: "[-]healthz failed: could not get the latest data batch\nhealthz check failed"
+                .into(),
+        };
+        assert!(matches!(health(&batch), Verdict::Wait(r) if r.contains("not scraped yet")));
+        let missing = Answer { status: 404, body: json!({"kind": "Status", "reason": "NotFound", "message": "services \"heapster\" not found"}).to_string() };
+        assert!(matches!(health(&missing), Verdict::Fail(r) if r.contains("no heapster service")));
+        let no_ep = Answer { status: 503, body: json!({"kind": "Status", "reason": "ServiceUnavailable", "message": "no endpoints available for service \"heapster\""}).to_string() };
+        assert!(matches!(health(&no_ep), Verdict::Wait(_)));
+    }
+
+    #[test]
+    fn node_sets_name_the_missing_node() {
+        let ready = vec!["a".to_string(), "b".to_string()];
+        assert!(nodes(&ready, &ready).is_pass());
+        assert!(
+            matches!(nodes(&["a".into()], &ready), Verdict::Wait(r) if r.contains("missing from heapster: b"))
+        );
+        assert!(matches!(nodes(&[], &ready), Verdict::Wait(r) if r.contains("no nodes yet")));
+    }
+}

@@ -1,0 +1,94 @@
+//! The checks: each fetches through the API server only (GET, LIST and proxied requests;
+//! the dashboard login is a POST through the service proxy, which stores nothing) and
+//! judges the answer with a pure verdict beside it. `plan` turns a cluster into the list
+//! of checks; `run` polls them to their outcomes.
+//!
+//! One file per component: `nodes`, `heapster`, `influxdb`, `grafana`, `dashboard`,
+//! `ground_truth`, `upgrade`; shared: `context` (what every check reads), `series` (the
+//! rules of a fresh series), `diagnose` (known causes of failures).
+
+pub mod context;
+pub mod dashboard;
+pub mod diagnose;
+pub mod grafana;
+pub mod ground_truth;
+pub mod heapster;
+pub mod influxdb;
+pub mod nodes;
+mod plan;
+pub mod run;
+pub mod series;
+pub mod upgrade;
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+pub use context::{CheckConfig, Ctx, NodeRow, Summary};
+pub use nodes::ready_nodes;
+pub use plan::plan;
+pub use run::Outcome;
+
+/// Where the stack lives and how it is named (the dashboard requires `kube-system/heapster`).
+pub const NAMESPACE: &str = "kube-system";
+
+pub const HEAPSTER: &str = "heapster";
+
+pub const INFLUXDB: &str = "monitoring-influxdb";
+
+pub const GRAFANA: &str = "monitoring-grafana";
+
+pub const DASHBOARD: &str = "kubernetes-dashboard";
+
+pub const DASHBOARD_PROXY: &str = "https:kubernetes-dashboard:";
+
+pub const STACK: &[&str] = &[HEAPSTER, INFLUXDB, GRAFANA, DASHBOARD];
+
+/// The read-only identity the checks log in to the dashboard with (manifests/60-dashboard-checks.yaml).
+pub const CHECKS_TOKEN_SECRET: &str = "heapster-e2e-checks-token";
+
+pub const METRICS: &[&str] = &["cpu/usage_rate", "memory/usage"];
+
+/// What a check concluded from one look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Passed; the text says what was seen, with the numbers.
+    Pass(String),
+    /// Not yet: the state can still heal (heapster has not scraped yet); look again.
+    Wait(String),
+    /// Failed, and waiting will not change it (no heapster service, a crashing pod).
+    Fail(String),
+}
+
+impl Verdict {
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Verdict::Pass(_))
+    }
+}
+
+pub type Probe = Arc<dyn Fn(Arc<Ctx>) -> BoxFuture<'static, Verdict> + Send + Sync>;
+
+pub struct Check {
+    pub name: String,
+    pub probe: Probe,
+    /// Not run, with the reason (a missing prerequisite).
+    pub ignored: Option<String>,
+}
+
+fn check<F, Fut>(name: impl Into<String>, f: F) -> Check
+where
+    F: Fn(Arc<Ctx>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Verdict> + Send + 'static,
+{
+    Check {
+        name: name.into(),
+        probe: Arc::new(move |ctx| f(ctx).boxed()),
+        ignored: None,
+    }
+}
+
+/// The cluster has none of the stack: the harness cannot run (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("none of the stack's Deployments ({}) exist in {NAMESPACE}: is this the right cluster and context? Bring the stack up with `cargo xtask up`", STACK.join(", "))]
+pub struct NoStack;

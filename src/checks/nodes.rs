@@ -1,0 +1,93 @@
+//! Nodes and workloads: how many nodes, each Ready, each stack Deployment available.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Node;
+use kube::Client;
+use kube::api::{Api, ListParams};
+
+use super::context::{Ctx, api_wait, node_name, node_ready};
+use super::series::parse_quantity;
+use super::{NAMESPACE, Verdict};
+use crate::kubeclient::{retry, status};
+
+pub(super) fn capacity(n: &Node, metric: &str) -> Option<i64> {
+    let cap = n.status.as_ref()?.capacity.as_ref()?;
+    let (key, cpu) = if metric.starts_with("cpu") {
+        ("cpu", true)
+    } else {
+        ("memory", false)
+    };
+    parse_quantity(&cap.get(key)?.0, cpu)
+}
+
+/// Names of the nodes that are Ready now.
+pub async fn ready_nodes(client: &Client) -> Result<Vec<String>, kube::Error> {
+    let api = Api::<Node>::all(client.clone());
+    let lp = ListParams::default();
+    Ok(retry(|| api.list(&lp))
+        .await?
+        .items
+        .iter()
+        .filter(|n| node_ready(n))
+        .map(node_name)
+        .collect())
+}
+
+pub(super) async fn check_count(ctx: Arc<Ctx>) -> Verdict {
+    let snap = match ctx.snapshot().await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    match (snap.nodes.len(), ctx.config.expected_nodes) {
+        (0, _) => Verdict::Fail("the cluster has zero nodes".into()),
+        (n, Some(want)) if n != want => Verdict::Wait(format!("{n} nodes, expected {want}")),
+        (n, _) => Verdict::Pass(format!("{n} nodes")),
+    }
+}
+
+pub(super) async fn check_ready(ctx: Arc<Ctx>, node: String) -> Verdict {
+    let snap = match ctx.snapshot().await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    match snap.nodes.iter().find(|n| node_name(n) == node) {
+        None => Verdict::Fail(format!("node {node} is gone")),
+        Some(n) if node_ready(n) => Verdict::Pass("Ready".into()),
+        Some(n) => {
+            let cond = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                .cloned();
+            let why = cond
+                .map(|c| {
+                    format!(
+                        "Ready={} ({}: {})",
+                        c.status,
+                        c.reason.unwrap_or_default(),
+                        c.message.unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "no Ready condition".into());
+            Verdict::Wait(format!("node {node} is NotReady: {why}"))
+        }
+    }
+}
+
+pub(super) async fn check_workload(ctx: Arc<Ctx>, name: &'static str) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[name], false).await {
+        return Verdict::Fail(cause);
+    }
+    let api = Api::<Deployment>::namespaced(ctx.client.clone(), NAMESPACE);
+    match retry(|| api.get_opt(name)).await {
+        Err(e) => api_wait(e),
+        Ok(None) => Verdict::Fail(format!("Deployment {NAMESPACE}/{name} does not exist")),
+        Ok(Some(d)) => match status::deployment_available(&d) {
+            Ok(()) => Verdict::Pass("available".into()),
+            Err(why) => Verdict::Wait(why),
+        },
+    }
+}

@@ -1,0 +1,264 @@
+//! The phases of a run, in order, each a `Run::timed` step with its own line: preflight,
+//! manifests, images and cluster, apply and rollout, load generators, checks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+
+use super::load::{self, Load};
+use super::rollout::RolloutError;
+use super::state::Run;
+use super::{ChecksMode, StackFailure, apply, cluster, images, manifests, preflight, rollout};
+use crate::cancel::Interrupted;
+use crate::checks::{self, Ctx, Outcome};
+use crate::kubeclient;
+
+/// What the manifests ask for, read before anything is made.
+pub(super) struct Prepared {
+    pub docs: Vec<manifests::Manifest>,
+    /// With `--upgrade-from`: the manifests to start from.
+    pub old_docs: Option<Vec<manifests::Manifest>>,
+    pub images: Vec<String>,
+    pub expected_nodes: usize,
+}
+
+pub(super) fn preflight(run: &Run) -> anyhow::Result<()> {
+    let warnings = run.timed(
+        "Preflight",
+        || Ok(preflight::check(&run.exec)?),
+        |w: &Vec<String>| {
+            if w.is_empty() {
+                "docker and kind ready".into()
+            } else {
+                w.join("; ")
+            }
+        },
+    )?;
+    for w in warnings {
+        run.report.important(format!("warning: {w}"));
+    }
+    Ok(())
+}
+
+/// Every manifest (and the old set of an upgrade) is read up front: a bad file stops the
+/// run before anything is made.
+pub(super) fn read_manifests(run: &Run) -> anyhow::Result<Prepared> {
+    let opts = run.opts;
+    let docs = run.timed(
+        "Manifests",
+        || Ok(manifests::load_dir(&opts.manifests)?),
+        |d| format!("{} objects from {}", d.len(), opts.manifests.display()),
+    )?;
+    let old_docs = match &opts.upgrade_from {
+        Some(dir) => Some(run.timed(
+            "Manifests",
+            || Ok(manifests::load_dir(dir)?),
+            |d| format!("{} objects to upgrade from, in {}", d.len(), dir.display()),
+        )?),
+        None => None,
+    };
+    let mut images = manifests::images(&docs);
+    if opts.load.is_some() {
+        images.push(crate::versions::LOAD_IMAGE.reference());
+    }
+    for image in old_docs.iter().flat_map(|d| manifests::images(d)) {
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    }
+    let expected_nodes = cluster::node_count(&opts.kind_config)?;
+    Ok(Prepared {
+        docs,
+        old_docs,
+        images,
+        expected_nodes,
+    })
+}
+
+/// Images on the host, the cluster (created, or reused with `--reuse`), its kubeconfig
+/// (mode 0600), and the images loaded into every node. Returns the kubeconfig's path.
+pub(super) fn cluster_with_images(run: &mut Run, prepared: &Prepared) -> anyhow::Result<PathBuf> {
+    let opts = run.opts;
+    let images = &prepared.images;
+    let exists = preflight::cluster_exists(&run.exec, &opts.name)?;
+    if exists && !opts.reuse {
+        anyhow::bail!(
+            "a kind cluster named {:?} already exists: pass --reuse to run against it, choose another --name, or delete it with `cargo xtask down --name {}`",
+            opts.name,
+            opts.name
+        );
+    }
+    run.timed(
+        "Images",
+        || images::prepare(&run.exec, images, opts.image_mirror.as_deref()),
+        |pulled| {
+            if pulled.is_empty() {
+                format!("all {} images present", images.len())
+            } else {
+                format!("pulled {} of {} images", pulled.len(), images.len())
+            }
+        },
+    )?;
+    if exists {
+        run.report.phase(
+            "Cluster",
+            Duration::ZERO,
+            &format!("reusing {} (it will not be deleted)", opts.name),
+        );
+    } else {
+        // kind may leave a half-made cluster behind when create fails: it is ours to delete.
+        run.created = !opts.dry_run;
+        run.timed(
+            "Cluster",
+            || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image),
+            |_| format!("created {} ({})", opts.name, opts.node_image),
+        )?;
+    }
+    run.cluster_up = !opts.dry_run;
+    let kubeconfig = opts.work_dir.join(&opts.name).join("kubeconfig");
+    cluster::write_kubeconfig(&run.exec, &opts.name, &kubeconfig)?;
+    run.timed(
+        "Load",
+        || {
+            images::load(&run.exec, &opts.name, images)?;
+            let nodes = cluster::nodes(&run.exec, &opts.name)?;
+            images::verify(&run.exec, &nodes, images)?;
+            Ok(nodes.len())
+        },
+        |n| format!("{} images on {n} nodes", images.len()),
+    )?;
+    Ok(kubeconfig)
+}
+
+pub(super) fn connect(run: &mut Run, kubeconfig: &std::path::Path) -> anyhow::Result<Client> {
+    let client = run.rt.block_on(kubeclient::connect(
+        Some(kubeconfig),
+        Some(&cluster::context(&run.opts.name)),
+    ))?;
+    run.client = Some(client.clone());
+    Ok(client)
+}
+
+/// Apply `docs` and wait for their Deployments. The outer error stops the run (harness,
+/// interrupt); the inner one is the stack's rollout failure, for the caller to judge.
+pub(super) fn deploy(
+    run: &mut Run,
+    client: &Client,
+    docs: &[manifests::Manifest],
+    which: &str,
+) -> anyhow::Result<Result<(), RolloutError>> {
+    let opts = run.opts;
+    let (apply_phase, rollout_phase) = (format!("Apply{which}"), format!("Rollout{which}"));
+    run.timed(
+        &apply_phase,
+        || run.block_on_cancellable(apply::apply(client, docs, |_| {})),
+        |_| {
+            format!(
+                "{} objects, server-side, field manager {}",
+                docs.len(),
+                apply::FIELD_MANAGER
+            )
+        },
+    )?;
+    let wanted = manifests::deployments(docs);
+    let rollout = run.timed(
+        &rollout_phase,
+        || {
+            Ok(run
+                .rt
+                .block_on(rollout::wait(client, &wanted, opts.timeout, run.cancel)))
+        },
+        |r| match r {
+            Ok(()) => format!("{} deployments available", wanted.len()),
+            Err(e) => format!(
+                "failed: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+        },
+    )?;
+    match rollout {
+        Err(RolloutError::Interrupted) => Err(Interrupted.into()),
+        Err(RolloutError::Stuck { problem, evidence }) => {
+            run.stuck_pod = Some(problem.pod.clone());
+            Ok(Err(RolloutError::Stuck { problem, evidence }))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A rollout failure of the stack under test: exit 1, with the known causes below it.
+pub(super) fn stack_failure(e: RolloutError) -> anyhow::Error {
+    let hints: Vec<String> = checks::diagnose::hints(&e.to_string())
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    StackFailure(format!("{e}\n  {}", hints.join("\n  "))).into()
+}
+
+/// The calibrated load, in a namespace of its own (deleted at the end whatever happens).
+pub(super) fn load_generators(run: &mut Run, client: &Client) -> anyhow::Result<Option<Load>> {
+    let opts = run.opts;
+    let Some(load_config) = opts.load else {
+        return Ok(None);
+    };
+    let namespace = load::namespace_for_run();
+    run.load_namespace = Some(namespace.clone());
+    let started = run.timed(
+        "Load generators",
+        || {
+            run.block_on_cancellable(load::start(
+                client,
+                &namespace,
+                &load_config,
+                opts.timeout,
+                run.cancel,
+            ))
+        },
+        |l| {
+            format!(
+                "{}m CPU ({}), {} MiB memory ({}) in {}",
+                l.config.cpu_millicores, l.cpu_pod, l.config.memory_mib, l.memory_pod, l.namespace
+            )
+        },
+    )?;
+    Ok(Some(started))
+}
+
+/// Plan and run the checks, as libtest trials or all at once.
+pub(super) fn run_checks(
+    run: &mut Run,
+    client: Client,
+    load: Option<Load>,
+    expected_nodes: usize,
+    mode: ChecksMode,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut config = run.opts.checks.clone();
+    config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
+    let mut ctx = Ctx::new(client, config);
+    ctx.load = load;
+    ctx.cancel = run.cancel.clone();
+    run.report.begin("Checks");
+    let start = Instant::now();
+    let plan = run.rt.block_on(checks::plan(&mut ctx))?;
+    let ctx = Arc::new(ctx);
+    run.ctx = Some(ctx.clone());
+    let outcomes = match mode {
+        ChecksMode::Trials(args) => {
+            run.report.abandon();
+            checks::run::run_trials(run.rt.handle(), ctx, plan, args).1
+        }
+        ChecksMode::Collect => {
+            run.block_on_cancellable(async { Ok(checks::run::run_all(ctx, plan).await) })?
+        }
+    };
+    let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
+    let verdict = if failed == 0 {
+        "all checks passed".to_string()
+    } else {
+        format!("{failed} checks failed")
+    };
+    run.report.phase("Checks", start.elapsed(), &verdict);
+    Ok(outcomes)
+}

@@ -1,0 +1,182 @@
+//! The calibrated load through the pipeline: green within tolerance, red when skewed or
+//! absent, deleted on interrupt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapster_e2e::cancel::Cancel;
+use heapster_e2e::pipeline::RunResult;
+use heapster_e2e::report::Report;
+use heapster_e2e::versions;
+use kind_sim::{Scenario, WorldConfig};
+use libtest_mimic::Trial;
+
+use super::pipeline::{options, run_with};
+use super::{Fakes, TestResult, check_config, failures, outcome};
+use crate::ensure;
+
+type Rt = Arc<tokio::runtime::Runtime>;
+
+fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
+    super::trial(rt, "pipeline", name, f)
+}
+
+pub fn trials(rt: &Rt) -> Vec<Trial> {
+    vec![
+        trial(
+            rt,
+            "ground_truth::green_within_tolerance",
+            ground_truth_green,
+        ),
+        trial(
+            rt,
+            "ground_truth::skewed_tenfold_is_red",
+            ground_truth_skewed,
+        ),
+        trial(
+            rt,
+            "ground_truth::metrics_never_appear",
+            ground_truth_never_appears,
+        ),
+        trial(
+            rt,
+            "ground_truth::load_deleted_on_interrupt",
+            ground_truth_interrupted,
+        ),
+    ]
+}
+
+fn load_world(scenario: Scenario) -> WorldConfig {
+    let mut registry = Fakes::registry_with_stack();
+    registry.push((versions::LOAD_IMAGE.reference(), None));
+    WorldConfig {
+        registry,
+        scenario,
+        ..Default::default()
+    }
+}
+
+/// Run with the calibrated load; the cluster is kept so its requests can be read.
+fn with_load(
+    rt: &tokio::runtime::Runtime,
+    scenario: Scenario,
+    cancel_after: Option<&'static str>,
+) -> (RunResult, Vec<(String, String)>) {
+    let fakes = Fakes::new(rt, load_world(scenario));
+    let mut opts = options(&fakes);
+    opts.load = Some(heapster_e2e::pipeline::load::LoadConfig::default());
+    opts.keep = true;
+    opts.checks = check_config(Duration::from_secs(4));
+    let cancel = Cancel::new();
+    let report = Report::new(false);
+    if let Some(phase) = cancel_after {
+        let c = cancel.clone();
+        report.on_phase(move |p| {
+            if p == phase {
+                c.cancel();
+            }
+        });
+    }
+    let (result, _) = run_with(rt, &fakes, &opts, &cancel, report);
+    let requests = rt
+        .block_on(fakes.world.with_cluster("e2e", |h| h.requests()))
+        .unwrap_or_default();
+    (result, requests)
+}
+
+fn load_deleted(requests: &[(String, String)]) -> bool {
+    requests
+        .iter()
+        .any(|(m, u)| m == "DELETE" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-"))
+}
+
+pub fn ground_truth_green(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (result, requests) = with_load(rt, Scenario::Healthy, None);
+    ensure!(
+        result.exit == 0,
+        "exit {} {:?} {:?}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes)
+    );
+    let truth: Vec<&heapster_e2e::checks::run::Outcome> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.name.starts_with("ground_truth::"))
+        .collect();
+    ensure!(
+        truth.len() == 5 && truth.iter().all(|o| o.passed),
+        "{truth:#?}"
+    );
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu")
+        .message
+        .clone();
+    ensure!(
+        cpu.contains("target 100m") && cpu.contains("tolerance ±30%"),
+        "{cpu}"
+    );
+    ensure!(
+        load_deleted(&requests),
+        "the load namespace is deleted after a pass"
+    );
+    Ok(())
+}
+
+pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (result, requests) = with_load(rt, Scenario::ConsumerSkewed, None);
+    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
+    ensure!(
+        !cpu.passed && cpu.message.contains("target 100m, tolerance ±30%"),
+        "{cpu:?}"
+    );
+    let deviation: i64 = cpu
+        .message
+        .rsplit("(+")
+        .next()
+        .and_then(|d| d.split('%').next())
+        .and_then(|d| d.parse().ok())
+        .ok_or("no deviation in the message")?;
+    ensure!(deviation > 500, "about ten times the target: {cpu:?}");
+    let memory = outcome(&result.outcomes, "ground_truth::memory");
+    ensure!(
+        !memory.passed && memory.message.contains("target 64.0 MiB"),
+        "{memory:?}"
+    );
+    ensure!(
+        load_deleted(&requests),
+        "the load namespace is deleted after a failure"
+    );
+    Ok(())
+}
+
+pub fn ground_truth_never_appears(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (result, requests) = with_load(rt, Scenario::ConsumerWithoutMetrics, None);
+    ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
+    let cpu = outcome(&result.outcomes, "ground_truth::cpu");
+    ensure!(!cpu.passed && cpu.message.contains("no points"), "{cpu:?}");
+    ensure!(
+        result
+            .outcomes
+            .iter()
+            .any(|o| o.name == "heapster::health" && o.passed),
+        "heapster itself is fine"
+    );
+    ensure!(load_deleted(&requests), "the load namespace is deleted");
+    Ok(())
+}
+
+pub fn ground_truth_interrupted(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (result, requests) = with_load(rt, Scenario::Healthy, Some("Load generators"));
+    ensure!(
+        result.exit == 2 && result.error.as_deref() == Some("interrupted"),
+        "exit {} {:?}",
+        result.exit,
+        result.error
+    );
+    ensure!(
+        load_deleted(&requests),
+        "the load namespace is deleted after an interrupt"
+    );
+    Ok(())
+}

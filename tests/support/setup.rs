@@ -1,0 +1,262 @@
+//! Before the cluster: each preflight error, images pulled only when missing and from a
+//! mirror, an unpullable image, an invalid manifest; each stops with exit 2 and a message
+//! that names the problem and the fix.
+
+use std::sync::Arc;
+
+use kind_sim::WorldConfig;
+use libtest_mimic::Trial;
+
+use super::pipeline::{expect_harness_error, options, run, world};
+use super::{Fakes, TestResult, copy_manifests, stack_images};
+use crate::ensure;
+
+type Rt = Arc<tokio::runtime::Runtime>;
+
+fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
+    super::trial(rt, "pipeline", name, f)
+}
+
+pub fn trials(rt: &Rt) -> Vec<Trial> {
+    vec![
+        trial(rt, "preflight::missing_docker", missing_docker),
+        trial(rt, "preflight::missing_kind", missing_kind),
+        trial(rt, "preflight::docker_daemon_down", daemon_down),
+        trial(rt, "preflight::kind_too_old", kind_too_old),
+        trial(
+            rt,
+            "images::pulled_only_when_missing",
+            pulled_only_when_missing,
+        ),
+        trial(rt, "images::mirror_pulls_retags_and_removes", mirror),
+        trial(
+            rt,
+            "images::unpullable_image_stops_before_the_cluster",
+            unpullable,
+        ),
+        trial(
+            rt,
+            "manifests::invalid_document_stops_before_anything",
+            invalid_manifest,
+        ),
+    ]
+}
+
+fn missing_docker(rt: &tokio::runtime::Runtime) -> TestResult {
+    let fakes = Fakes::with_tools(rt, world(), &["kind"]);
+    let (result, _) = run(rt, &fakes, &options(&fakes));
+    expect_harness_error(
+        &result,
+        &["`docker` was not found on PATH", "install Docker"],
+    )?;
+    ensure!(
+        fakes.calls(rt).is_empty(),
+        "nothing may run after a failed preflight"
+    );
+    Ok(())
+}
+
+fn missing_kind(rt: &tokio::runtime::Runtime) -> TestResult {
+    let fakes = Fakes::with_tools(rt, world(), &["docker"]);
+    let (result, _) = run(rt, &fakes, &options(&fakes));
+    expect_harness_error(
+        &result,
+        &[
+            "`kind` was not found on PATH",
+            "go install sigs.k8s.io/kind@v0.33.0",
+        ],
+    )?;
+    ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind")),
+        "no kind call"
+    );
+    Ok(())
+}
+
+fn daemon_down(rt: &tokio::runtime::Runtime) -> TestResult {
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            daemon_running: false,
+            ..world()
+        },
+    );
+    let (result, _) = run(rt, &fakes, &options(&fakes));
+    expect_harness_error(
+        &result,
+        &[
+            "Docker daemon is not answering",
+            "Cannot connect to the Docker daemon",
+        ],
+    )?;
+    ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
+        "no cluster after a failed preflight"
+    );
+    Ok(())
+}
+
+fn kind_too_old(rt: &tokio::runtime::Runtime) -> TestResult {
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            kind_version: "v0.20.0".into(),
+            ..world()
+        },
+    );
+    let (result, _) = run(rt, &fakes, &options(&fakes));
+    expect_harness_error(&result, &["kind v0.20.0 is older than the pinned v0.33.0"])
+}
+
+fn pulled_only_when_missing(rt: &tokio::runtime::Runtime) -> TestResult {
+    let present: Vec<String> = stack_images().into_iter().take(2).collect();
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            local_images: present.clone(),
+            ..world()
+        },
+    );
+    let mut opts = options(&fakes);
+    opts.up_only = true;
+    let (result, report) = run(rt, &fakes, &opts);
+    ensure!(
+        result.exit == 0,
+        "exit {}: {:?}\n{}",
+        result.exit,
+        result.error,
+        report.lines().join("\n")
+    );
+    let pulls: Vec<String> = fakes
+        .calls(rt)
+        .into_iter()
+        .filter(|c| c.starts_with("docker pull"))
+        .collect();
+    ensure!(pulls.len() == 2, "pulled {pulls:?}");
+    ensure!(
+        pulls
+            .iter()
+            .all(|p| present.iter().all(|i| !p.ends_with(i.as_str()))),
+        "present images were pulled again: {pulls:?}"
+    );
+    Ok(())
+}
+
+fn mirror(rt: &tokio::runtime::Runtime) -> TestResult {
+    let registry = stack_images()
+        .iter()
+        .map(|i| {
+            (
+                heapster_e2e::pipeline::images::mirror_reference("mirror.local/k8s", i),
+                None,
+            )
+        })
+        .collect();
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            registry,
+            ..world()
+        },
+    );
+    let mut opts = options(&fakes);
+    opts.image_mirror = Some("mirror.local/k8s".into());
+    opts.up_only = true;
+    let (result, report) = run(rt, &fakes, &opts);
+    ensure!(
+        result.exit == 0,
+        "exit {}: {:?}\n{}",
+        result.exit,
+        result.error,
+        report.lines().join("\n")
+    );
+    let calls = fakes.calls(rt);
+    for image in stack_images() {
+        let from = heapster_e2e::pipeline::images::mirror_reference("mirror.local/k8s", &image);
+        let steps = [
+            format!("docker pull {from}"),
+            format!("docker tag {from} {image}"),
+            format!("docker rmi {from}"),
+        ];
+        let at: Vec<Option<usize>> = steps
+            .iter()
+            .map(|s| calls.iter().position(|c| c == s))
+            .collect();
+        ensure!(
+            at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]),
+            "pull, tag, rmi in order for {image}: {calls:#?}"
+        );
+    }
+    let local = rt.block_on(fakes.world.local_images());
+    ensure!(
+        local.iter().all(|i| !i.contains("mirror.local")),
+        "mirror tags removed: {local:?}"
+    );
+    ensure!(
+        stack_images().iter().all(|i| local.contains(i)),
+        "retagged to the manifests' names: {local:?}"
+    );
+    Ok(())
+}
+
+fn unpullable(rt: &tokio::runtime::Runtime) -> TestResult {
+    let registry = Fakes::registry_with_stack()
+        .into_iter()
+        .filter(|(i, _)| !i.contains("grafana"))
+        .collect();
+    let fakes = Fakes::new(
+        rt,
+        WorldConfig {
+            registry,
+            ..world()
+        },
+    );
+    let (result, _) = run(rt, &fakes, &options(&fakes));
+    expect_harness_error(
+        &result,
+        &[
+            "could not pull 1 image",
+            "heapster-grafana-amd64:v5.0.4",
+            "manifest unknown",
+            "--image-mirror",
+        ],
+    )?;
+    ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
+        "no cluster for a run whose images cannot be had"
+    );
+    Ok(())
+}
+
+fn invalid_manifest(rt: &tokio::runtime::Runtime) -> TestResult {
+    let dir = copy_manifests(|name, text| {
+        if name == "40-grafana.yaml" {
+            text.replace(
+                "  selector:\n    matchLabels:\n      k8s-app: grafana\n",
+                "",
+            )
+        } else {
+            text
+        }
+    })?;
+    let fakes = Fakes::new(rt, world());
+    let mut opts = options(&fakes);
+    opts.manifests = dir.path().to_path_buf();
+    let (result, _) = run(rt, &fakes, &opts);
+    expect_harness_error(
+        &result,
+        &[
+            "40-grafana.yaml, document 0",
+            "requires spec.selector",
+            "nothing was applied",
+        ],
+    )?;
+    ensure!(
+        !fakes
+            .calls(rt)
+            .iter()
+            .any(|c| c.starts_with("kind create") || c.starts_with("docker pull")),
+        "nothing may happen before every manifest is valid"
+    );
+    Ok(())
+}
