@@ -87,7 +87,22 @@ fn against_cluster(rt: &tokio::runtime::Runtime, kubeconfig: &str, args: Argumen
     };
     let mut ctx = Ctx::new(client, CheckConfig::default());
     match rt.block_on(checks::plan(&mut ctx)) {
-        Ok(plan) => suite::exit_code(&suite::run_trials(rt.handle(), Arc::new(ctx), plan, args).0),
+        Ok(plan) => {
+            let progress = heapster_e2e::report::progress::Style::for_console(false);
+            match heapster_e2e::report::libtest::run_trials(
+                rt.handle(),
+                Arc::new(ctx),
+                plan,
+                args,
+                progress,
+            ) {
+                Ok(outcomes) => suite::exit_code(&outcomes),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    heapster_e2e::exit::HARNESS
+                }
+            }
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             heapster_e2e::exit::HARNESS

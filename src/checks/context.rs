@@ -13,6 +13,7 @@ use kube::Client;
 use kube::api::{Api, ListParams, LogParams};
 use serde_json::Value;
 
+use super::diagnose::{self, Cause};
 use super::series::SeriesRules;
 use super::{HEAPSTER, NAMESPACE, Verdict};
 use crate::kubeclient::{self, Answer, retry};
@@ -92,6 +93,8 @@ pub struct Ctx {
     pub load: Option<crate::pipeline::load::Load>,
     /// Interrupts waiting checks.
     pub cancel: crate::cancel::Cancel,
+    /// What each waiting check waits for.
+    waiting: Mutex<BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Default)]
@@ -125,6 +128,7 @@ impl Ctx {
             first_metrics: Default::default(),
             load: None,
             cancel: Default::default(),
+            waiting: Default::default(),
         }
     }
 
@@ -135,27 +139,56 @@ impl Ctx {
             .insert(what.to_string(), answer.clone());
     }
 
-    /// A failure message with the known causes and fixes of its symptoms; when the
-    /// symptom is heapster failing to scrape, heapster's own last log lines and their hints.
-    pub async fn explain(&self, message: &str) -> String {
-        let hints = super::diagnose::hints(message);
-        let mut out = super::diagnose::explain(message, &hints);
-        if super::diagnose::wants_heapster_log(&hints)
+    /// The known causes of a failure message; when its symptom is heapster failing to
+    /// scrape, heapster's own last log lines are read, and what they show is the cause.
+    pub async fn explain(&self, message: &str) -> Vec<Cause> {
+        let hints = diagnose::hints(message);
+        let mut causes: Vec<Cause> = hints.iter().cloned().map(Cause::new).collect();
+        if diagnose::wants_heapster_log(&hints)
             && let Some(log) = self.heapster_log_tail(15).await
         {
-            out.push_str("\n  heapster's last log lines:");
-            for line in log.lines() {
-                out.push_str(&format!("\n    {line}"));
-            }
-            let from_log: Vec<_> = super::diagnose::hints(&log)
+            let evidence: Vec<String> = log.lines().map(str::to_string).collect();
+            let from_log: Vec<Cause> = diagnose::hints(&log)
                 .into_iter()
                 .filter(|h| !hints.contains(h))
+                .map(|hint| Cause {
+                    hint,
+                    evidence: evidence.clone(),
+                })
                 .collect();
-            for h in from_log {
-                out.push_str(&format!("\n  {h}"));
+            if from_log.is_empty() {
+                // The log names no known cause: it goes with the symptom's own hint.
+                for c in causes
+                    .iter_mut()
+                    .filter(|c| diagnose::wants_heapster_log(std::slice::from_ref(&c.hint)))
+                {
+                    c.evidence = evidence.clone();
+                }
+            }
+            causes.extend(from_log);
+        }
+        causes
+    }
+
+    /// Note what a check is waiting for (`None`: it is done), for the progress line.
+    pub fn waiting(&self, check: &str, reason: Option<&str>) {
+        let mut waiting = self.waiting.lock().expect("waiting lock");
+        match reason {
+            Some(r) => {
+                waiting.insert(check.to_string(), r.to_string());
+            }
+            None => {
+                waiting.remove(check);
             }
         }
-        out
+    }
+
+    /// The checks still waiting and their last reasons, and how long the checks have run.
+    pub fn still_waiting(&self) -> (Duration, BTreeMap<String, String>) {
+        (
+            self.started.elapsed(),
+            self.waiting.lock().expect("waiting lock").clone(),
+        )
     }
 
     pub(super) async fn heapster_log_tail(&self, lines: i64) -> Option<String> {

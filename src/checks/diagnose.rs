@@ -1,5 +1,6 @@
-//! Known symptoms mapped to their cause and fix, printed under a failing check. Pure:
-//! text in (a failure message, a heapster log), hints out.
+//! Known symptoms mapped to their cause and fix. Pure: text in (a failure message, a
+//! heapster log), causes out; one cause explains many failing checks, so reports show
+//! each cause once, with the checks it explains, the most telling first.
 
 /// One known symptom, with what it means and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +21,29 @@ struct Rule {
     hint: Hint,
 }
 
+/// Known symptoms, the most telling first: a root cause (a missing Service, an image that
+/// cannot be pulled, a closed port) before what follows from it (no data).
 const RULES: &[Rule] = &[
+    Rule {
+        matches: |t| {
+            t.contains("the server could not find the requested resource (get services heapster)")
+                || t.contains("no heapster service")
+                || t.contains("endpoints \"heapster\" not found")
+        },
+        hint: Hint {
+            symptom: "(get services heapster): the server could not find the requested resource",
+            cause: "the heapster Service is missing, or is in another namespace than kube-system",
+            fix: "create Service `heapster` in kube-system (port 80 -> 8082): the dashboard looks for exactly that name",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
+        hint: Hint {
+            symptom: "ImagePullBackOff / ErrImagePull",
+            cause: "the node cannot pull the image: the registry is unreachable, or the image was not loaded into kind (or imagePullPolicy: Always forces a pull)",
+            fix: "pull from a mirror with --image-mirror PREFIX, or pre-pull the images with docker; keep imagePullPolicy: IfNotPresent",
+        },
+    },
     Rule {
         matches: |t| {
             t.contains(":10255") && (t.contains("connection refused") || t.contains("getsockopt"))
@@ -48,26 +71,6 @@ const RULES: &[Rule] = &[
             symptom: "403 Forbidden on nodes/stats",
             cause: "heapster's service account may not read kubelet stats",
             fix: "grant `get` on `nodes/stats` in heapster's ClusterRole (manifests/10-heapster-rbac.yaml)",
-        },
-    },
-    Rule {
-        matches: |t| {
-            t.contains("the server could not find the requested resource (get services heapster)")
-                || t.contains("no heapster service")
-                || t.contains("endpoints \"heapster\" not found")
-        },
-        hint: Hint {
-            symptom: "(get services heapster): the server could not find the requested resource",
-            cause: "the heapster Service is missing, or is in another namespace than kube-system",
-            fix: "create Service `heapster` in kube-system (port 80 -> 8082): the dashboard looks for exactly that name",
-        },
-    },
-    Rule {
-        matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
-        hint: Hint {
-            symptom: "ImagePullBackOff / ErrImagePull",
-            cause: "the node cannot pull the image: the registry is unreachable, or the image was not loaded into kind (or imagePullPolicy: Always forces a pull)",
-            fix: "pull from a mirror with --image-mirror PREFIX, or pre-pull the images with docker; keep imagePullPolicy: IfNotPresent",
         },
     },
     Rule {
@@ -140,13 +143,74 @@ pub fn wants_heapster_log(hints: &[Hint]) -> bool {
     })
 }
 
-/// The failure message with its hints below it.
-pub fn explain(message: &str, hints: &[Hint]) -> String {
+/// A known cause of a failure: the hint, and the evidence it was read from (heapster's
+/// last log lines) when it was not in the failure message itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub hint: Hint,
+    pub evidence: Vec<String>,
+}
+
+impl Cause {
+    pub fn new(hint: Hint) -> Self {
+        Cause {
+            hint,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Lower is more telling: the position of its rule.
+    pub fn rank(&self) -> usize {
+        RULES
+            .iter()
+            .position(|r| r.hint.symptom == self.hint.symptom)
+            .unwrap_or(RULES.len())
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.hint)?;
+        if !self.evidence.is_empty() {
+            write!(f, "\n  seen in heapster's last log lines:")?;
+            for line in &self.evidence {
+                write!(f, "\n    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The failure message with its causes below it (for one check on its own).
+pub fn explain(message: &str, causes: &[Cause]) -> String {
     let mut out = message.to_string();
-    for h in hints {
-        out.push_str(&format!("\n  {h}"));
+    for c in causes {
+        out.push_str(&format!("\n  {c}"));
     }
     out
+}
+
+/// Each cause once, the most telling first, with the failing checks it explains; then the
+/// failing checks no known cause explains.
+pub fn group<'a>(
+    failures: impl IntoIterator<Item = (&'a str, &'a [Cause])>,
+) -> Vec<(Cause, Vec<String>)> {
+    let mut groups: Vec<(Cause, Vec<String>)> = Vec::new();
+    for (check, causes) in failures {
+        for cause in causes {
+            match groups.iter_mut().find(|(c, _)| c.hint == cause.hint) {
+                Some((c, checks)) => {
+                    if c.evidence.is_empty() {
+                        c.evidence = cause.evidence.clone();
+                    }
+                    checks.push(check.to_string());
+                }
+                None => groups.push((cause.clone(), vec![check.to_string()])),
+            }
+        }
+    }
+    groups.sort_by_key(|(c, _)| c.rank());
+    groups
 }
 
 #[cfg(test)]
@@ -215,10 +279,26 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_grouped_once_the_most_telling_first() {
+        let missing = Cause::new(only(NO_SERVICE));
+        let no_data = Cause::new(only("heapster lists no nodes yet"));
+        let groups = group([
+            ("heapster::nodes", std::slice::from_ref(&no_data)),
+            ("heapster::health", std::slice::from_ref(&missing)),
+            ("dashboard::log", std::slice::from_ref(&missing)),
+        ]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0.hint, missing.hint, "the root cause first");
+        assert_eq!(groups[0].1, ["heapster::health", "dashboard::log"]);
+        assert_eq!(groups[1].1, ["heapster::nodes"]);
+    }
+
+    #[test]
     fn no_data_batch_asks_for_heapster_log() {
         let h = hints(NO_BATCH);
         assert!(wants_heapster_log(&h), "{h:?}");
-        let explained = explain("dashboard::log failed", &h);
+        let causes: Vec<Cause> = h.into_iter().map(Cause::new).collect();
+        let explained = explain("dashboard::log failed", &causes);
         assert!(
             explained.contains("cause: heapster runs but cannot scrape"),
             "{explained}"

@@ -247,13 +247,16 @@ pub(super) fn run_checks(
     let outcomes = match mode {
         ChecksMode::Trials(args) => {
             run.report.abandon();
-            checks::run::run_trials(run.rt.handle(), ctx, plan, args).1
+            let progress = crate::report::progress::Style::for_console(
+                run.report.verbosity() == crate::report::Verbosity::Quiet,
+            );
+            crate::report::libtest::run_trials(run.rt.handle(), ctx, plan, args, progress)?
         }
         ChecksMode::Collect => {
             run.block_on_cancellable(async { Ok(checks::run::run_all(ctx, plan).await) })?
         }
     };
-    let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
+    let failed = outcomes.iter().filter(|o| o.failed()).count();
     let verdict = if failed == 0 {
         "all checks passed".to_string()
     } else {

@@ -57,7 +57,14 @@ pub fn write_small(
     )?;
     let checks: Vec<Value> = outcomes
         .iter()
-        .map(|o| json!({"name": o.name, "passed": o.passed, "ignored": o.ignored, "seconds": o.duration.as_secs_f64(), "message": o.message}))
+        .map(|o| {
+            let causes: Vec<Value> = o
+                .causes
+                .iter()
+                .map(|c| json!({"cause": c.hint.cause, "fix": c.hint.fix, "evidence": c.evidence}))
+                .collect();
+            json!({"name": o.name, "passed": o.passed, "ignored": o.ignored, "interrupted": o.interrupted, "seconds": o.duration.as_secs_f64(), "message": o.message, "causes": causes})
+        })
         .collect();
     write_json(dir, "checks.json", &json!({"checks": checks}))
 }

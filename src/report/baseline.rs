@@ -24,10 +24,14 @@ pub fn to_json(outcomes: &[Outcome], server_version: &str) -> Value {
 }
 
 fn state(o: &Outcome) -> &'static str {
-    match (o.ignored, o.passed) {
-        (true, _) => "ignored",
-        (false, true) => "pass",
-        (false, false) => "fail",
+    if o.passed {
+        "pass"
+    } else if o.failed() {
+        "fail"
+    } else if o.interrupted {
+        "interrupted"
+    } else {
+        "ignored"
     }
 }
 

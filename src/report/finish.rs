@@ -55,7 +55,7 @@ pub async fn finish(f: &Finish<'_>, report: &Report) {
             let failing: Vec<String> = f
                 .outcomes
                 .iter()
-                .filter(|o| !o.passed && !o.ignored)
+                .filter(|o| o.failed())
                 .map(|o| o.name.clone())
                 .collect();
             if let Err(e) =
@@ -77,9 +77,12 @@ pub async fn finish(f: &Finish<'_>, report: &Report) {
         problems.push(format!("{e:#}"));
     }
     if github::is_actions() {
-        print!("{}", github::annotations(f.outcomes));
+        super::say(&github::annotations(f.outcomes));
         if let Some(error) = f.error {
-            println!("::error title=heapster-e2e::{}", github::escape(error));
+            super::say(&format!(
+                "::error title=heapster-e2e::{}",
+                github::escape(error)
+            ));
         }
         let md = github::step_summary(&f.title, f.exit, f.outcomes, f.summary, f.timings);
         if let Err(e) = github::write_step_summary(&md) {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::checks::Summary;
+use crate::checks::diagnose::group;
 use crate::checks::run::Outcome;
 
 pub fn is_actions() -> bool {
@@ -22,19 +23,43 @@ fn escape_property(text: &str) -> String {
     escape(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// `::error title=CHECK::MESSAGE` for each failing check.
+/// GitHub shows at most 10 error annotations per step; the rest are lost.
+const MAX_ANNOTATIONS: usize = 10;
+
+/// One `::error` per known cause, the most telling first, naming the checks it explains;
+/// then one per failing check no known cause explains; at most ten in all, the last
+/// saying how many more failures the job summary lists.
 pub fn annotations(outcomes: &[Outcome]) -> String {
-    outcomes
-        .iter()
-        .filter(|o| !o.passed && !o.ignored)
-        .map(|o| {
-            format!(
-                "::error title={}::{}\n",
-                escape_property(&o.name),
-                escape(&o.message)
-            )
-        })
-        .collect()
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed()).collect();
+    let mut lines: Vec<String> = group(
+        failed
+            .iter()
+            .map(|o| (o.name.as_str(), o.causes.as_slice())),
+    )
+    .into_iter()
+    .map(|(cause, checks)| {
+        format!(
+            "::error title={}::{}\n",
+            escape_property(&format!("cause of {}", checks.join(" "))),
+            escape(&cause.to_string())
+        )
+    })
+    .collect();
+    lines.extend(failed.iter().filter(|o| o.causes.is_empty()).map(|o| {
+        format!(
+            "::error title={}::{}\n",
+            escape_property(&o.name),
+            escape(&o.message)
+        )
+    }));
+    if lines.len() > MAX_ANNOTATIONS {
+        let more = lines.len() - (MAX_ANNOTATIONS - 1);
+        lines.truncate(MAX_ANNOTATIONS - 1);
+        lines.push(format!(
+            "::error title=heapster-e2e::{more} more failures: see the job summary\n"
+        ));
+    }
+    lines.concat()
 }
 
 /// The job summary: result, failing checks, metrics table, timings.
@@ -47,10 +72,7 @@ pub fn step_summary(
 ) -> String {
     let mut md = String::new();
     let passed = outcomes.iter().filter(|o| o.passed).count();
-    let failed: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| !o.passed && !o.ignored)
-        .collect();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed()).collect();
     let verdict = match exit {
         0 => "passed",
         1 => "failed",
@@ -64,7 +86,7 @@ pub fn step_summary(
     );
     if !failed.is_empty() {
         let _ = writeln!(md, "### Failing checks\n");
-        for o in failed {
+        for o in &failed {
             let _ = writeln!(
                 md,
                 "- `{}`: {}",
@@ -77,6 +99,24 @@ pub fn step_summary(
             );
         }
         md.push('\n');
+        let causes = group(
+            failed
+                .iter()
+                .map(|o| (o.name.as_str(), o.causes.as_slice())),
+        );
+        if !causes.is_empty() {
+            let _ = writeln!(md, "### Known causes\n");
+            for (cause, checks) in causes {
+                let _ = writeln!(
+                    md,
+                    "- **{}**: {} (explains {})",
+                    cause.hint.cause,
+                    cause.hint.fix,
+                    checks.join(", ")
+                );
+            }
+            md.push('\n');
+        }
     }
     if !summary.nodes.is_empty() {
         let _ = writeln!(
@@ -139,6 +179,30 @@ mod tests {
             a,
             "::error title=heapster%3A%3Ahealth::no heapster service%0A  fix: 100%25 sure\n"
         );
+    }
+
+    #[test]
+    fn one_annotation_per_cause_first_and_never_more_than_ten() {
+        use crate::checks::diagnose::{Cause, hints};
+        let missing = "the server could not find the requested resource (get services heapster)";
+        let caused = |name: &str| Outcome {
+            causes: hints(missing).into_iter().map(Cause::new).collect(),
+            ..outcome(name, false, missing)
+        };
+        let mut all = vec![caused("dashboard::log"), caused("heapster::health")];
+        all.extend(
+            (0..12).map(|i| outcome(&format!("heapster::pod_metrics::p{i}"), false, "no points")),
+        );
+        let a = annotations(&all);
+        let lines: Vec<&str> = a.lines().collect();
+        assert_eq!(lines.len(), 10, "{a}");
+        assert!(
+            lines[0].starts_with("::error title=cause of dashboard%3A%3Alog heapster%3A%3Ahealth::cause: the heapster Service is missing"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(a.matches("Service is missing").count(), 1, "{a}");
+        assert!(lines[9].contains("4 more failures"), "{}", lines[9]);
     }
 
     #[test]

@@ -11,21 +11,22 @@ use crate::checks::run::Outcome;
 pub fn render(suite_name: &str, outcomes: &[Outcome]) -> anyhow::Result<String> {
     let mut suite = TestSuite::new(suite_name);
     for o in outcomes {
-        let status = if o.ignored {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(o.message.as_str());
-            s
-        } else if o.passed {
+        // An interrupted check is skipped: the system under test is not at fault.
+        let status = if o.passed {
             TestCaseStatus::success()
-        } else {
+        } else if o.failed() {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(o.message.lines().next().unwrap_or_default());
-            s.set_description(o.message.as_str());
+            s.set_description(o.text());
+            s
+        } else {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(o.message.as_str());
             s
         };
         let mut case = TestCase::new(o.name.as_str(), status);
         case.set_time(o.duration);
-        case.set_system_out(o.message.as_str());
+        case.set_system_out(o.text());
         suite.add_test_case(case);
     }
     let mut report = Report::new("heapster-e2e");

@@ -7,8 +7,26 @@ pub mod baseline;
 mod finish;
 pub mod github;
 pub mod junit;
+pub mod libtest;
 pub mod matrix;
+pub mod progress;
+pub mod summary;
 pub mod terminal;
 
 pub use finish::{Finish, clear_stale, finish};
 pub use terminal::{Report, Verbosity, render_timings};
+
+/// Print a line (or lines) to stdout; nothing for empty text. A closed stdout (`| head`)
+/// is ignored rather than a panic: the run, and the cluster's clean-up, go on.
+pub fn say(text: &str) {
+    use std::io::Write as _;
+    if text.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = if text.ends_with('\n') {
+        out.write_all(text.as_bytes())
+    } else {
+        writeln!(out, "{text}")
+    };
+}

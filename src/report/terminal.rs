@@ -80,7 +80,7 @@ impl Report {
         }
         match self.spinner.lock().expect("report lock").as_ref() {
             Some(s) => s.println(text),
-            None => println!("{text}"),
+            None => crate::report::say(text),
         }
     }
 
@@ -105,7 +105,7 @@ impl Report {
             return;
         }
         match self.style {
-            Style::GitHub => println!("::group::{phase}"),
+            Style::GitHub => crate::report::say(&format!("::group::{phase}")),
             Style::Progress => {
                 let spinner = indicatif::ProgressBar::new_spinner();
                 if let Ok(style) =
@@ -135,7 +135,7 @@ impl Report {
             took.as_secs_f64()
         ));
         if self.echo && self.style == Style::GitHub && self.verbosity > Verbosity::Quiet {
-            println!("::endgroup::");
+            crate::report::say("::endgroup::");
         }
         if let Some(hook) = self.on_phase.lock().expect("report lock").as_ref() {
             hook(phase);
@@ -179,7 +179,7 @@ pub fn render_timings(timings: &[(String, Duration)], first_metrics: Option<Dura
     }
     let mut out = String::from("\nTimings\n");
     for (phase, took) in rows {
-        out.push_str(&format!("  {phase:<14} {:>7.1}s\n", took.as_secs_f64()));
+        out.push_str(&format!("  {phase:<16} {:>7.1}s\n", took.as_secs_f64()));
     }
     out
 }

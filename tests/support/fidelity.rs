@@ -466,10 +466,10 @@ fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         !nodes.passed
             && nodes
-                .message
+                .text()
                 .contains("172.18.0.3:10255: getsockopt: connection refused"),
         "{}",
-        nodes.message
+        nodes.text()
     );
     ensure!(
         outcome(&outcomes, "heapster::health").passed,

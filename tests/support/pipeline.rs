@@ -473,18 +473,14 @@ pub fn read_only_port(rt: &tokio::runtime::Runtime) -> TestResult {
         !nodes.passed && nodes.message.contains("heapster lists no nodes"),
         "{nodes:?}"
     );
+    let text = nodes.text();
     ensure!(
-        nodes
-            .message
-            .contains(":10255: getsockopt: connection refused"),
-        "heapster's log is the evidence: {}",
-        nodes.message
+        text.contains(":10255: getsockopt: connection refused"),
+        "heapster's log is the evidence: {text}"
     );
     ensure!(
-        nodes.message.contains("read-only port 10255 is closed")
-            && nodes.message.contains("kubeletPort=10250"),
-        "cause and fix named: {}",
-        nodes.message
+        text.contains("read-only port 10255 is closed") && text.contains("kubeletPort=10250"),
+        "cause and fix named: {text}"
     );
     Ok(())
 }

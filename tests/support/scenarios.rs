@@ -121,9 +121,9 @@ fn expect_fail(outcomes: &[Outcome], name: &str, cause: &str) -> TestResult {
         o.message
     );
     ensure!(
-        o.message.contains(cause),
+        o.text().contains(cause),
         "{name} failed for another reason than {cause:?}: {}",
-        o.message
+        o.text()
     );
     Ok(())
 }

@@ -110,9 +110,7 @@ pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
         red.contains(&"before::heapster::nodes"),
         "red before: {red:?}"
     );
-    let nodes = outcome(&result.before, "before::heapster::nodes")
-        .message
-        .clone();
+    let nodes = outcome(&result.before, "before::heapster::nodes").text();
     ensure!(
         nodes.contains(":10255: getsockopt: connection refused"),
         "{nodes}"
@@ -151,9 +149,9 @@ pub fn fixed_to_broken(rt: &tokio::runtime::Runtime) -> TestResult {
     // The broken heapster gets Ready on its first (empty) batch and replaces the good one.
     let nodes = outcome(&result.outcomes, "heapster::nodes");
     ensure!(
-        !nodes.passed && nodes.message.contains("read-only port 10255 is closed"),
+        !nodes.passed && nodes.text().contains("read-only port 10255 is closed"),
         "the cause is named: {}",
-        nodes.message
+        nodes.text()
     );
     let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(!gap.passed && !gap.ignored, "the series broke off: {gap:?}");

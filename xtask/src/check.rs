@@ -127,11 +127,12 @@ fn checks_with_load(
         anyhow::bail!("no checks were planned: this is a bug in the harness");
     }
     let ctx = Arc::new(ctx);
-    let (conclusion, outcomes) = suite::run_trials(
+    let outcomes = report::libtest::run_trials(
         rt.handle(),
         ctx.clone(),
         plan,
         libtest_args(&args.check_args, args.output),
-    );
-    Ok((suite::exit_code(&conclusion), outcomes, ctx))
+        report::progress::Style::for_console(false),
+    )?;
+    Ok((suite::exit_code(&outcomes), outcomes, ctx))
 }

@@ -353,7 +353,7 @@ fn a_failing_run_keeps_the_evidence_junit_annotations_and_job_summary() {
     let summary = summary_dir.path().join("summary.md");
     let (out, dir) = e2e_through_fakes(
         "reported-failing",
-        Scenario::ZeroMetrics,
+        Scenario::NoHeapsterService,
         "5s",
         &[
             ("GITHUB_ACTIONS", Path::new("true")),
@@ -438,11 +438,37 @@ fn a_failing_run_keeps_the_evidence_junit_annotations_and_job_summary() {
         all.contains("::group::Preflight") && all.contains("::endgroup::"),
         "a group per phase:\n{all}"
     );
+    // One annotation per known cause, then per failing check without one; ten at most.
+    let failing: Vec<&serde_json::Value> = checks["checks"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|c| c["passed"] == false && c["ignored"] == false)
+        .collect();
+    let mut causes: Vec<&str> = failing
+        .iter()
+        .flat_map(|c| c["causes"].as_array().expect("causes"))
+        .map(|c| c["cause"].as_str().expect("cause"))
+        .collect();
+    causes.sort();
+    causes.dedup();
+    assert!(!causes.is_empty(), "a known cause: {failing:?}");
+    let unexplained = failing
+        .iter()
+        .filter(|c| c["causes"].as_array().is_some_and(|a| a.is_empty()))
+        .count();
     assert_eq!(
         all.matches("::error title=").count(),
-        failed.len(),
-        "one annotation per failing check:\n{all}"
+        (causes.len() + unexplained).min(10),
+        "one annotation per cause, then per unexplained failure:\n{all}"
     );
+    for cause in causes {
+        assert_eq!(
+            all.matches(&format!("cause: {cause}")).count(),
+            2,
+            "once on the terminal, once annotated: {cause}\n{all}"
+        );
+    }
     let md = std::fs::read_to_string(&summary).expect("job summary written");
     assert!(
         md.contains("| node | CPU (m) | memory (MiB) |") && md.contains("### Timings"),

@@ -1,0 +1,227 @@
+//! The end of a check run, after libtest's lines: the metrics table (what was seen, with
+//! numbers), each known cause once with the checks it explains, and the counts.
+
+use std::fmt::Write as _;
+
+use crate::checks::Summary;
+use crate::checks::diagnose::group;
+use crate::checks::run::Outcome;
+
+/// The summary table: per node CPU, memory and age of the latest point; pods with metrics.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    if summary.nodes.is_empty() && summary.pods_running == 0 {
+        return out;
+    }
+    let width = summary
+        .nodes
+        .keys()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(out, "\nMetrics seen (heapster model API)");
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:>10}  {:>12}  {:>8}",
+        "NODE", "CPU (m)", "MEMORY (MiB)", "AGE"
+    );
+    for (node, row) in &summary.nodes {
+        let [cpu, mem, age] = row.cells();
+        let _ = writeln!(out, "  {node:<width$}  {cpu:>10}  {mem:>12}  {age:>8}");
+    }
+    let _ = writeln!(
+        out,
+        "  pods with metrics: {}/{} running in kube-system",
+        summary.pods_with_metrics.len(),
+        summary.pods_running
+    );
+    for (what, (target, measured)) in &summary.ground_truth {
+        let _ = writeln!(
+            out,
+            "  ground truth {what}: target {target}, measured {}",
+            measured.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
+/// Each known cause once, the most telling first, with the failing checks it explains;
+/// then the failing checks no known cause explains. Empty when nothing failed.
+pub fn render_causes(outcomes: &[Outcome]) -> String {
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed()).collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let groups = group(
+        failed
+            .iter()
+            .map(|o| (o.name.as_str(), o.causes.as_slice())),
+    );
+    let mut out = String::new();
+    if !groups.is_empty() {
+        let _ = writeln!(out, "\nKnown causes");
+        for (cause, checks) in &groups {
+            let _ = writeln!(out, "  {}", cause.to_string().replace('\n', "\n  "));
+            let _ = writeln!(out, "    explains: {}", abbreviate(checks).join(", "));
+        }
+    }
+    let unexplained: Vec<&str> = failed
+        .iter()
+        .filter(|o| o.causes.is_empty())
+        .map(|o| o.name.as_str())
+        .collect();
+    if !unexplained.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFailed without a known cause: {}",
+            unexplained.join(", ")
+        );
+    }
+    out
+}
+
+/// Check names with per-object checks of one kind folded: three or more
+/// `heapster::pod_metrics::<pod>` become `heapster::pod_metrics::* (16)`.
+pub fn abbreviate(checks: &[String]) -> Vec<String> {
+    // `heapster::pod_metrics` of `heapster::pod_metrics::<pod>`; none for `heapster::health`.
+    fn family(check: &str) -> Option<&str> {
+        let (family, _) = check.rsplit_once("::")?;
+        family.contains("::").then_some(family)
+    }
+    let mut out: Vec<String> = Vec::new();
+    for check in checks {
+        match family(check) {
+            Some(f) => {
+                let members = checks.iter().filter(|c| family(c) == Some(f)).count();
+                let folded = format!("{f}::* ({members})");
+                if members < 3 {
+                    out.push(check.clone());
+                } else if !out.contains(&folded) {
+                    out.push(folded);
+                }
+            }
+            None => out.push(check.clone()),
+        }
+    }
+    out
+}
+
+/// `5 passed, 1 failed, 2 ignored` (and how many were interrupted, if any).
+pub fn counts(outcomes: &[Outcome]) -> String {
+    let passed = outcomes.iter().filter(|o| o.passed).count();
+    let failed = outcomes.iter().filter(|o| o.failed()).count();
+    let ignored = outcomes.iter().filter(|o| o.ignored).count();
+    let interrupted = outcomes.iter().filter(|o| o.interrupted).count();
+    let mut out = format!("{passed} passed, {failed} failed, {ignored} ignored");
+    if interrupted > 0 {
+        out.push_str(&format!(", {interrupted} interrupted"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::checks::NodeRow;
+    use crate::checks::diagnose::{Cause, hints};
+
+    #[test]
+    fn summary_table_has_numbers_per_node() {
+        let mut s = Summary {
+            pods_running: 3,
+            ..Default::default()
+        };
+        s.nodes.insert(
+            "kind-worker".into(),
+            NodeRow {
+                cpu_millicores: Some(250),
+                memory_bytes: Some(1024 * 1048576),
+                age: Some(Duration::from_secs(7)),
+            },
+        );
+        s.pods_with_metrics.insert("heapster-1".into());
+        let t = render(&s);
+        assert!(
+            t.contains("kind-worker")
+                && t.contains("250")
+                && t.contains("1024")
+                && t.contains("7s"),
+            "{t}"
+        );
+        assert!(t.contains("pods with metrics: 1/3"), "{t}");
+    }
+
+    fn failed(name: &str, symptom: &str) -> Outcome {
+        Outcome {
+            causes: hints(symptom).into_iter().map(Cause::new).collect(),
+            ..Outcome::checked(name, false, symptom)
+        }
+    }
+
+    #[test]
+    fn a_cause_is_shown_once_with_every_check_it_explains() {
+        let missing = "the server could not find the requested resource (get services heapster)";
+        let outcomes = [
+            failed("dashboard::log", missing),
+            failed("heapster::health", missing),
+            failed("grafana::datasource", "grafana answered 502"),
+            Outcome::checked("nodes::ready", true, "2 nodes"),
+        ];
+        let text = render_causes(&outcomes);
+        assert_eq!(
+            text.matches("cause: the heapster Service is missing")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("explains: dashboard::log, heapster::health"),
+            "{text}"
+        );
+        assert!(
+            text.contains("without a known cause: grafana::datasource"),
+            "{text}"
+        );
+        assert!(!text.contains("nodes::ready"), "{text}");
+        assert_eq!(render_causes(&outcomes[3..]), "");
+    }
+
+    #[test]
+    fn per_object_checks_are_folded_from_three_on() {
+        let names: Vec<String> = [
+            "heapster::health",
+            "heapster::pod_metrics::a",
+            "heapster::node_metrics::n1",
+            "heapster::pod_metrics::b",
+            "heapster::pod_metrics::c",
+            "heapster::node_metrics::n2",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            abbreviate(&names),
+            [
+                "heapster::health",
+                "heapster::pod_metrics::* (3)",
+                "heapster::node_metrics::n1",
+                "heapster::node_metrics::n2"
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_name_interrupted_checks_only_when_there_are_some() {
+        let mut stopped = Outcome::checked("heapster::nodes", false, "interrupted");
+        stopped.interrupted = true;
+        let all = [
+            Outcome::checked("a", true, ""),
+            stopped,
+            Outcome::skipped("b", "no load"),
+        ];
+        assert_eq!(counts(&all), "1 passed, 0 failed, 1 ignored, 1 interrupted");
+        assert_eq!(counts(&all[..1]), "1 passed, 0 failed, 0 ignored");
+    }
+}
