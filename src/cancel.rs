@@ -49,7 +49,8 @@ impl Cancel {
         }
     }
 
-    /// Cancel on Ctrl-C, for the lifetime of the runtime.
+    /// Cancel on Ctrl-C, for the lifetime of the runtime: one line, then the run cleans
+    /// up and exits 2. A second Ctrl-C leaves at once (exit 2), skipping clean-up.
     pub fn on_ctrl_c(&self, rt: &tokio::runtime::Handle) {
         let me = self.clone();
         rt.spawn(async move {
@@ -57,7 +58,8 @@ impl Cancel {
                 eprintln!("\nInterrupted: cleaning up (press Ctrl-C again to force)");
                 me.cancel();
                 let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
+                eprintln!("Forced: clean-up skipped; delete a cluster left behind with `cargo xtask down --name NAME`");
+                std::process::exit(crate::exit::HARNESS);
             }
         });
     }

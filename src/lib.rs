@@ -10,15 +10,18 @@
 //!   the version table), ended by one `report::finish` for every command;
 //! - `kubeclient`: talking to a cluster (client, retries, proxy) and pure decisions over pod
 //!   and Deployment status; `manifests`: reading and linting the stack's manifests;
-//! - `versions`, `duration`, `cancel`: pins, durations with units, Ctrl-C.
+//! - `versions`, `duration`, `cancel`, `validate`: pins, durations with units, Ctrl-C,
+//!   input refused before anything runs.
 
 pub mod cancel;
 pub mod checks;
 pub mod duration;
+pub mod error;
 pub mod kubeclient;
 pub mod manifests;
 pub mod pipeline;
 pub mod report;
+pub mod validate;
 pub mod versions;
 
 /// Exit codes: 0 every check passed; 1 the system under test failed; 2 the harness could not run.

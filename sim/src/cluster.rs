@@ -218,6 +218,7 @@ pub(crate) fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
             config
                 .preloaded_images
                 .iter()
+                .filter(|i| config.faults.loads(i))
                 .map(|i| crate::images::normalize(i)),
         );
         st.node_images.insert(node.name.clone(), images);

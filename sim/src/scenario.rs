@@ -27,6 +27,21 @@ pub struct Faults {
     pub consumer_skew: Option<f64>,
     /// Resource-consumer pods never get metrics.
     pub consumer_without_metrics: bool,
+    /// Something strips the `services/proxy` rule from every Role in kube-system as soon
+    /// as it appears: the dashboard may not proxy to heapster.
+    pub dashboard_without_proxy_rights: bool,
+    /// Images whose name contains this text are on no node and in no registry: never
+    /// loaded into kind, and a pull fails (ErrImagePull, then ImagePullBackOff).
+    pub image_not_loaded: Option<String>,
+}
+
+impl Faults {
+    /// Whether `image` can be loaded onto a node (or pulled) at all.
+    pub fn loads(&self, image: &str) -> bool {
+        self.image_not_loaded
+            .as_deref()
+            .is_none_or(|missing| !image.contains(missing))
+    }
 }
 
 /// How fast simulated time-dependent things happen. `None` fields run as upstream does
@@ -101,6 +116,24 @@ impl Timing {
         }
     }
 
+    /// How often the controllers look at the clock: often enough for the quickest timed
+    /// step, at most once a second (an idle cluster then costs next to nothing), at least
+    /// every 100 ms.
+    pub fn tick(&self) -> Duration {
+        let mut steps = vec![self.pod_start, self.crash_backoff, self.grafana_setup];
+        steps.extend(self.dashboard_check_period);
+        if let Some(h) = self.heapster {
+            steps.push(h.first_export);
+            steps.extend(h.spacing);
+        }
+        let quickest = steps
+            .into_iter()
+            .filter(|d| !d.is_zero())
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        (quickest / 2).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
     /// As upstream runs, for exploring by hand (`cargo xtask sim`).
     pub fn realistic() -> Self {
         Timing {
@@ -122,6 +155,7 @@ pub enum Scenario {
     ZeroMetrics,
     StaleMetrics,
     DashboardNeverConnects,
+    DashboardWithoutProxyRights,
     PodsWithoutMetrics,
     TransientApiErrors,
     CrashLoop,
@@ -141,6 +175,7 @@ impl Scenario {
         Scenario::ZeroMetrics,
         Scenario::StaleMetrics,
         Scenario::DashboardNeverConnects,
+        Scenario::DashboardWithoutProxyRights,
         Scenario::PodsWithoutMetrics,
         Scenario::TransientApiErrors,
         Scenario::CrashLoop,
@@ -160,6 +195,7 @@ impl Scenario {
             Scenario::ZeroMetrics => "zero-metrics",
             Scenario::StaleMetrics => "stale-metrics",
             Scenario::DashboardNeverConnects => "dashboard-never-connects",
+            Scenario::DashboardWithoutProxyRights => "dashboard-without-proxy-rights",
             Scenario::PodsWithoutMetrics => "pods-without-metrics",
             Scenario::TransientApiErrors => "transient-api-errors",
             Scenario::CrashLoop => "crash-loop",
@@ -180,15 +216,14 @@ impl Scenario {
         let worker2 = format!("{cluster}-worker2");
         let mut f = Faults::default();
         match self {
-            Scenario::Healthy
-            | Scenario::SlowFirstBatch
-            | Scenario::ImageNotLoaded
-            | Scenario::ZeroNodes => {}
+            Scenario::Healthy | Scenario::SlowFirstBatch | Scenario::ZeroNodes => {}
+            Scenario::ImageNotLoaded => f.image_not_loaded = Some("heapster-grafana-amd64".into()),
             Scenario::NoHeapsterService => f.no_heapster_service = true,
             Scenario::NodeMissingFromHeapster => f.node_missing_from_heapster = Some(worker2),
             Scenario::ZeroMetrics => f.zero_metrics = true,
             Scenario::StaleMetrics => f.stale_metrics = true,
             Scenario::DashboardNeverConnects => f.dashboard_never_connects = true,
+            Scenario::DashboardWithoutProxyRights => f.dashboard_without_proxy_rights = true,
             Scenario::PodsWithoutMetrics => f.pods_without_metrics = true,
             Scenario::TransientApiErrors => f.transient_api_errors = true,
             Scenario::CrashLoop => f.crash_loop_image = Some("heapster-amd64".into()),

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -44,10 +43,16 @@ impl ClusterHandle {
 
     /// Mark images present on the given nodes (all nodes when `nodes` is empty).
     pub fn load_images(&self, images: &[String], nodes: &[String]) {
+        let faults = &self.cluster.config.faults;
         let mut st = self.cluster.lock();
         for (node, present) in st.node_images.iter_mut() {
             if nodes.is_empty() || nodes.contains(node) {
-                present.extend(images.iter().map(|i| crate::images::normalize(i)));
+                present.extend(
+                    images
+                        .iter()
+                        .filter(|i| faults.loads(i))
+                        .map(|i| crate::images::normalize(i)),
+                );
             }
         }
     }
@@ -125,13 +130,29 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
     tokio::spawn(serve_tls(listener, cluster.clone(), stop.subscribe()));
     let controller_cluster = cluster.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // Reconcile at once on every change from outside (an apply, a delete), and on a
+        // tick for what time alone changes (a pod starting, a heapster export). The tick
+        // follows the timing, so an idle realistic cluster wakes once a second.
+        let mut changes = controller_cluster.lock().store.subscribe();
+        let mut tick = tokio::time::interval(controller_cluster.config.timing.tick());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => crate::controllers::reconcile(&controller_cluster),
+                _ = tick.tick() => {}
+                changed = changes.recv() => {
+                    if matches!(changed, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
+                }
                 _ = stopped.wait_for(|s| *s) => break,
             }
+            crate::controllers::reconcile(&controller_cluster);
+            // The pass's own writes are not news: drop them, or it would wake itself.
+            while !matches!(
+                changes.try_recv(),
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                    | tokio::sync::broadcast::error::TryRecvError::Closed)
+            ) {}
         }
     });
     Ok(ClusterHandle {

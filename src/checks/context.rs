@@ -43,8 +43,8 @@ impl Default for CheckConfig {
     }
 }
 
-/// One row of the summary table.
-#[derive(Debug, Clone, PartialEq)]
+/// One row of the summary table: what was seen, fresh or not.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeRow {
     pub cpu_millicores: Option<i64>,
     pub memory_bytes: Option<i64>,
@@ -52,6 +52,16 @@ pub struct NodeRow {
 }
 
 impl NodeRow {
+    /// The latest point of `metric`; the row's age is its oldest metric's.
+    pub fn record(&mut self, metric: &str, value: i64, age: Duration) {
+        if metric.starts_with("cpu") {
+            self.cpu_millicores = Some(value);
+        } else {
+            self.memory_bytes = Some(value);
+        }
+        self.age = Some(self.age.map_or(age, |a| a.max(age)));
+    }
+
     /// CPU in millicores, memory in MiB, age of the latest point; `-` where unknown.
     pub fn cells(&self) -> [String; 3] {
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -68,8 +78,10 @@ impl NodeRow {
 
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Nodes whose metrics were fetched, with what was seen.
     pub nodes: BTreeMap<String, NodeRow>,
-    pub pods_running: usize,
+    /// Pods whose metrics a check looked for, and those that had them.
+    pub pods_checked: std::collections::BTreeSet<String>,
     pub pods_with_metrics: std::collections::BTreeSet<String>,
     /// Ground truth: `what -> (target, last measured)`.
     pub ground_truth: BTreeMap<String, (String, Option<String>)>,
@@ -168,6 +180,17 @@ impl Ctx {
             causes.extend(from_log);
         }
         causes
+    }
+
+    /// When the checks' time began.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// When waiting ends: `timeout` after the context was made. Waiting for the stack to
+    /// settle before the plan counts against it too.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.started + self.config.timeout)
     }
 
     /// Note what a check is waiting for (`None`: it is done), for the progress line.

@@ -243,16 +243,33 @@ pub fn integration_state(v: &Value) -> Verdict {
     }
 }
 
-pub(super) async fn token(ctx: &Ctx) -> Option<String> {
+/// The dashboard login token: from `--dashboard-token-file` when given (a file that cannot
+/// be read, or is empty, is the user's mistake: an error, not a skipped check), else from
+/// the checks' service-account token Secret, if it exists.
+pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
     if let Some(file) = &ctx.config.dashboard_token_file {
-        return std::fs::read_to_string(file)
-            .ok()
-            .map(|t| t.trim().to_string());
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read --dashboard-token-file {}: {e}; give a file holding the dashboard bearer token",
+                file.display()
+            )
+        })?;
+        let token = text.trim();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "--dashboard-token-file {} is empty; give a file holding the dashboard bearer token",
+            file.display()
+        );
+        return Ok(Some(token.to_string()));
     }
     let api = Api::<Secret>::namespaced(ctx.client.clone(), NAMESPACE);
-    let secret = retry(|| api.get_opt(CHECKS_TOKEN_SECRET)).await.ok()??;
-    let token = secret.data?.get("token")?.0.clone();
-    String::from_utf8(token).ok()
+    let Ok(Some(secret)) = retry(|| api.get_opt(CHECKS_TOKEN_SECRET)).await else {
+        return Ok(None);
+    };
+    let token = secret
+        .data
+        .and_then(|d| d.get("token").map(|t| t.0.clone()));
+    Ok(token.and_then(|t| String::from_utf8(t).ok()))
 }
 
 pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {

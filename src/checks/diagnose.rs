@@ -45,6 +45,14 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
+        matches: |t| t.contains("CrashLoopBackOff"),
+        hint: Hint {
+            symptom: "CrashLoopBackOff",
+            cause: "a container of the stack exits soon after it starts, and the kubelet backs off restarting it",
+            fix: "read the container's previous log (kept in the evidence as *.previous.log, or kubectl -n kube-system logs POD --previous): heapster exits 255 on a flag it rejects",
+        },
+    },
+    Rule {
         matches: |t| {
             t.contains(":10255") && (t.contains("connection refused") || t.contains("getsockopt"))
         },
@@ -255,6 +263,11 @@ mod tests {
         // The suffix alone says nothing: every dashboard failure line ends with it.
         assert!(hints("Metric client health check failed: an error on the server (\"boom\") has prevented the request from succeeding (get services heapster).").is_empty());
         assert!(only("Metric client health check failed: the server is currently unable to handle the request (get services heapster).").cause.contains("no ready pod"));
+    }
+
+    #[test]
+    fn a_crash_loop_points_at_the_previous_log() {
+        assert!(only("heapster cannot serve: pod kube-system/heapster-1 container heapster is in CrashLoopBackOff: back-off 10s").fix.contains("--previous"));
     }
 
     #[test]

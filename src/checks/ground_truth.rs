@@ -75,26 +75,27 @@ async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'stat
     } else {
         (&load.memory_pod, load.config.memory_mib << 20)
     };
-    let point = match super::heapster::get_series(
-        &ctx,
-        &pod_series_path(&load.namespace, pod, metric),
-        metric,
-        ctx.rules(false, None),
-    )
-    .await
-    {
-        Ok(p) => p,
-        Err(v) => return v,
-    };
-    if let Some(row) = ctx
-        .summary
+    let points =
+        super::heapster::get_points(&ctx, &pod_series_path(&load.namespace, pod, metric)).await;
+    // The table shows the latest value seen, fresh or not, beside the target.
+    let seen = points
+        .as_ref()
+        .ok()
+        .and_then(|p| super::series::latest(p))
+        .map(|p| super::series::human_value(metric, p.value));
+    ctx.summary
         .lock()
         .expect("summary lock")
         .ground_truth
-        .get_mut(what)
-    {
-        row.1 = Some(super::series::human_value(metric, point.value));
-    }
+        .insert(
+            what.to_string(),
+            (super::series::human_value(metric, target), seen),
+        );
+    let point =
+        match points.and_then(|p| super::series::series(metric, &p, &ctx.rules(false, None))) {
+            Ok(p) => p,
+            Err(v) => return v,
+        };
     within_tolerance(pod, metric, target, point.value, load.config.tolerance)
 }
 

@@ -106,15 +106,20 @@ pub(super) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     answer_json(&answer, "heapster", path)
 }
 
+/// Every point of a heapster series.
+pub(super) async fn get_points(ctx: &Ctx, path: &str) -> Result<Vec<Point>, Verdict> {
+    let v = get_json(ctx, path).await?;
+    series::parse_metric_result(&v).map_err(Verdict::Fail)
+}
+
+/// The latest point of a series, judged by `rules`.
 pub(super) async fn get_series(
     ctx: &Ctx,
     path: &str,
     metric: &str,
     rules: SeriesRules,
 ) -> Result<Point, Verdict> {
-    let v = get_json(ctx, path).await?;
-    let points = series::parse_metric_result(&v).map_err(Verdict::Fail)?;
-    series::series(metric, &points, &rules)
+    series::series(metric, &get_points(ctx, path).await?, &rules)
 }
 
 pub(super) async fn check_health(ctx: Arc<Ctx>) -> Verdict {
@@ -159,46 +164,61 @@ pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
             "node {node} is NotReady, so heapster cannot scrape it"
         ));
     }
-    let mut row = NodeRow {
-        cpu_millicores: None,
-        memory_bytes: None,
-        age: None,
-    };
+    // What was seen goes in the table even when it fails the rules (a stale or zero
+    // point is shown with its age); the first failing metric is the verdict.
+    let mut row = NodeRow::default();
     let mut seen = Vec::new();
+    let mut failed = None;
     for metric in METRICS {
         let path = format!("/api/v1/model/nodes/{node}/metrics/{metric}");
-        match get_series(&ctx, &path, metric, ctx.rules(true, capacity(n, metric))).await {
-            Ok(p) => {
-                let age = series::age(Timestamp::now(), p.timestamp);
-                if metric.starts_with("cpu") {
-                    row.cpu_millicores = Some(p.value)
-                } else {
-                    row.memory_bytes = Some(p.value)
-                }
-                row.age = Some(row.age.map_or(age, |a| a.max(age)));
-                seen.push(format!("{metric} {}", series::human_value(metric, p.value)));
+        let points = match get_points(&ctx, &path).await {
+            Ok(p) => p,
+            Err(v) => {
+                failed.get_or_insert(v);
+                continue;
             }
-            Err(v) => return v,
+        };
+        if let Some(latest) = series::latest(&points) {
+            row.record(
+                metric,
+                latest.value,
+                series::age(Timestamp::now(), latest.timestamp),
+            );
+        }
+        match series::series(metric, &points, &ctx.rules(true, capacity(n, metric))) {
+            Ok(p) => seen.push(format!("{metric} {}", series::human_value(metric, p.value))),
+            Err(v) => {
+                failed.get_or_insert(v);
+            }
         }
     }
-    let age = row.age.unwrap_or_default();
+    if row != NodeRow::default() {
+        ctx.summary
+            .lock()
+            .expect("summary lock")
+            .nodes
+            .insert(node, row.clone());
+    }
+    if let Some(v) = failed {
+        return v;
+    }
     ctx.first_metrics
         .lock()
         .expect("first metrics lock")
         .get_or_insert(ctx.started.elapsed());
-    ctx.summary
-        .lock()
-        .expect("summary lock")
-        .nodes
-        .insert(node, row);
     Verdict::Pass(format!(
         "{}, latest point {} old",
         seen.join(", "),
-        crate::duration::format(age)
+        crate::duration::format(row.age.unwrap_or_default())
     ))
 }
 
 pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .pods_checked
+        .insert(pod.clone());
     let mut seen = Vec::new();
     for metric in METRICS {
         let path = format!("/api/v1/model/namespaces/{NAMESPACE}/pods/{pod}/metrics/{metric}");

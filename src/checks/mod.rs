@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 
 pub use context::{CheckConfig, Ctx, NodeRow, Summary};
 pub use nodes::ready_nodes;
-pub use plan::plan;
+pub use plan::{plan, stack_deployments};
 pub use run::Outcome;
 
 /// Where the stack lives and how it is named (the dashboard requires `kube-system/heapster`).

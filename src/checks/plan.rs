@@ -5,21 +5,39 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 
-use super::context::{Ctx, NodeRow, node_name, node_ready};
+use super::context::{Ctx, node_name, node_ready};
 use super::{
     CHECKS_TOKEN_SECRET, Check, NAMESPACE, NoStack, STACK, check, dashboard, grafana, ground_truth,
     heapster, influxdb, nodes,
 };
 use crate::kubeclient::retry;
 
+/// The stack's Deployments present in the cluster (`namespace`, `name`); none is an error
+/// (`NoStack`): there is nothing to check.
+pub async fn stack_deployments(client: &kube::Client) -> anyhow::Result<Vec<(String, String)>> {
+    let api = Api::<Deployment>::namespaced(client.clone(), NAMESPACE);
+    let lp = ListParams::default();
+    let present: Vec<(String, String)> = retry(|| api.list(&lp))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .filter(|n| STACK.contains(&n.as_str()))
+        .map(|n| (NAMESPACE.to_string(), n))
+        .collect();
+    if present.is_empty() {
+        return Err(NoStack.into());
+    }
+    Ok(present)
+}
+
 /// The cluster's checks, in name order. An empty list would be a bug, so the caller
 /// treats it as one.
 pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     let client = ctx.client.clone();
     let lp = ListParams::default();
-    let (node_api, deploy_api, pod_api) = (
+    let (node_api, pod_api) = (
         Api::<Node>::all(client.clone()),
-        Api::<Deployment>::namespaced(client.clone(), NAMESPACE),
         Api::<Pod>::namespaced(client.clone(), NAMESPACE),
     );
     let all_nodes = retry(|| node_api.list(&lp)).await?.items;
@@ -30,15 +48,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         .filter(|n| node_ready(n))
         .map(node_name)
         .collect();
-    let deployments = retry(|| deploy_api.list(&lp)).await?.items;
-    let present: Vec<String> = deployments
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .filter(|n| STACK.contains(&n.as_str()))
-        .collect();
-    if present.is_empty() {
-        return Err(NoStack.into());
-    }
+    stack_deployments(&client).await?;
     let pods: Vec<String> = retry(|| pod_api.list(&lp))
         .await?
         .items
@@ -52,22 +62,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         })
         .filter_map(|p| p.metadata.name.clone())
         .collect();
-    {
-        // Every node gets a row, so the table shows the failing ones too.
-        let mut summary = ctx.summary.lock().expect("summary lock");
-        summary.pods_running = pods.len();
-        for node in &ready {
-            summary.nodes.insert(
-                node.clone(),
-                NodeRow {
-                    cpu_millicores: None,
-                    memory_bytes: None,
-                    age: None,
-                },
-            );
-        }
-    }
-    ctx.dashboard_token = dashboard::token(ctx).await;
+    ctx.dashboard_token = dashboard::token(ctx).await?;
 
     let mut checks = vec![check("nodes::count", nodes::check_count)];
     for node in &nodes {
@@ -106,7 +101,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     checks.push(check("grafana::datasource", grafana::check_datasource));
     checks.push(check("dashboard::log", dashboard::check_log));
     let no_token = ctx.dashboard_token.is_none().then(|| {
-        format!("no dashboard login token: Secret {NAMESPACE}/{CHECKS_TOKEN_SECRET} is missing (apply manifests/60-dashboard-checks.yaml) and no --dashboard-token-file was given")
+        format!("no dashboard login token: Secret {NAMESPACE}/{CHECKS_TOKEN_SECRET} is missing; apply manifests/60-dashboard-checks.yaml, or pass --dashboard-token-file FILE")
     });
     checks.push(check("dashboard::heapster_state", dashboard::check_state));
     let mut api_checks = vec![
@@ -123,17 +118,6 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     checks.extend(api_checks);
     if let Some(load) = ctx.load.clone() {
         checks.extend(ground_truth::checks(&load));
-        let mut summary = ctx.summary.lock().expect("summary lock");
-        let targets = [
-            ("cpu", "cpu/usage_rate", load.config.cpu_millicores),
-            ("memory", "memory/usage", load.config.memory_mib << 20),
-        ];
-        for (what, metric, target) in targets {
-            summary.ground_truth.insert(
-                what.to_string(),
-                (super::series::human_value(metric, target), None),
-            );
-        }
     }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(checks)

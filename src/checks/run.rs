@@ -120,9 +120,9 @@ fn ignored(c: &Check) -> Option<Outcome> {
         .map(|reason| Outcome::skipped(c.name.clone(), reason.clone()))
 }
 
-/// Run every check concurrently; outcomes in check order.
+/// Run every check concurrently, until the context's deadline; outcomes in check order.
 pub async fn run_all(ctx: Arc<Ctx>, checks: Vec<Check>) -> Vec<Outcome> {
-    let deadline = Instant::now() + ctx.config.timeout;
+    let deadline = ctx.deadline();
     let runs = checks.into_iter().map(|c| {
         let ctx = ctx.clone();
         async move {
@@ -135,7 +135,7 @@ pub async fn run_all(ctx: Arc<Ctx>, checks: Vec<Check>) -> Vec<Outcome> {
     futures::future::join_all(runs).await
 }
 
-/// The checks as libtest trials named `{prefix}{check}`, sharing one deadline from now.
+/// The checks as libtest trials named `{prefix}{check}`, sharing the context's deadline.
 /// Each outcome is also recorded in `record`, for reports. An interrupted check is
 /// ignored at runtime ("interrupted"), not failed: the system under test is not at fault.
 pub fn trials(
@@ -145,7 +145,7 @@ pub fn trials(
     prefix: &str,
     record: Arc<Mutex<Vec<Outcome>>>,
 ) -> Vec<Trial> {
-    let deadline = Instant::now() + ctx.config.timeout;
+    let deadline = ctx.deadline();
     checks
         .into_iter()
         .map(|c| {

@@ -52,8 +52,13 @@ pub struct SeriesRules {
     pub capacity: Option<i64>,
 }
 
+/// The newest point, judged or not.
+pub fn latest(points: &[Point]) -> Option<Point> {
+    points.iter().max_by_key(|p| p.timestamp).copied()
+}
+
 pub fn series(metric: &str, points: &[Point], rules: &SeriesRules) -> Result<Point, Verdict> {
-    let Some(latest) = points.iter().max_by_key(|p| p.timestamp).copied() else {
+    let Some(latest) = latest(points) else {
         return Err(Verdict::Wait(format!("{metric}: no points yet")));
     };
     let age = age(rules.now, latest.timestamp);

@@ -85,6 +85,13 @@ impl Options {
     }
 }
 
+impl Options {
+    /// `heapster-e2e (Kubernetes 1.37)`: the JUnit suite and job summary title.
+    pub fn title(&self) -> String {
+        format!("heapster-e2e (Kubernetes {})", self.k8s_version)
+    }
+}
+
 /// How the checks are run and shown.
 pub enum ChecksMode {
     /// As libtest trials, with these arguments (filters, `--list`, ...).
@@ -139,22 +146,17 @@ pub fn run(
         stuck_pod: None,
         load_namespace: None,
     };
-    let mut result = match stages(&mut run, mode) {
+    // No panic may skip teardown: it becomes a harness error like any other.
+    let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages(&mut run, mode)))
+        .unwrap_or_else(|panic| {
+            Err(anyhow::anyhow!(
+                "internal error (a bug in the harness): {}",
+                panic_text(&panic)
+            ))
+        });
+    let mut result = match staged {
         Ok(r) => r,
-        Err(e) => {
-            let interrupted = e.downcast_ref::<Interrupted>().is_some();
-            let message = if interrupted {
-                "interrupted".to_string()
-            } else {
-                format!("{e:#}")
-            };
-            report.important(format!("error: {message}"));
-            RunResult {
-                exit: exit_code(&e),
-                error: Some(message),
-                ..Default::default()
-            }
-        }
+        Err(e) => failed_run(&e, report),
     };
     if !opts.dry_run {
         keep_evidence(&run, &result);
@@ -162,9 +164,57 @@ pub fn run(
     teardown::stop_load(&run);
     teardown::teardown(&run, &mut result);
     if !opts.dry_run {
-        report.line(render_timings(&report.timings(), run.first_metrics()));
+        // Again, now with Teardown's time.
+        let timings = report.timings();
+        let _ = report::artifacts::write_timings(&opts.artifacts, &timings, run.first_metrics());
+        report.line(render_timings(&timings, run.first_metrics()));
     }
     result
+}
+
+/// A run that stopped on an error: exit 1 when the stack failed, else 2; the phase it
+/// stopped in becomes a failed case `phase::<name>` (with the error's known causes), so
+/// JUnit and the job summary show why, not "0 tests".
+fn failed_run(e: &anyhow::Error, report: &Report) -> RunResult {
+    let interrupted = e.downcast_ref::<Interrupted>().is_some();
+    let message = if interrupted {
+        "interrupted".to_string()
+    } else {
+        crate::error::describe(e)
+    };
+    report.important(format!("error: {message}"));
+    let outcomes = match report.current_phase() {
+        Some(phase) if !interrupted => {
+            let causes = crate::checks::diagnose::hints(&message)
+                .into_iter()
+                .map(crate::checks::diagnose::Cause::new)
+                .collect();
+            vec![Outcome {
+                causes,
+                ..Outcome::checked(phase_case(&phase), false, message.clone())
+            }]
+        }
+        _ => Vec::new(),
+    };
+    RunResult {
+        exit: exit_code(e),
+        error: Some(message),
+        outcomes,
+        ..Default::default()
+    }
+}
+
+/// `Load generators` -> `phase::load_generators`.
+pub fn phase_case(phase: &str) -> String {
+    format!("phase::{}", phase.to_lowercase().replace(' ', "_"))
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// The phases, in order.
@@ -192,10 +242,29 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     }
     let load = phases::load_generators(run, &client)?;
     let mut outcomes = phases::run_checks(run, client, load, prepared.expected_nodes, mode)?;
-    if let Some(monitor) = monitor {
-        outcomes.push(monitor.finish(run, &before, &prepared.docs));
+    if run.cancel.is_cancelled() {
+        // Interrupted checks blame no one: exit 2, with what had been seen kept.
+        run.report
+            .important("error: interrupted while the checks ran");
+        return Ok(RunResult {
+            exit: exit::HARNESS,
+            outcomes,
+            before,
+            kubeconfig: Some(kubeconfig),
+            error: Some("interrupted".into()),
+        });
     }
-    let failed = outcomes.iter().any(|o| !o.passed && !o.ignored);
+    if let Some(monitor) = monitor {
+        let gap = monitor.finish(run, &before, &prepared.docs);
+        let line = report::terminal::outcome_line(&gap);
+        if gap.failed() {
+            run.report.important(line);
+        } else {
+            run.report.line(line);
+        }
+        outcomes.push(gap);
+    }
+    let failed = outcomes.iter().any(Outcome::failed);
     Ok(RunResult {
         exit: if failed {
             exit::CHECK_FAILED
@@ -223,10 +292,11 @@ fn keep_evidence(run: &Run, result: &RunResult) {
         .as_ref()
         .map(|c| c.responses.lock().expect("responses lock").clone());
     let finish = Finish {
-        title: format!("heapster-e2e (Kubernetes {})", opts.k8s_version),
+        title: opts.title(),
         exit: result.exit,
         error: result.error.as_deref(),
         outcomes: &result.outcomes,
+        before: &result.before,
         summary: &summary,
         timings: &run.report.timings(),
         first_metrics: run.first_metrics(),

@@ -93,3 +93,28 @@ pub async fn wait(
         }
     }
 }
+
+/// Where the stack stands after waiting for it to settle (for `check`, which may start
+/// right after an apply): ready, certainly failing, or still starting at the deadline.
+/// Either way the checks run then, and say what they see.
+#[derive(Debug)]
+pub enum Settled {
+    Ready,
+    Stuck(PodProblem),
+    StillWaiting(String),
+}
+
+/// Wait until the stack's Deployments are available, a pod certainly fails, or `timeout`.
+pub async fn settle(
+    client: &Client,
+    wanted: &[(String, String)],
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<Settled, crate::cancel::Interrupted> {
+    match wait(client, wanted, timeout, cancel).await {
+        Ok(()) => Ok(Settled::Ready),
+        Err(RolloutError::Stuck { problem, .. }) => Ok(Settled::Stuck(problem)),
+        Err(RolloutError::Timeout { last, .. }) => Ok(Settled::StillWaiting(last)),
+        Err(RolloutError::Interrupted) => Err(crate::cancel::Interrupted),
+    }
+}

@@ -15,7 +15,7 @@ pub(super) fn export_kind_logs(run: &Run, problems: &mut Vec<String>) {
     }
     let dir = run.opts.artifacts.join("kind-logs");
     if let Err(e) = cluster::export_logs(&run.exec, &run.opts.name, &dir) {
-        problems.push(format!("kind export logs: {e:#}"));
+        problems.push(format!("kind export logs: {}", crate::error::describe(&e)));
     }
 }
 
@@ -28,7 +28,9 @@ pub(super) fn stop_load(run: &Run) {
         Ok(()) => run
             .report
             .line(format!("deleted the load namespace {namespace}")),
-        Err(e) => run.report.important(format!("error: {e:#}")),
+        Err(e) => run
+            .report
+            .important(format!("error: {}", crate::error::describe(&e))),
     }
 }
 
@@ -53,7 +55,7 @@ pub(super) fn teardown(run: &Run, result: &mut RunResult) {
             .phase("Teardown", start.elapsed(), &format!("deleted {name}")),
         Err(e) => {
             run.report.abandon();
-            run.report.important(format!("error: could not delete cluster {name}: {e:#}; delete it with `kind delete cluster --name {name}`"));
+            run.report.important(format!("error: could not delete cluster {name}: {}; delete it with `kind delete cluster --name {name}`", crate::error::describe(&e)));
             if result.exit == exit::PASSED {
                 result.exit = exit::HARNESS;
             }

@@ -38,19 +38,15 @@ pub(super) fn before(
         name: format!("before::{}", o.name),
         ..o
     }));
-    let failed = outcomes.iter().filter(|o| !o.passed && !o.ignored).count();
+    let failed = outcomes.iter().filter(|o| o.failed()).count();
+    for o in &outcomes {
+        run.report.line(crate::report::terminal::outcome_line(o));
+    }
     run.report.phase(
         "Checks (old)",
         start.elapsed(),
         &format!("{failed} of {} failed before the upgrade", outcomes.len()),
     );
-    for o in outcomes.iter().filter(|o| !o.passed && !o.ignored) {
-        run.report.line(format!(
-            "  before upgrade: {} failed: {}",
-            o.name,
-            o.message.lines().next().unwrap_or_default()
-        ));
-    }
     Ok(outcomes)
 }
 

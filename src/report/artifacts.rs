@@ -28,13 +28,41 @@ fn write_json(dir: &Path, name: &str, value: &Value) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `timings.json`, `metrics.json`, `checks.json`.
+/// `timings.json`, `metrics.json`, `checks.json` (with the `before` checks of an upgrade).
 pub fn write_small(
     dir: &Path,
     timings: &[(String, Duration)],
     first_metrics: Option<Duration>,
     summary: &Summary,
     outcomes: &[Outcome],
+    before: &[Outcome],
+) -> anyhow::Result<()> {
+    write_timings(dir, timings, first_metrics)?;
+    let nodes: Vec<Value> = summary
+        .nodes
+        .iter()
+        .map(|(n, r)| json!({"node": n, "cpu_millicores": r.cpu_millicores, "memory_bytes": r.memory_bytes, "age_seconds": r.age.map(|a| a.as_secs_f64())}))
+        .collect();
+    write_json(
+        dir,
+        "metrics.json",
+        &json!({"nodes": nodes, "pods_checked": summary.pods_checked, "pods_with_metrics": summary.pods_with_metrics}),
+    )?;
+    let as_json =
+        |outcomes: &[Outcome]| -> Vec<Value> { outcomes.iter().map(outcome_json).collect() };
+    write_json(
+        dir,
+        "checks.json",
+        &json!({"checks": as_json(outcomes), "before": as_json(before)}),
+    )
+}
+
+/// `timings.json`: each phase, and when the first metrics appeared. Written again after
+/// teardown, so it has every phase.
+pub fn write_timings(
+    dir: &Path,
+    timings: &[(String, Duration)],
+    first_metrics: Option<Duration>,
 ) -> anyhow::Result<()> {
     let phases: Vec<Value> = timings
         .iter()
@@ -44,29 +72,16 @@ pub fn write_small(
         dir,
         "timings.json",
         &json!({"phases": phases, "first_metrics_seconds": first_metrics.map(|d| d.as_secs_f64())}),
-    )?;
-    let nodes: Vec<Value> = summary
-        .nodes
+    )
+}
+
+fn outcome_json(o: &Outcome) -> Value {
+    let causes: Vec<Value> = o
+        .causes
         .iter()
-        .map(|(n, r)| json!({"node": n, "cpu_millicores": r.cpu_millicores, "memory_bytes": r.memory_bytes, "age_seconds": r.age.map(|a| a.as_secs_f64())}))
+        .map(|c| json!({"cause": c.hint.cause, "fix": c.hint.fix, "evidence": c.evidence}))
         .collect();
-    write_json(
-        dir,
-        "metrics.json",
-        &json!({"nodes": nodes, "pods_running": summary.pods_running, "pods_with_metrics": summary.pods_with_metrics}),
-    )?;
-    let checks: Vec<Value> = outcomes
-        .iter()
-        .map(|o| {
-            let causes: Vec<Value> = o
-                .causes
-                .iter()
-                .map(|c| json!({"cause": c.hint.cause, "fix": c.hint.fix, "evidence": c.evidence}))
-                .collect();
-            json!({"name": o.name, "passed": o.passed, "ignored": o.ignored, "interrupted": o.interrupted, "seconds": o.duration.as_secs_f64(), "message": o.message, "causes": causes})
-        })
-        .collect();
-    write_json(dir, "checks.json", &json!({"checks": checks}))
+    json!({"name": o.name, "passed": o.passed, "ignored": o.ignored, "interrupted": o.interrupted, "seconds": o.duration.as_secs_f64(), "message": o.message, "causes": causes})
 }
 
 /// Objects a failing check points at: `(kind, namespace, name)`.
@@ -109,17 +124,54 @@ fn file_name(text: &str) -> String {
         .collect()
 }
 
-/// The raw answers the checks judged, one file each.
+/// Evidence problems, kept while the writing goes on: one lost file must not lose the rest.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn keep<T>(&mut self, what: &str, result: anyhow::Result<T>) -> Option<T> {
+        result
+            .map_err(|e| {
+                self.0
+                    .push(format!("{what}: {}", crate::error::describe(&e)))
+            })
+            .ok()
+    }
+
+    fn into_result(self) -> anyhow::Result<()> {
+        match self.0.as_slice() {
+            [] => Ok(()),
+            all => anyhow::bail!("{}", all.join("; ")),
+        }
+    }
+}
+
+fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A short file name: an index (stable order), then the start of `what` made safe.
+/// (URLs such as heapster's pod-list run past the 255-byte limit of file names.)
+pub fn response_file(index: usize, what: &str) -> String {
+    let safe: String = file_name(what).chars().take(60).collect();
+    format!("{index:02}-{safe}.txt")
+}
+
+/// The raw answers the checks judged, one file each, and `index.txt` saying which file
+/// holds which request in full.
 pub fn write_responses(dir: &Path, responses: &BTreeMap<String, Answer>) -> anyhow::Result<()> {
     let dir = dir.join("responses");
-    std::fs::create_dir_all(&dir)?;
-    for (what, answer) in responses {
-        std::fs::write(
-            dir.join(format!("{}.txt", file_name(what))),
-            format!("{what}\nHTTP {}\n\n{}", answer.status, answer.body),
-        )?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut problems = Problems::default();
+    let mut index = String::new();
+    for (i, (what, answer)) in responses.iter().enumerate() {
+        let file = response_file(i + 1, what);
+        index.push_str(&format!("{file}\t{what}\n"));
+        let text = format!("{what}\nHTTP {}\n\n{}", answer.status, answer.body);
+        problems.keep(what, write(&dir.join(&file), text));
     }
-    Ok(())
+    problems.keep("index", write(&dir.join("index.txt"), index));
+    problems.into_result()
 }
 
 fn yaml_of<K: serde::Serialize>(object: &K) -> anyhow::Result<String> {
@@ -130,32 +182,67 @@ fn yaml_of<K: serde::Serialize>(object: &K) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(&v)?)
 }
 
-/// Pod logs, events and the YAML of implicated objects, from the cluster.
+/// Pod logs, events and the YAML of implicated objects, from the cluster. Every part is
+/// tried; the problems are reported together at the end.
 pub async fn write_cluster_evidence(
     client: &Client,
     dir: &Path,
     failing_checks: &[String],
     stuck_pod: Option<&str>,
 ) -> anyhow::Result<()> {
-    let pods_dir = dir.join("pods");
-    std::fs::create_dir_all(&pods_dir)?;
+    let mut problems = Problems::default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), checks::NAMESPACE);
-    let pod_list = pods.list(&ListParams::default()).await?.items;
-    for pod in &pod_list {
+    let pod_list = problems
+        .keep(
+            "pods",
+            pods.list(&ListParams::default()).await.map_err(Into::into),
+        )
+        .map(|l| l.items)
+        .unwrap_or_default();
+    write_pod_logs(&pods, &pod_list, &dir.join("pods"), &mut problems).await;
+    let events = write_events(client, &dir.join("events.txt")).await;
+    problems.keep("events", events);
+    let mut wanted: Vec<(&str, String, String)> = failing_checks
+        .iter()
+        .flat_map(|c| objects_for_check(c))
+        .collect();
+    if let Some(pod) = stuck_pod {
+        let (ns, name) = pod.split_once('/').unwrap_or((checks::NAMESPACE, pod));
+        wanted.push(("Pod", ns.to_string(), name.to_string()));
+    }
+    wanted.sort();
+    wanted.dedup();
+    write_objects(
+        client,
+        &wanted,
+        &pod_list,
+        &dir.join("objects"),
+        &mut problems,
+    )
+    .await;
+    problems.into_result()
+}
+
+async fn write_pod_logs(pods: &Api<Pod>, pod_list: &[Pod], dir: &Path, problems: &mut Problems) {
+    if problems
+        .keep("pods", std::fs::create_dir_all(dir).map_err(Into::into))
+        .is_none()
+    {
+        return;
+    }
+    for pod in pod_list {
         let name = pod.metadata.name.clone().unwrap_or_default();
         for (container, previous, log) in
-            crate::kubeclient::evidence::container_logs(&pods, pod, None).await
+            crate::kubeclient::evidence::container_logs(pods, pod, None).await
         {
             let suffix = if previous { ".previous" } else { "" };
-            std::fs::write(
-                pods_dir.join(format!(
-                    "{}_{name}_{container}{suffix}.log",
-                    checks::NAMESPACE
-                )),
-                log,
-            )?;
+            let file = format!("{}_{name}_{container}{suffix}.log", checks::NAMESPACE);
+            problems.keep(&name, write(&dir.join(file), log));
         }
     }
+}
+
+async fn write_events(client: &Client, path: &Path) -> anyhow::Result<()> {
     let mut events = Api::<Event>::all(client.clone())
         .list(&ListParams::default())
         .await?
@@ -183,66 +270,67 @@ pub async fn write_cluster_evidence(
             )
         })
         .collect();
-    std::fs::write(dir.join("events.txt"), lines.join("\n"))?;
+    write(path, lines.join("\n"))
+}
 
-    let objects_dir = dir.join("objects");
-    std::fs::create_dir_all(&objects_dir)?;
-    let mut wanted: Vec<(&str, String, String)> = failing_checks
-        .iter()
-        .flat_map(|c| objects_for_check(c))
-        .collect();
-    if let Some(pod) = stuck_pod {
-        let (ns, name) = pod.split_once('/').unwrap_or((checks::NAMESPACE, pod));
-        wanted.push(("Pod", ns.to_string(), name.to_string()));
+/// `Kind_namespace_name.yaml` of each wanted object; a Deployment comes with its pods.
+async fn write_objects(
+    client: &Client,
+    wanted: &[(&str, String, String)],
+    pod_list: &[Pod],
+    dir: &Path,
+    problems: &mut Problems,
+) {
+    if problems
+        .keep("objects", std::fs::create_dir_all(dir).map_err(Into::into))
+        .is_none()
+    {
+        return;
     }
-    wanted.sort();
-    wanted.dedup();
+    let object_file = |kind: &str, ns: &str, name: &str| {
+        let ns = if ns.is_empty() {
+            String::new()
+        } else {
+            format!("{ns}_")
+        };
+        dir.join(format!("{kind}_{ns}{}.yaml", file_name(name)))
+    };
     for (kind, ns, name) in wanted {
-        let text = match kind {
+        let yaml = match *kind {
             "Node" => Api::<Node>::all(client.clone())
-                .get_opt(&name)
-                .await?
-                .map(|o| yaml_of(&o)),
-            "Pod" => Api::<Pod>::namespaced(client.clone(), &ns)
-                .get_opt(&name)
-                .await?
-                .map(|o| yaml_of(&o)),
+                .get_opt(name)
+                .await
+                .map(|o| o.map(|o| yaml_of(&o))),
+            "Pod" => Api::<Pod>::namespaced(client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|o| o.map(|o| yaml_of(&o))),
             _ => {
-                // A Deployment, with its pods.
-                let d = Api::<Deployment>::namespaced(client.clone(), &ns)
-                    .get_opt(&name)
-                    .await?;
+                let prefix = format!("{name}-");
                 for p in pod_list.iter().filter(|p| {
                     p.metadata
                         .name
                         .as_deref()
-                        .is_some_and(|n| n.starts_with(&format!("{name}-")))
+                        .is_some_and(|n| n.starts_with(&prefix))
                 }) {
                     let pod_name = p.metadata.name.clone().unwrap_or_default();
-                    std::fs::write(
-                        objects_dir.join(format!("Pod_{ns}_{pod_name}.yaml")),
-                        yaml_of(p)?,
-                    )?;
+                    let written =
+                        yaml_of(p).and_then(|y| write(&object_file("Pod", ns, &pod_name), y));
+                    problems.keep(&pod_name, written);
                 }
-                d.map(|o| yaml_of(&o))
+                Api::<Deployment>::namespaced(client.clone(), ns)
+                    .get_opt(name)
+                    .await
+                    .map(|o| o.map(|o| yaml_of(&o)))
             }
         };
-        if let Some(text) = text {
-            std::fs::write(
-                objects_dir.join(format!(
-                    "{kind}_{}{}.yaml",
-                    if ns.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{ns}_")
-                    },
-                    file_name(&name)
-                )),
-                text?,
-            )?;
-        }
+        let written = match yaml {
+            Ok(Some(text)) => text.and_then(|t| write(&object_file(kind, ns, name), t)),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        problems.keep(&format!("{kind} {name}"), written);
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -273,6 +361,39 @@ mod tests {
     }
 
     #[test]
+    fn every_response_is_written_under_a_short_name_even_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let pods: Vec<String> = (0..40).map(|i| format!("kube-proxy-{i:05}")).collect();
+        let long = format!(
+            "GET /api/v1/model/namespaces/kube-system/pod-list/{}/metrics/memory/usage",
+            pods.join(",")
+        );
+        let mut responses = BTreeMap::new();
+        for what in [long.as_str(), "dashboard log", "heapster /healthz"] {
+            responses.insert(
+                what.to_string(),
+                Answer {
+                    status: 200,
+                    body: "{}".into(),
+                },
+            );
+        }
+        // A directory where the first file should go: that write fails, the rest do not.
+        let first = dir.path().join("responses").join(response_file(1, &long));
+        std::fs::create_dir_all(&first).unwrap();
+        let err = write_responses(dir.path(), &responses).unwrap_err();
+        assert!(format!("{err:#}").contains("pod-list"), "{err:#}");
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("responses"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(names.iter().all(|n| n.len() <= 70), "{names:?}");
+        assert_eq!(names.len(), 4, "three answers and the index: {names:?}");
+        let index = std::fs::read_to_string(dir.path().join("responses/index.txt")).unwrap();
+        assert!(index.contains(&long), "the index keeps the full request");
+    }
+
+    #[test]
     fn small_files_are_json() {
         let dir = tempfile::tempdir().unwrap();
         let o = vec![Outcome {
@@ -285,6 +406,7 @@ mod tests {
             Some(Duration::from_secs(1)),
             &Summary::default(),
             &o,
+            &[],
         )
         .unwrap();
         for f in SMALL_FILES {

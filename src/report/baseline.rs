@@ -1,5 +1,7 @@
 //! A saved check report (`check --report FILE`) and the comparison of a later run with it
-//! (`check --compare FILE`): which checks changed state, e.g. across an upgrade.
+//! (`check --compare FILE`): which checks changed state, e.g. across an upgrade. Per-pod
+//! checks are keyed by their workload, since an upgrade recreates every pod under a new
+//! name: `heapster::pod_metrics::coredns-7c9f8d5b46-x2k4q` is `heapster::pod_metrics::coredns`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,14 +13,9 @@ use serde_json::{Value, json};
 use crate::checks::run::Outcome;
 
 pub fn to_json(outcomes: &[Outcome], server_version: &str) -> Value {
-    let checks: BTreeMap<&str, Value> = outcomes
-        .iter()
-        .map(|o| {
-            (
-                o.name.as_str(),
-                json!({"state": state(o), "message": o.message}),
-            )
-        })
+    let checks: BTreeMap<String, Value> = by_workload(outcomes)
+        .into_iter()
+        .map(|(key, (state, message))| (key, json!({"state": state, "message": message})))
         .collect();
     json!({"tool": "heapster-e2e", "server_version": server_version, "taken_at": jiff::Timestamp::now().to_string(), "checks": checks})
 }
@@ -33,6 +30,66 @@ fn state(o: &Outcome) -> &'static str {
     } else {
         "ignored"
     }
+}
+
+/// Characters of a `pod-template-hash`: controller.ComputeHash writes a uint32 in decimal
+/// through `rand.SafeEncodeString`, which maps the digits '0'..'9' (bytes 48..57, modulo
+/// 27) onto these ten letters of apimachinery's alphabet.
+const TEMPLATE_HASH: &str = "456789bcdf";
+/// Characters of a generated pod-name suffix (`rand.String(5)`).
+const NAME_SUFFIX: &str = "bcdfghjklmnpqrstvwxz2456789";
+
+/// The workload of a pod name: `<deployment>-<template hash>-<5>` -> the Deployment,
+/// `<daemonset>-<5>` -> the DaemonSet; a static pod (`etcd-<node>`) keeps its name.
+pub fn workload_of(pod: &str) -> &str {
+    let made_of = |s: &str, set: &str| !s.is_empty() && s.chars().all(|c| set.contains(c));
+    let Some((rest, suffix)) = pod.rsplit_once('-') else {
+        return pod;
+    };
+    if suffix.len() != 5 || !made_of(suffix, NAME_SUFFIX) {
+        return pod;
+    }
+    match rest.rsplit_once('-') {
+        Some((deployment, hash)) if hash.len() <= 10 && made_of(hash, TEMPLATE_HASH) => deployment,
+        _ => rest,
+    }
+}
+
+/// The key a check is compared by: per-pod checks by their workload.
+pub fn key(check: &str) -> String {
+    match check.rsplit_once("::") {
+        Some((family, pod)) if family.ends_with("pod_metrics") => {
+            format!("{family}::{}", workload_of(pod))
+        }
+        _ => check.to_string(),
+    }
+}
+
+/// State and message per key; the pods of one workload merge: failing if one fails
+/// (with its message), passing if one passes and none fails.
+fn by_workload(outcomes: &[Outcome]) -> BTreeMap<String, (&'static str, String)> {
+    let rank = |s: &str| match s {
+        "fail" => 3,
+        "pass" => 2,
+        "interrupted" => 1,
+        _ => 0,
+    };
+    let mut merged: BTreeMap<String, (&'static str, String)> = BTreeMap::new();
+    for o in outcomes {
+        let now = (
+            state(o),
+            o.message.lines().next().unwrap_or_default().to_string(),
+        );
+        merged
+            .entry(key(&o.name))
+            .and_modify(|kept| {
+                if rank(now.0) > rank(kept.0) {
+                    *kept = now.clone();
+                }
+            })
+            .or_insert(now);
+    }
+    merged
 }
 
 pub fn save(path: &Path, outcomes: &[Outcome], server_version: &str) -> anyhow::Result<()> {
@@ -96,26 +153,25 @@ pub enum Change {
 }
 
 pub fn compare(before: &BTreeMap<String, String>, now: &[Outcome]) -> Vec<Change> {
+    let now = by_workload(now);
     let mut changes = Vec::new();
-    for o in now {
-        let s = state(o);
-        match before.get(&o.name).map(String::as_str) {
+    for (check, (s, message)) in &now {
+        let check = check.clone();
+        match before.get(&check).map(String::as_str) {
             None => changes.push(Change::New {
-                check: o.name.clone(),
-                state: s.into(),
+                check,
+                state: s.to_string(),
             }),
-            Some("pass") if s == "fail" => changes.push(Change::Broke {
-                check: o.name.clone(),
-                message: o.message.lines().next().unwrap_or_default().into(),
+            Some("pass") if *s == "fail" => changes.push(Change::Broke {
+                check,
+                message: message.clone(),
             }),
-            Some("fail") if s == "pass" => changes.push(Change::Fixed {
-                check: o.name.clone(),
-            }),
+            Some("fail") if *s == "pass" => changes.push(Change::Fixed { check }),
             _ => {}
         }
     }
     for (check, s) in before {
-        if !now.iter().any(|o| &o.name == check) {
+        if !now.contains_key(check) {
             changes.push(Change::Gone {
                 check: check.clone(),
                 state: s.clone(),
@@ -159,6 +215,9 @@ mod tests {
                 o("dashboard::log", true),
                 o("heapster::health", false),
                 o("heapster::pod_metrics::old-pod", true),
+                o("heapster::pod_metrics::coredns-7c9f8d5b46-x2k4q", true),
+                o("heapster::pod_metrics::coredns-7c9f8d5b46-b8zl9", true),
+                o("heapster::pod_metrics::kube-proxy-4zqv4", true),
             ],
             "v1.36.4",
         )
@@ -169,8 +228,25 @@ mod tests {
             o("dashboard::log", false),
             o("heapster::health", true),
             o("heapster::pod_metrics::new-pod", true),
+            // Recreated by the upgrade: new names, same workloads.
+            o("heapster::pod_metrics::coredns-6b7d9c4f45-qq5rt", true),
+            o("heapster::pod_metrics::coredns-6b7d9c4f45-m2n4x", false),
+            o("heapster::pod_metrics::kube-proxy-9wxbz", true),
         ];
         let changes = compare(&before, &now);
+        assert!(
+            changes.contains(&Change::Broke {
+                check: "heapster::pod_metrics::coredns".into(),
+                message: "heapster::pod_metrics::coredns-6b7d9c4f45-m2n4x message".into()
+            }),
+            "{changes:?}"
+        );
+        assert!(
+            !changes
+                .iter()
+                .any(|c| format!("{c:?}").contains("kube-proxy")),
+            "a recreated DaemonSet pod is neither new nor gone: {changes:?}"
+        );
         assert!(changes.contains(&Change::Broke {
             check: "dashboard::log".into(),
             message: "dashboard::log message".into()
@@ -187,6 +263,29 @@ mod tests {
             state: "pass".into()
         }));
         assert!(render("v1.36.4", &changes).contains("BROKE  dashboard::log"));
+    }
+
+    #[test]
+    fn pods_are_keyed_by_their_workload() {
+        assert_eq!(workload_of("coredns-7c9f8d5b46-x2k4q"), "coredns");
+        assert_eq!(
+            workload_of("monitoring-influxdb-5b9c8d4f6-tz7kw"),
+            "monitoring-influxdb"
+        );
+        assert_eq!(workload_of("kube-proxy-4zqv4"), "kube-proxy");
+        assert_eq!(workload_of("kindnet-k4m82"), "kindnet");
+        assert_eq!(
+            workload_of("etcd-kind-control-plane"),
+            "etcd-kind-control-plane"
+        );
+        assert_eq!(
+            key("heapster::pod_metrics::kindnet-k4m82"),
+            "heapster::pod_metrics::kindnet"
+        );
+        assert_eq!(
+            key("heapster::node_metrics::kind-worker"),
+            "heapster::node_metrics::kind-worker"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Finish<'a> {
     /// Why the run stopped before or instead of the checks.
     pub error: Option<&'a str>,
     pub outcomes: &'a [Outcome],
+    /// With an add-on upgrade: the checks of the old manifests (kept, never fatal).
+    pub before: &'a [Outcome],
     pub summary: &'a Summary,
     pub timings: &'a [(String, Duration)],
     pub first_metrics: Option<Duration>,
@@ -47,8 +49,15 @@ impl Finish<'_> {
 pub async fn finish(f: &Finish<'_>, report: &Report) {
     let dir = f.artifacts;
     let mut problems = Vec::new();
-    if let Err(e) = artifacts::write_small(dir, f.timings, f.first_metrics, f.summary, f.outcomes) {
-        problems.push(format!("{e:#}"));
+    if let Err(e) = artifacts::write_small(
+        dir,
+        f.timings,
+        f.first_metrics,
+        f.summary,
+        f.outcomes,
+        f.before,
+    ) {
+        problems.push(crate::error::describe(&e));
     }
     if f.keeps_evidence() {
         if let Some(client) = f.client {
@@ -61,20 +70,23 @@ pub async fn finish(f: &Finish<'_>, report: &Report) {
             if let Err(e) =
                 artifacts::write_cluster_evidence(client, dir, &failing, f.stuck_pod).await
             {
-                problems.push(format!("cluster evidence: {e:#}"));
+                problems.push(format!("cluster evidence: {}", crate::error::describe(&e)));
             }
         }
         if let Some(responses) = f.responses
             && let Err(e) = artifacts::write_responses(dir, responses)
         {
-            problems.push(format!("responses: {e:#}"));
+            problems.push(format!("responses: {}", crate::error::describe(&e)));
         }
-        report.important(format!("evidence kept in {}", dir.display()));
+        // Before a cluster was reached there is nothing but the small files to point at.
+        if f.client.is_some() || f.responses.is_some_and(|r| !r.is_empty()) {
+            report.important(format!("evidence kept in {}", dir.display()));
+        }
     }
     if let Some(path) = f.junit
-        && let Err(e) = junit::write(path, &f.title, f.outcomes)
+        && let Err(e) = junit::write(path, &[(f.title.clone(), f.outcomes)])
     {
-        problems.push(format!("{e:#}"));
+        problems.push(crate::error::describe(&e));
     }
     if github::is_actions() {
         super::say(&github::annotations(f.outcomes));

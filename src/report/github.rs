@@ -129,9 +129,9 @@ pub fn step_summary(
         }
         let _ = writeln!(
             md,
-            "\nPods with metrics: {}/{} running in kube-system\n",
+            "\nPods with metrics: {}/{} checked in kube-system\n",
             summary.pods_with_metrics.len(),
-            summary.pods_running
+            summary.pods_checked.len()
         );
     }
     if !timings.is_empty() {
@@ -208,7 +208,6 @@ mod tests {
     #[test]
     fn summary_renders_the_metrics_and_timings_tables() {
         let mut s = Summary {
-            pods_running: 4,
             ..Default::default()
         };
         s.nodes.insert(

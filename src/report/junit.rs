@@ -1,5 +1,6 @@
-//! JUnit XML for CI systems: one test suite per run, named with the Kubernetes version,
-//! one test case per check with its failure message and output.
+//! JUnit XML for CI systems: one test suite per run (per Kubernetes version, all in one
+//! file), one test case per check with its failure message, causes and output; a phase
+//! that stopped the run is a failed case `phase::<name>`.
 
 use std::path::Path;
 
@@ -8,7 +9,16 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::checks::run::Outcome;
 
-pub fn render(suite_name: &str, outcomes: &[Outcome]) -> anyhow::Result<String> {
+/// One suite per `(name, outcomes)`.
+pub fn render(suites: &[(String, &[Outcome])]) -> anyhow::Result<String> {
+    let mut report = Report::new("heapster-e2e");
+    for (name, outcomes) in suites {
+        report.add_test_suite(suite(name, outcomes));
+    }
+    report.to_string().context("cannot render JUnit XML")
+}
+
+fn suite(suite_name: &str, outcomes: &[Outcome]) -> TestSuite {
     let mut suite = TestSuite::new(suite_name);
     for o in outcomes {
         // An interrupted check is skipped: the system under test is not at fault.
@@ -29,16 +39,14 @@ pub fn render(suite_name: &str, outcomes: &[Outcome]) -> anyhow::Result<String> 
         case.set_system_out(o.text());
         suite.add_test_case(case);
     }
-    let mut report = Report::new("heapster-e2e");
-    report.add_test_suite(suite);
-    report.to_string().context("cannot render JUnit XML")
+    suite
 }
 
-pub fn write(path: &Path, suite_name: &str, outcomes: &[Outcome]) -> anyhow::Result<()> {
+pub fn write(path: &Path, suites: &[(String, &[Outcome])]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(path, render(suite_name, outcomes)?)
+    std::fs::write(path, render(suites)?)
         .with_context(|| format!("cannot write JUnit XML to {}", path.display()))
 }
 
@@ -61,11 +69,39 @@ mod tests {
             Outcome::checked("nodes::count", true, "3 nodes"),
             Outcome::skipped("dashboard::node_metrics", "no token"),
         ];
-        let xml = render("heapster-e2e (Kubernetes 1.37)", &outcomes).unwrap();
+        let mut interrupted =
+            Outcome::checked("heapster::nodes", false, "interrupted while waiting");
+        interrupted.interrupted = true;
+        let crashed = [Outcome::checked(
+            "phase::rollout",
+            false,
+            "pod kube-system/heapster-1 is in CrashLoopBackOff",
+        )];
+        let xml = render(&[
+            ("heapster-e2e (Kubernetes 1.37)".into(), &outcomes),
+            ("heapster-e2e (Kubernetes 1.36)".into(), &crashed),
+            (
+                "heapster-e2e (Kubernetes 1.35)".into(),
+                std::slice::from_ref(&interrupted),
+            ),
+        ])
+        .unwrap();
         let parsed = Report::deserialize_from_str(&xml).unwrap();
-        let suite = &parsed.test_suites[0];
-        assert_eq!(suite.name.as_str(), "heapster-e2e (Kubernetes 1.37)");
-        assert_eq!((suite.tests, suite.failures), (3, 1));
+        let [a, b, c] = &parsed.test_suites[..] else {
+            panic!("three suites: {xml}")
+        };
+        assert_eq!(a.name.as_str(), "heapster-e2e (Kubernetes 1.37)");
+        assert_eq!((a.tests, a.failures, a.skipped), (3, 1, 1));
+        assert_eq!(
+            (b.tests, b.failures),
+            (1, 1),
+            "a failed phase is a failed case"
+        );
+        assert_eq!(
+            (c.tests, c.failures, c.skipped),
+            (1, 0, 1),
+            "interrupted is skipped, not failed"
+        );
         assert!(xml.contains("no heapster service"), "{xml}");
     }
 }

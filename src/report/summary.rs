@@ -7,40 +7,49 @@ use crate::checks::Summary;
 use crate::checks::diagnose::group;
 use crate::checks::run::Outcome;
 
-/// The summary table: per node CPU, memory and age of the latest point; pods with metrics.
+/// The summary table: per node checked, CPU, memory and the age of the latest point
+/// seen (fresh or not); the pods checked and how many had metrics; ground truth. What
+/// was not checked (filtered out) is left out rather than shown as `-`.
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
-    if summary.nodes.is_empty() && summary.pods_running == 0 {
+    if summary.nodes.is_empty()
+        && summary.pods_checked.is_empty()
+        && summary.ground_truth.is_empty()
+    {
         return out;
     }
-    let width = summary
-        .nodes
-        .keys()
-        .map(|n| n.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
     let _ = writeln!(out, "\nMetrics seen (heapster model API)");
-    let _ = writeln!(
-        out,
-        "  {:<width$}  {:>10}  {:>12}  {:>8}",
-        "NODE", "CPU (m)", "MEMORY (MiB)", "AGE"
-    );
-    for (node, row) in &summary.nodes {
-        let [cpu, mem, age] = row.cells();
-        let _ = writeln!(out, "  {node:<width$}  {cpu:>10}  {mem:>12}  {age:>8}");
+    if !summary.nodes.is_empty() {
+        let width = summary
+            .nodes
+            .keys()
+            .map(|n| n.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>10}  {:>12}  {:>8}",
+            "NODE", "CPU (m)", "MEMORY (MiB)", "AGE"
+        );
+        for (node, row) in &summary.nodes {
+            let [cpu, mem, age] = row.cells();
+            let _ = writeln!(out, "  {node:<width$}  {cpu:>10}  {mem:>12}  {age:>8}");
+        }
     }
-    let _ = writeln!(
-        out,
-        "  pods with metrics: {}/{} running in kube-system",
-        summary.pods_with_metrics.len(),
-        summary.pods_running
-    );
+    if !summary.pods_checked.is_empty() {
+        let _ = writeln!(
+            out,
+            "  pods with metrics: {}/{} checked in kube-system",
+            summary.pods_with_metrics.len(),
+            summary.pods_checked.len()
+        );
+    }
     for (what, (target, measured)) in &summary.ground_truth {
         let _ = writeln!(
             out,
             "  ground truth {what}: target {target}, measured {}",
-            measured.as_deref().unwrap_or("-")
+            measured.as_deref().unwrap_or("nothing yet")
         );
     }
     out
@@ -66,16 +75,16 @@ pub fn render_causes(outcomes: &[Outcome]) -> String {
             let _ = writeln!(out, "    explains: {}", abbreviate(checks).join(", "));
         }
     }
-    let unexplained: Vec<&str> = failed
+    let unexplained: Vec<String> = failed
         .iter()
         .filter(|o| o.causes.is_empty())
-        .map(|o| o.name.as_str())
+        .map(|o| o.name.clone())
         .collect();
     if !unexplained.is_empty() {
         let _ = writeln!(
             out,
             "\nFailed without a known cause: {}",
-            unexplained.join(", ")
+            abbreviate(&unexplained).join(", ")
         );
     }
     out
@@ -130,28 +139,39 @@ mod tests {
 
     #[test]
     fn summary_table_has_numbers_per_node() {
-        let mut s = Summary {
-            pods_running: 3,
-            ..Default::default()
-        };
-        s.nodes.insert(
-            "kind-worker".into(),
-            NodeRow {
-                cpu_millicores: Some(250),
-                memory_bytes: Some(1024 * 1048576),
-                age: Some(Duration::from_secs(7)),
-            },
-        );
+        let mut s = Summary::default();
+        assert_eq!(render(&s), "", "nothing checked, no table");
+        let mut stale = NodeRow::default();
+        stale.record("cpu/usage_rate", 250, Duration::from_secs(7));
+        stale.record("memory/usage", 1024 * 1048576, Duration::from_secs(2400));
+        s.nodes.insert("kind-worker".into(), stale);
+        s.pods_checked.extend([
+            "heapster-1".to_string(),
+            "dashboard-1".into(),
+            "grafana-1".into(),
+        ]);
         s.pods_with_metrics.insert("heapster-1".into());
         let t = render(&s);
         assert!(
             t.contains("kind-worker")
                 && t.contains("250")
                 && t.contains("1024")
-                && t.contains("7s"),
+                && t.contains("40m"),
+            "the oldest metric's age, as seen: {t}"
+        );
+        assert!(t.contains("pods with metrics: 1/3 checked"), "{t}");
+        s.pods_checked.clear();
+        s.ground_truth
+            .insert("cpu".into(), ("100m".into(), Some("0m".into())));
+        let t = render(&s);
+        assert!(
+            !t.contains("pods with metrics"),
+            "unchecked pods are left out: {t}"
+        );
+        assert!(
+            t.contains("ground truth cpu: target 100m, measured 0m"),
             "{t}"
         );
-        assert!(t.contains("pods with metrics: 1/3"), "{t}");
     }
 
     fn failed(name: &str, symptom: &str) -> Outcome {

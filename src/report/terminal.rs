@@ -29,7 +29,9 @@ pub struct Report {
     style: Style,
     verbosity: Verbosity,
     started: Instant,
-    lines: Mutex<Vec<String>>,
+    lines: Mutex<Vec<(Verbosity, String)>>,
+    /// The phase begun and not yet ended: the one to blame if the run stops.
+    current: Mutex<Option<String>>,
     timings: Mutex<Vec<(String, Duration)>>,
     on_phase: Mutex<Option<PhaseHook>>,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
@@ -39,6 +41,11 @@ impl Report {
     /// Plain lines; `echo`: print as well as keep.
     pub fn new(echo: bool) -> Self {
         Self::with(echo, Style::Plain, Verbosity::Normal)
+    }
+
+    /// Kept, not printed, to be shown later at `verbosity` (runs that overlap).
+    pub fn buffered(verbosity: Verbosity) -> Self {
+        Self::with(false, Style::Plain, verbosity)
     }
 
     /// For people and CI: the style the environment calls for.
@@ -60,6 +67,7 @@ impl Report {
             verbosity,
             started: Instant::now(),
             lines: Mutex::default(),
+            current: Mutex::default(),
             timings: Mutex::default(),
             on_phase: Mutex::default(),
             spinner: Mutex::default(),
@@ -74,7 +82,7 @@ impl Report {
         self.lines
             .lock()
             .expect("report lock")
-            .push(text.to_string());
+            .push((level, text.to_string()));
         if !self.echo || level > self.verbosity {
             return;
         }
@@ -101,6 +109,7 @@ impl Report {
 
     /// A phase starts: a spinner on a terminal, a group under GitHub Actions.
     pub fn begin(&self, phase: &str) {
+        *self.current.lock().expect("report lock") = Some(phase.to_string());
         if !self.echo || self.verbosity == Verbosity::Quiet {
             return;
         }
@@ -123,6 +132,7 @@ impl Report {
 
     /// `   Cluster [  31.2s] created e2e`, ending the phase.
     pub fn phase(&self, phase: &str, took: Duration, message: &str) {
+        self.current.lock().expect("report lock").take();
         if let Some(s) = self.spinner.lock().expect("report lock").take() {
             s.finish_and_clear();
         }
@@ -154,8 +164,25 @@ impl Report {
         *self.on_phase.lock().expect("report lock") = Some(Box::new(hook));
     }
 
+    /// Every line kept, whatever the verbosity (for tests and the artifacts).
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("report lock").clone()
+        let lines = self.lines.lock().expect("report lock");
+        lines.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// The lines this report's verbosity shows.
+    pub fn shown_lines(&self) -> Vec<String> {
+        let lines = self.lines.lock().expect("report lock");
+        lines
+            .iter()
+            .filter(|(level, _)| *level <= self.verbosity)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// The phase that began and has not ended: where a run that stops stopped.
+    pub fn current_phase(&self) -> Option<String> {
+        self.current.lock().expect("report lock").clone()
     }
 
     pub fn timings(&self) -> Vec<(String, Duration)> {
@@ -165,6 +192,22 @@ impl Report {
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// A check's line for checks libtest did not run (before an upgrade, the upgrade's gap):
+/// `test before::heapster::nodes ... FAILED: heapster lists no nodes yet`.
+pub fn outcome_line(o: &crate::checks::Outcome) -> String {
+    let state = if o.passed {
+        "ok"
+    } else if o.failed() {
+        "FAILED"
+    } else if o.interrupted {
+        "interrupted"
+    } else {
+        "ignored"
+    };
+    let first = o.message.lines().next().unwrap_or_default();
+    format!("test {} ... {state}: {first}", o.name)
 }
 
 /// The timing table printed at the end: each phase, and when the first metrics appeared.
@@ -209,6 +252,12 @@ mod tests {
         let r = Report::with(false, Style::Plain, Verbosity::Quiet);
         r.line("note");
         r.important("error: x");
-        assert_eq!(r.lines(), ["note", "error: x"]);
+        r.detail("kind get clusters");
+        assert_eq!(r.lines(), ["note", "error: x", "kind get clusters"]);
+        assert_eq!(r.shown_lines(), ["error: x"]);
+        let normal = Report::buffered(Verbosity::Normal);
+        normal.line("note");
+        normal.detail("kind get clusters");
+        assert_eq!(normal.shown_lines(), ["note"]);
     }
 }

@@ -343,11 +343,8 @@ fn crash_loop(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn image_not_loaded(rt: &tokio::runtime::Runtime) -> TestResult {
-    let images: Vec<String> = stack_images()
-        .into_iter()
-        .filter(|i| !i.contains("grafana"))
-        .collect();
-    let stack = SimStack::start(rt, "sim", Scenario::ImageNotLoaded, images);
+    // Every image is offered; the scenario's fault keeps grafana's off the nodes.
+    let stack = SimStack::start(rt, "sim", Scenario::ImageNotLoaded, stack_images());
     match stack.apply_and_wait(rt, &manifests_dir(), LONG) {
         Err(RolloutError::Stuck { problem, .. }) => {
             ensure!(
@@ -403,20 +400,12 @@ fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
 /// The dashboard's Role is what lets it reach heapster: without the `services/proxy`
 /// rule the simulated API server refuses it, as a real one would.
 fn dashboard_without_proxy_rights(rt: &tokio::runtime::Runtime) -> TestResult {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    for entry in std::fs::read_dir(manifests_dir()).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-            let text = text.replace(
-                "resources: [\"services/proxy\"]",
-                "resources: [\"services/status\"]",
-            );
-            std::fs::write(dir.path().join(path.file_name().unwrap_or_default()), text)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    let (outcomes, _) = run_pipeline(rt, Scenario::Healthy, SHORT, dir.path())?;
+    let (outcomes, _) = run_pipeline(
+        rt,
+        Scenario::DashboardWithoutProxyRights,
+        SHORT,
+        &manifests_dir(),
+    )?;
     // client-go's DoRaw shows a JSON 403 as "unknown"; the hint names the Role.
     expect_fail(
         &outcomes,

@@ -1,22 +1,27 @@
 //! `cargo xtask check`: the checks only, read-only, against any cluster; optionally saved
-//! as a baseline report, or compared with one. `--with-load` is the one mode that writes:
-//! it creates the calibrated load and deletes it at the end, on failure and on Ctrl-C.
-//! The run ends like every other, through `report::finish`.
+//! as a baseline report, or compared with one. It first waits (within `--timeout`) for the
+//! stack to settle, so a cluster fresh from an apply is planned with its pods. `--with-load`
+//! is the one mode that writes: it creates the calibrated load and deletes it at the end,
+//! on failure and on Ctrl-C. The run ends like every other, through `report::finish`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use anyhow::Context;
 use heapster_e2e::cancel::Cancel;
 use heapster_e2e::checks::run as suite;
 use heapster_e2e::checks::{self, CheckConfig, Ctx, Outcome};
 use heapster_e2e::kubeclient;
 use heapster_e2e::pipeline::load;
-use heapster_e2e::report::{self, Finish, Report, baseline};
+use heapster_e2e::pipeline::rollout::{self, Settled};
+use heapster_e2e::report::{self, Finish, Report, baseline, libtest, progress};
 
-use crate::cli::{CheckArgs, libtest_args};
+use crate::cli::{CheckArgs, libtest_args, workspace_root};
 
 pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32> {
     // Read the baseline first: a bad file should stop the run before it starts.
     let before = args.compare.as_deref().map(baseline::load).transpose()?;
+    let report = Report::for_console(args.output.verbosity());
     let client = rt.block_on(kubeclient::connect(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -34,44 +39,40 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     };
     let mut ctx = Ctx::new(client.clone(), config);
     let cancel = Cancel::new();
+    cancel.on_ctrl_c(rt.handle());
     ctx.cancel = cancel.clone();
+    settle(rt, &ctx, &report)?;
     let namespace = args.with_load.then(load::namespace_for_run);
-    if let Some(ns) = &namespace {
-        // Ctrl-C: delete the load before leaving.
-        let (client, ns, cancel) = (client.clone(), ns.clone(), cancel.clone());
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nInterrupted: deleting the load namespace {ns}");
-                cancel.cancel();
-                let _ = load::stop(&client, &ns).await;
-                std::process::exit(heapster_e2e::exit::HARNESS);
-            }
-        });
-    }
     let result = checks_with_load(rt, &args, ctx, namespace.as_deref(), &cancel);
     if let Some(ns) = &namespace {
         match rt.block_on(load::stop(&client, ns)) {
-            Ok(()) => println!("deleted the load namespace {ns}"),
-            Err(e) => eprintln!("error: {e:#}"),
+            Ok(()) => report.line(format!("deleted the load namespace {ns}")),
+            Err(e) => report.important(format!("error: {}", heapster_e2e::error::describe(&e))),
         }
     }
-    let (exit, outcomes, ctx) = result?;
-    let report = Report::new(true);
+    let (outcomes, ctx) = result?;
+    let exit = if cancel.is_cancelled() {
+        report.important("error: interrupted while the checks ran");
+        heapster_e2e::exit::HARNESS
+    } else {
+        suite::exit_code(&outcomes)
+    };
     let summary = ctx.summary.lock().expect("summary lock").clone();
     let responses = ctx.responses.lock().expect("responses lock").clone();
     let artifacts = args
         .artifacts
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("target/e2e/artifacts/check"));
+        .unwrap_or_else(|| workspace_root().join("target/e2e/artifacts/check"));
     report::clear_stale(&artifacts);
     rt.block_on(report::finish(
         &Finish {
             title: format!("heapster-e2e check (Kubernetes {version})"),
             exit,
-            error: None,
+            error: cancel.is_cancelled().then_some("interrupted"),
             outcomes: &outcomes,
+            before: &[],
             summary: &summary,
-            timings: &[],
+            timings: &report.timings(),
             first_metrics: *ctx.first_metrics.lock().expect("first metrics lock"),
             artifacts: &artifacts,
             keep_all: args.keep_artifacts,
@@ -84,18 +85,40 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     ));
     if let Some(path) = &args.report {
         baseline::save(path, &outcomes, &version)?;
-        println!(
+        report.line(format!(
             "report saved to {} (compare a later run with --compare)",
             path.display()
-        );
+        ));
     }
     if let Some((before_version, states)) = before {
-        print!(
-            "{}",
-            baseline::render(&before_version, &baseline::compare(&states, &outcomes))
-        );
+        report.important(baseline::render(
+            &before_version,
+            &baseline::compare(&states, &outcomes),
+        ));
     }
     Ok(exit)
+}
+
+/// Wait, within the checks' deadline, for the stack's Deployments to be available (or a
+/// pod to fail for certain), so the plan sees the pods that will run.
+fn settle(rt: &tokio::runtime::Runtime, ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
+    let wanted = rt.block_on(checks::stack_deployments(&ctx.client))?;
+    report.begin("Stack");
+    let start = Instant::now();
+    let left = ctx
+        .config
+        .timeout
+        .saturating_sub(start.duration_since(ctx.started()));
+    let settled = rt
+        .block_on(rollout::settle(&ctx.client, &wanted, left, &ctx.cancel))
+        .context("interrupted while waiting for the stack")?;
+    let message = match settled {
+        Settled::Ready => format!("{} Deployments available", wanted.len()),
+        Settled::Stuck(problem) => format!("not settling: {problem}"),
+        Settled::StillWaiting(last) => format!("still starting at the deadline: {last}"),
+    };
+    report.phase("Stack", start.elapsed(), &message);
+    Ok(())
 }
 
 fn checks_with_load(
@@ -104,7 +127,7 @@ fn checks_with_load(
     mut ctx: Ctx,
     namespace: Option<&str>,
     cancel: &Cancel,
-) -> anyhow::Result<(i32, Vec<Outcome>, Arc<Ctx>)> {
+) -> anyhow::Result<(Vec<Outcome>, Arc<Ctx>)> {
     if let Some(ns) = namespace {
         let started = rt.block_on(load::start(
             &ctx.client,
@@ -113,13 +136,13 @@ fn checks_with_load(
             args.timeout,
             cancel,
         ))?;
-        println!(
+        report::say(&format!(
             "load: {}m CPU ({}), {} MiB memory ({}) in {ns}",
             started.config.cpu_millicores,
             started.cpu_pod,
             started.config.memory_mib,
             started.memory_pod
-        );
+        ));
         ctx.load = Some(started);
     }
     let plan = rt.block_on(checks::plan(&mut ctx))?;
@@ -127,12 +150,12 @@ fn checks_with_load(
         anyhow::bail!("no checks were planned: this is a bug in the harness");
     }
     let ctx = Arc::new(ctx);
-    let outcomes = report::libtest::run_trials(
+    let outcomes = libtest::run_trials(
         rt.handle(),
         ctx.clone(),
         plan,
         libtest_args(&args.check_args, args.output),
-        report::progress::Style::for_console(false),
+        progress::Style::for_console(args.output.quiet),
     )?;
-    Ok((suite::exit_code(&outcomes), outcomes, ctx))
+    Ok((outcomes, ctx))
 }

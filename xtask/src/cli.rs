@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use heapster_e2e::versions;
+use heapster_e2e::{validate, versions};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Prove on a throw-away kind cluster that kubernetes-dashboard shows heapster's node and pod metrics", long_about = None)]
@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Everything: preflight, images, cluster, load, apply, wait, checks, teardown.
-    E2e(ClusterArgs),
+    E2e(E2eArgs),
     /// Everything up to a ready stack; the cluster is kept.
     Up(ClusterArgs),
     /// The checks only, read-only, on any cluster the kubeconfig reaches.
@@ -32,39 +32,46 @@ pub enum Command {
     Sim(SimArgs),
 }
 
-pub fn duration(text: &str) -> Result<Duration, String> {
-    heapster_e2e::duration::parse(text)
+/// A path the user gave, made absolute against the directory they are in: the xtask
+/// runs its commands from the workspace root, wherever it was started.
+pub fn user_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path names nothing: give a file or directory".into());
+    }
+    std::path::absolute(text).map_err(|e| format!("cannot resolve {text:?}: {e}"))
+}
+
+/// The workspace root: defaults (`manifests/`, `target/e2e/`) live there, whatever the
+/// current directory. Cargo sets CARGO_MANIFEST_DIR when it runs the xtask.
+pub fn workspace_root() -> PathBuf {
+    let xtask_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("../Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    xtask_dir
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 pub const DEFAULT_NAME: &str = "heapster-e2e";
 
+/// What `up` needs, and `e2e` too: a cluster and the stack on it.
 #[derive(Args, Clone)]
 pub struct ClusterArgs {
-    /// kind cluster name; its kubectl context is kind-NAME.
-    #[arg(long, default_value = DEFAULT_NAME)]
+    /// kind cluster name (kind's rule: ^[a-z0-9.-]+$); its kubectl context is kind-NAME.
+    #[arg(long, default_value = DEFAULT_NAME, value_parser = validate::cluster_name)]
     pub name: String,
     /// Kubernetes version MAJOR.MINOR, or several separated by commas (a cluster each,
     /// named NAME-X-Y, and a version x check table at the end); picks the pinned node image.
     #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION, value_delimiter = ',')]
     pub k8s_version: Vec<String>,
-    /// Add-on upgrade: apply the manifests of DIR (or of the git revision GIT_REF) first,
-    /// check, then upgrade to --manifests, check again and measure gaps in the series.
-    #[arg(long = "upgrade-from", value_name = "DIR|GIT_REF")]
-    pub upgrade_from: Option<String>,
-    #[command(flatten)]
-    pub load: LoadArgs,
-    /// Skip the calibrated load and its ground-truth checks.
-    #[arg(long = "no-load")]
-    pub no_load: bool,
     /// With several versions: how many clusters at a time.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value = "1", value_parser = validate::at_least_one)]
     pub parallel: usize,
     /// Use this node image instead of the pinned one (e.g. kindest/node:v1.37.0@sha256:...).
     #[arg(long = "node-image")]
     pub node_image: Option<String>,
-    /// Leave the cluster running at the end, whatever the outcome.
-    #[arg(long)]
-    pub keep: bool,
     /// Use an existing cluster of this name instead of failing; it is never deleted.
     #[arg(long)]
     pub reuse: bool,
@@ -74,32 +81,49 @@ pub struct ClusterArgs {
     /// Pull each image as PREFIX/<name>:<tag>, retag it to the manifests' name, remove the mirror tag.
     #[arg(long = "image-mirror", value_name = "PREFIX")]
     pub image_mirror: Option<String>,
-    /// Deadline for the rollout, and again for the checks (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = duration)]
+    /// Deadline for the rollout (and, for e2e, again for the checks), e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_parser = validate::deadline)]
     pub timeout: Duration,
-    /// Oldest acceptable latest metric point.
-    #[arg(long = "max-age", default_value = "120s", value_parser = duration)]
-    pub max_age: Duration,
-    /// Directory of the stack's manifests.
-    #[arg(long, default_value = "manifests")]
-    pub manifests: PathBuf,
-    /// This run's evidence directory [default: target/e2e/artifacts/NAME].
-    #[arg(long)]
+    /// Directory of the stack's manifests [default: manifests/ in the workspace].
+    #[arg(long, value_parser = user_path)]
+    pub manifests: Option<PathBuf>,
+    /// kind cluster configuration, never applied [default: manifests/kind/kind-config.yaml in the workspace].
+    #[arg(long = "kind-config", value_parser = user_path)]
+    pub kind_config: Option<PathBuf>,
+    /// This run's evidence directory [default: target/e2e/artifacts/NAME in the workspace].
+    #[arg(long, value_parser = user_path)]
     pub artifacts: Option<PathBuf>,
     /// Keep the full evidence (logs, events, objects, responses) on success too.
     #[arg(long = "keep-artifacts")]
     pub keep_artifacts: bool,
-    /// Write a JUnit XML report of the checks here.
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// kind cluster configuration (not a Kubernetes object; never applied).
-    #[arg(
-        long = "kind-config",
-        default_value = "manifests/kind/kind-config.yaml"
-    )]
-    pub kind_config: PathBuf,
+}
+
+/// `e2e`: a cluster, the stack, the checks, and teardown.
+#[derive(Args, Clone)]
+pub struct E2eArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Add-on upgrade: apply the manifests of DIR (or of the git revision GIT_REF) first,
+    /// check, then upgrade to --manifests, check again and measure gaps in the series.
+    #[arg(long = "upgrade-from", value_name = "DIR|GIT_REF")]
+    pub upgrade_from: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Skip the calibrated load and its ground-truth checks.
+    #[arg(long = "no-load")]
+    pub no_load: bool,
+    /// Leave the cluster running at the end, whatever the outcome.
+    #[arg(long)]
+    pub keep: bool,
+    /// Oldest acceptable latest metric point.
+    #[arg(long = "max-age", default_value = "120s", value_parser = validate::deadline)]
+    pub max_age: Duration,
+    /// Write a JUnit XML report here: a test case per check (and per failed phase), a
+    /// suite per Kubernetes version.
+    #[arg(long, value_parser = user_path)]
+    pub junit: Option<PathBuf>,
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
     #[arg(last = true)]
     pub check_args: Vec<String>,
@@ -114,8 +138,8 @@ pub struct LoadArgs {
     /// Memory the load pod holds, in MiB.
     #[arg(long = "load-memory", default_value_t = 64)]
     pub memory_mib: i64,
-    /// Accepted difference between target and measurement, in percent.
-    #[arg(long = "load-tolerance", default_value_t = 30.0)]
+    /// Accepted difference between target and measurement, in percent (above 0, below 100).
+    #[arg(long = "load-tolerance", default_value = "30", value_parser = validate::tolerance_percent)]
     pub tolerance_percent: f64,
 }
 
@@ -156,7 +180,7 @@ impl OutputArgs {
 #[derive(Args)]
 pub struct CheckArgs {
     /// Kubeconfig to use; else KUBECONFIG; else ~/.kube/config.
-    #[arg(long)]
+    #[arg(long, value_parser = user_path)]
     pub kubeconfig: Option<PathBuf>,
     /// Context in the kubeconfig; else its current context.
     #[arg(long)]
@@ -164,30 +188,30 @@ pub struct CheckArgs {
     /// Number of nodes the cluster must have.
     #[arg(long)]
     pub nodes: Option<usize>,
-    /// How long to wait for states that can still heal (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = duration)]
+    /// How long to wait for the stack to settle and for states that can still heal (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = validate::deadline)]
     pub timeout: Duration,
     /// Oldest acceptable latest metric point.
-    #[arg(long = "max-age", default_value = "120s", value_parser = duration)]
+    #[arg(long = "max-age", default_value = "120s", value_parser = validate::deadline)]
     pub max_age: Duration,
     /// File holding a bearer token to log in to the dashboard with, for clusters without
     /// the checks' service account token Secret.
-    #[arg(long = "dashboard-token-file")]
+    #[arg(long = "dashboard-token-file", value_parser = user_path)]
     pub dashboard_token_file: Option<PathBuf>,
     /// Write a JUnit XML report of the checks here.
-    #[arg(long)]
+    #[arg(long, value_parser = user_path)]
     pub junit: Option<PathBuf>,
-    /// This run's evidence directory [default: target/e2e/artifacts/check].
-    #[arg(long)]
+    /// This run's evidence directory [default: target/e2e/artifacts/check in the workspace].
+    #[arg(long, value_parser = user_path)]
     pub artifacts: Option<PathBuf>,
     /// Keep the full evidence (logs, events, objects, responses) on success too.
     #[arg(long = "keep-artifacts")]
     pub keep_artifacts: bool,
     /// Save this run's results (a baseline, e.g. before an upgrade).
-    #[arg(long)]
+    #[arg(long, value_parser = user_path)]
     pub report: Option<PathBuf>,
     /// Show which checks changed state since a saved report.
-    #[arg(long)]
+    #[arg(long, value_parser = user_path)]
     pub compare: Option<PathBuf>,
     /// Start the calibrated load pods (the only mode of `check` that creates anything; they
     /// are deleted at the end, on failure and on Ctrl-C) and add the ground-truth checks.
@@ -204,26 +228,34 @@ pub struct CheckArgs {
 
 #[derive(Args)]
 pub struct DownArgs {
-    #[arg(long, default_value = DEFAULT_NAME)]
+    /// kind cluster to delete (as given to `e2e --name` or `up --name`).
+    #[arg(long, default_value = DEFAULT_NAME, value_parser = validate::cluster_name)]
     pub name: String,
 }
 
 #[derive(Args)]
 pub struct LintArgs {
-    /// Kubernetes version MAJOR.MINOR; default every supported version.
-    #[arg(long = "k8s-version")]
+    /// Kubernetes version MAJOR.MINOR (one this harness pins); default every supported version.
+    #[arg(long = "k8s-version", value_parser = validate::k8s_version)]
     pub k8s_version: Option<String>,
-    #[arg(long, default_value = "manifests")]
-    pub manifests: PathBuf,
+    /// Directory of the manifests to lint [default: manifests/ in the workspace].
+    #[arg(long, value_parser = user_path)]
+    pub manifests: Option<PathBuf>,
 }
 
 #[derive(Args)]
 pub struct SimArgs {
-    /// One of: healthy, no-heapster-service, slow-first-batch, node-missing-from-heapster,
-    /// zero-metrics, stale-metrics, dashboard-never-connects, pods-without-metrics,
-    /// transient-api-errors, crash-loop, image-not-loaded, not-ready-node, zero-nodes.
-    #[arg(long, default_value = "healthy")]
-    pub scenario: String,
+    /// What the simulated cluster does: `healthy`, or one fault.
+    #[arg(long, default_value = "healthy", value_parser = scenario())]
+    pub scenario: kind_sim::Scenario,
+}
+
+/// A scenario by name; the possible values (in `--help` and in errors) are the
+/// simulator's own list, so they cannot drift.
+fn scenario() -> impl clap::builder::TypedValueParser<Value = kind_sim::Scenario> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(kind_sim::Scenario::ALL.iter().map(|s| s.name()))
+        .map(|name| kind_sim::Scenario::from_name(&name).expect("a listed scenario"))
 }
 
 /// libtest arguments from what followed `--` (terse with `-q`).

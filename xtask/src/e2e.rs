@@ -1,106 +1,116 @@
 //! `cargo xtask e2e` and `cargo xtask up`, for one Kubernetes version or several.
 
+use std::path::{Path, PathBuf};
+
 use heapster_e2e::cancel::Cancel;
 use heapster_e2e::checks::CheckConfig;
 use heapster_e2e::checks::run as suite;
 use heapster_e2e::pipeline::{self, ChecksMode, Options};
-use heapster_e2e::report::Report;
-use heapster_e2e::report::matrix;
+use heapster_e2e::report::{self, Report, junit, matrix};
 use heapster_e2e::versions;
 
-use crate::cli::{ClusterArgs, libtest_args};
+use crate::cli::{ClusterArgs, E2eArgs, libtest_args, workspace_root};
 
+/// One version's options: `e2e` when `e2e` is given, else `up` (the cluster is kept).
 fn options(
-    args: &ClusterArgs,
+    cluster: &ClusterArgs,
+    e2e: Option<&E2eArgs>,
     version: &str,
     name: String,
-    up_only: bool,
 ) -> anyhow::Result<Options> {
     // A given --node-image stands for any version; otherwise the version must be pinned.
-    let pinned = if args.node_image.is_some() {
+    let pinned = if cluster.node_image.is_some() {
         versions::DEFAULT_K8S_VERSION
     } else {
         version
     };
-    let mut opts =
-        Options::new(std::path::Path::new(""), &name, pinned).map_err(anyhow::Error::msg)?;
+    let root = workspace_root();
+    let mut opts = Options::new(&root, &name, pinned).map_err(anyhow::Error::msg)?;
     opts.k8s_version = version.to_string();
-    if let Some(image) = &args.node_image {
+    if let Some(image) = &cluster.node_image {
         opts.node_image = image.clone();
     }
-    let several = args.k8s_version.len() > 1;
-    if let Some(dir) = &args.artifacts {
+    let several = cluster.k8s_version.len() > 1;
+    if let Some(dir) = &cluster.artifacts {
         opts.artifacts = if several {
             dir.join(&name)
         } else {
             dir.clone()
         };
     }
-    opts.junit = args.junit.clone().map(|j| {
-        if several {
-            j.with_file_name(format!(
-                "{version}-{}",
-                j.file_name().unwrap_or_default().to_string_lossy()
-            ))
-        } else {
-            j
+    opts.reuse = cluster.reuse;
+    opts.dry_run = cluster.dry_run;
+    opts.image_mirror = cluster.image_mirror.clone();
+    opts.timeout = cluster.timeout;
+    opts.manifests = cluster.manifests.clone().unwrap_or(opts.manifests);
+    opts.kind_config = cluster.kind_config.clone().unwrap_or(opts.kind_config);
+    opts.keep_artifacts = cluster.keep_artifacts;
+    match e2e {
+        Some(e2e) => {
+            // With several versions the one JUnit file is written at the end.
+            opts.junit = e2e.junit.clone().filter(|_| !several);
+            opts.keep = e2e.keep;
+            opts.checks = CheckConfig {
+                max_age: e2e.max_age,
+                timeout: cluster.timeout,
+                poll: suite::DEFAULT_POLL,
+                ..CheckConfig::default()
+            };
+            opts.load = (!e2e.no_load).then(|| e2e.load.config());
         }
-    });
-    opts.keep = args.keep;
-    opts.reuse = args.reuse;
-    opts.dry_run = args.dry_run;
-    opts.image_mirror = args.image_mirror.clone();
-    opts.timeout = args.timeout;
-    opts.manifests = args.manifests.clone();
-    opts.kind_config = args.kind_config.clone();
-    opts.keep_artifacts = args.keep_artifacts;
-    opts.checks = CheckConfig {
-        max_age: args.max_age,
-        timeout: args.timeout,
-        poll: suite::DEFAULT_POLL,
-        ..CheckConfig::default()
-    };
-    opts.up_only = up_only;
-    opts.load = (!args.no_load).then(|| args.load.config());
+        None => {
+            opts.up_only = true;
+            opts.load = None;
+        }
+    }
     Ok(opts)
 }
 
-pub fn run(
+pub fn run_e2e(
+    sh: &xshell::Shell,
+    rt: &tokio::runtime::Runtime,
+    args: E2eArgs,
+) -> anyhow::Result<i32> {
+    run(sh, rt, &args.cluster, Some(&args))
+}
+
+pub fn run_up(
     sh: &xshell::Shell,
     rt: &tokio::runtime::Runtime,
     args: ClusterArgs,
-    up_only: bool,
 ) -> anyhow::Result<i32> {
-    let several = args.k8s_version.len() > 1;
-    if several && args.node_image.is_some() {
+    run(sh, rt, &args, None)
+}
+
+fn run(
+    sh: &xshell::Shell,
+    rt: &tokio::runtime::Runtime,
+    cluster: &ClusterArgs,
+    e2e: Option<&E2eArgs>,
+) -> anyhow::Result<i32> {
+    let several = cluster.k8s_version.len() > 1;
+    if several && cluster.node_image.is_some() {
         anyhow::bail!("--node-image names one image: use it with a single --k8s-version");
     }
     // A git revision's manifests are unpacked once, for every version's run.
     let unpacked = tempfile_dir()?;
-    let upgrade_from = match &args.upgrade_from {
-        Some(from) if std::path::Path::new(from).is_dir() => Some(std::path::PathBuf::from(from)),
-        Some(rev) => Some(heapster_e2e::pipeline::upgrade::manifests_at_revision(
+    let upgrade_from = match e2e.and_then(|e| e.upgrade_from.as_deref()) {
+        Some(from) if Path::new(from).is_dir() => Some(std::path::absolute(from)?),
+        Some(rev) => Some(pipeline::upgrade::manifests_at_revision(
             sh, rev, &unpacked,
         )?),
         None => None,
     };
-    let runs: Vec<Options> = args
+    let runs: Vec<Options> = cluster
         .k8s_version
         .iter()
         .map(|v| {
-            options(
-                &args,
-                v,
-                if several {
-                    matrix::cluster_name(&args.name, v)
-                } else {
-                    args.name.clone()
-                },
-                up_only,
-            )
-        })
-        .map(|o| {
-            o.map(|o| Options {
+            let name = if several {
+                matrix::cluster_name(&cluster.name, v)
+            } else {
+                cluster.name.clone()
+            };
+            options(cluster, e2e, v, name).map(|o| Options {
                 upgrade_from: upgrade_from.clone(),
                 ..o
             })
@@ -108,8 +118,8 @@ pub fn run(
         .collect::<anyhow::Result<_>>()?;
     let cancel = Cancel::new();
     cancel.on_ctrl_c(rt.handle());
-    let verbosity = args.output.verbosity();
-    let overlap = args.parallel > 1 && several;
+    let verbosity = cluster.output.verbosity();
+    let overlap = cluster.parallel > 1 && several;
     let root = sh.current_dir();
     let make_shell = || -> anyhow::Result<xshell::Shell> {
         let sh = xshell::Shell::new()?;
@@ -119,25 +129,22 @@ pub fn run(
     // Overlapping runs print their own lines only at the end, so they do not interleave.
     let make_report = |opts: &Options| {
         if overlap {
-            Report::new(false)
+            Report::buffered(verbosity)
         } else {
             if several {
-                println!("\n=== Kubernetes {} ({})", opts.k8s_version, opts.name);
+                report::say(&heading(opts));
             }
             Report::for_console(verbosity)
         }
     };
-    let make_mode = || {
-        if overlap {
-            ChecksMode::Collect
-        } else {
-            ChecksMode::Trials(libtest_args(&args.check_args, args.output))
-        }
+    let make_mode = || match e2e {
+        Some(e2e) if !overlap => ChecksMode::Trials(libtest_args(&e2e.check_args, cluster.output)),
+        _ => ChecksMode::Collect,
     };
     let started = std::time::Instant::now();
     let results = pipeline::run_many(
         &runs,
-        args.parallel,
+        cluster.parallel,
         rt,
         &make_shell,
         &make_mode,
@@ -146,32 +153,50 @@ pub fn run(
     );
     if overlap {
         for ((_, report), opts) in results.iter().zip(&runs) {
-            println!("\n=== Kubernetes {} ({})", opts.k8s_version, opts.name);
-            for line in report.lines() {
-                println!("{line}");
+            report::say(&heading(opts));
+            for line in report.shown_lines() {
+                report::say(&line);
             }
         }
     }
-    let exits: Vec<i32> = results.iter().map(|(r, _)| r.exit).collect();
+    let mut exit = matrix::combined_exit(&results.iter().map(|(r, _)| r.exit).collect::<Vec<_>>());
     if several {
-        print!("{}", pipeline::render_runs(&runs, &results));
+        report::say(&pipeline::render_runs(&runs, &results));
+        if let Some(path) = e2e.and_then(|e| e.junit.as_deref()) {
+            let suites: Vec<(String, &[heapster_e2e::checks::Outcome])> = results
+                .iter()
+                .zip(&runs)
+                .map(|((r, _), o)| (o.title(), r.outcomes.as_slice()))
+                .collect();
+            if let Err(e) = junit::write(path, &suites) {
+                eprintln!("error: {}", heapster_e2e::error::describe(&e));
+                exit = exit.max(heapster_e2e::exit::HARNESS);
+            }
+        }
     }
-    let exit = matrix::combined_exit(&exits);
-    let outcome = match exit {
-        0 => "passed",
-        1 => "FAILED (the system under test)",
-        _ => "could not run (harness)",
+    let outcome = if cluster.dry_run && exit == 0 {
+        "dry run: nothing was run"
+    } else {
+        match exit {
+            0 => "passed",
+            1 => "FAILED (the system under test)",
+            _ => "could not run (harness)",
+        }
     };
-    println!(
+    report::say(&format!(
         "{:>12} [{:>6.1}s] {outcome}",
         "Summary",
         started.elapsed().as_secs_f64()
-    );
+    ));
     let _ = std::fs::remove_dir_all(&unpacked);
     Ok(exit)
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+fn heading(opts: &Options) -> String {
+    format!("\n=== Kubernetes {} ({})", opts.k8s_version, opts.name)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("heapster-e2e-upgrade-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

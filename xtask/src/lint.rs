@@ -6,13 +6,17 @@ use std::path::Path;
 
 use heapster_e2e::manifests::lint::{self, Severity};
 use heapster_e2e::pipeline::tools::find_on_path;
+use heapster_e2e::report::say;
 use heapster_e2e::{exit, manifests, versions};
 use xshell::{Shell, cmd};
 
-use crate::cli::LintArgs;
+use crate::cli::{LintArgs, workspace_root};
 
 pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
-    let docs = manifests::load_dir(&args.manifests)?;
+    let dir = args
+        .manifests
+        .unwrap_or_else(|| workspace_root().join("manifests"));
+    let docs = manifests::load_dir(&dir)?;
     let targets: Vec<String> = match args.k8s_version {
         Some(v) => vec![v],
         None => versions::NODE_IMAGES
@@ -31,8 +35,8 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
         "kubernetes-validate",
     );
     if validator.is_none() {
-        println!(
-            "note: kubernetes-validate is not installed (`pip install kubernetes-validate`): schema validation skipped"
+        say(
+            "note: kubernetes-validate is not installed (`pip install kubernetes-validate`): schema validation skipped",
         );
     }
     let mut errors = 0;
@@ -44,7 +48,7 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
             } else {
                 "warning"
             };
-            println!("{level}: Kubernetes {version}: {}", f.message);
+            say(&format!("{level}: Kubernetes {version}: {}", f.message));
         }
         errors += findings
             .iter()
@@ -63,10 +67,10 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
             } else {
                 ""
             };
-            println!(
+            say(&format!(
                 "ok: Kubernetes {version}: {} objects, no removed or deprecated APIs{schema}",
                 docs.len()
-            );
+            ));
         }
     }
     Ok(if errors == 0 {
@@ -89,12 +93,14 @@ fn validate(sh: &Shell, tool: &Path, version: &str, files: &[String]) -> bool {
                 String::from_utf8_lossy(&o.stderr)
             );
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                println!("kubernetes-validate: Kubernetes {version}: {line}");
+                say(&format!(
+                    "kubernetes-validate: Kubernetes {version}: {line}"
+                ));
             }
             o.status.success()
         }
         Err(e) => {
-            println!("error: cannot run kubernetes-validate: {e}");
+            say(&format!("error: cannot run kubernetes-validate: {e}"));
             false
         }
     }

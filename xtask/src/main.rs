@@ -20,7 +20,7 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", heapster_e2e::error::describe(&e));
             heapster_e2e::exit::HARNESS
         }
     };
@@ -29,23 +29,16 @@ fn main() {
 
 fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     let sh = xshell::Shell::new()?;
-    sh.change_dir(project_root());
+    sh.change_dir(cli::workspace_root());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        cli::Command::E2e(args) => e2e::run(&sh, &rt, args, false),
-        cli::Command::Up(args) => e2e::run(&sh, &rt, args, true),
+        cli::Command::E2e(args) => e2e::run_e2e(&sh, &rt, args),
+        cli::Command::Up(args) => e2e::run_up(&sh, &rt, args),
         cli::Command::Check(args) => check::run(&rt, args),
         cli::Command::Down(args) => down::run(&sh, args),
         cli::Command::Lint(args) => lint::run(&sh, args),
         cli::Command::Sim(args) => sim::run(&rt, args),
     }
-}
-
-fn project_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
 }

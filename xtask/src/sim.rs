@@ -2,20 +2,13 @@
 //! fake `kind` and `docker` for trying `cargo xtask e2e` end to end.
 
 use heapster_e2e::{manifests, versions};
-use kind_sim::{Scenario, SimConfig, World, WorldConfig};
+use kind_sim::{SimConfig, World, WorldConfig};
 
 use crate::cli::SimArgs;
 
 pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
-    let Some(scenario) = Scenario::from_name(&args.scenario) else {
-        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        anyhow::bail!(
-            "unknown scenario {:?}; pick one of: {}",
-            args.scenario,
-            names.join(", ")
-        );
-    };
-    let docs = manifests::load_dir(std::path::Path::new("manifests"))?;
+    let scenario = args.scenario;
+    let docs = manifests::load_dir(&crate::cli::workspace_root().join("manifests"))?;
     let images = manifests::images(&docs);
     let dir = std::env::temp_dir().join(format!("heapster-e2e-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

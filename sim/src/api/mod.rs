@@ -6,6 +6,7 @@
 mod reads;
 mod reply;
 mod selectors;
+mod tables;
 mod writes;
 
 use std::sync::Arc;
@@ -252,7 +253,7 @@ async fn resource_request(
     }
     match (verb, subresource) {
         ("watch", _) => watch(cluster, rt, namespace, query),
-        ("list", _) => list(cluster, rt, namespace, query),
+        ("list", _) => list(cluster, rt, namespace, query, tables::wanted(headers)),
         ("get", Some("log")) => pod_log(
             cluster,
             namespace.unwrap_or_default(),
@@ -294,22 +295,35 @@ async fn resource_request(
                 body,
             )
         }
-        ("get", None) => match cluster.lock().store.get(&Key::new(
-            &rt.store_key(),
-            namespace.unwrap_or_default(),
-            name.unwrap_or_default(),
-        )) {
-            Some(obj) => json_reply(with_type(obj.clone(), rt)),
-            None => status_reply(
-                404,
-                "NotFound",
-                &format!(
-                    "{} \"{}\" not found",
-                    qualified(rt),
-                    name.unwrap_or_default()
+        ("get", None) => {
+            let (found, rv) = {
+                let st = cluster.lock();
+                let key = Key::new(
+                    &rt.store_key(),
+                    namespace.unwrap_or_default(),
+                    name.unwrap_or_default(),
+                );
+                (
+                    st.store.get(&key).cloned(),
+                    st.store.resource_version().to_string(),
+                )
+            };
+            match found {
+                Some(obj) if tables::wanted(headers) => {
+                    json_reply(tables::table(rt, &[with_type(obj, rt)], &rv, now()))
+                }
+                Some(obj) => json_reply(with_type(obj, rt)),
+                None => status_reply(
+                    404,
+                    "NotFound",
+                    &format!(
+                        "{} \"{}\" not found",
+                        qualified(rt),
+                        name.unwrap_or_default()
+                    ),
                 ),
-            ),
-        },
+            }
+        }
         ("create", None) => create(cluster, rt, namespace, body),
         ("patch", None) => patch(
             cluster,

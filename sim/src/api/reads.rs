@@ -26,6 +26,7 @@ pub(super) fn list(
     rt: &ResourceType,
     namespace: Option<&str>,
     query: &[(String, String)],
+    as_table: bool,
 ) -> Reply {
     let st = cluster.lock();
     let items: Vec<Value> = st
@@ -35,6 +36,15 @@ pub(super) fn list(
         .filter(|o| selected(o, query))
         .map(|o| with_type(o, rt))
         .collect();
+    let resource_version = st.store.resource_version().to_string();
+    if as_table {
+        return json_reply(super::tables::table(
+            rt,
+            &items,
+            &resource_version,
+            crate::cluster::now(),
+        ));
+    }
     json_reply(
         json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": st.store.resource_version().to_string()}, "items": items}),
     )

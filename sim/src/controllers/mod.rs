@@ -25,13 +25,7 @@ pub fn reconcile(cluster: &Cluster) {
     let mut st = cluster.lock();
     let st = &mut *st;
     nodes(cluster, st);
-    if cluster.config.faults.no_heapster_service {
-        for svc in st.store.list("/services", None) {
-            if svc["metadata"]["name"] == "heapster" {
-                st.store.delete(&key_of("/services", &svc));
-            }
-        }
-    }
+    meddle(cluster, st);
     tokens(st);
     workloads::deployments(st);
     workloads::replica_sets(st);
@@ -40,6 +34,38 @@ pub fn reconcile(cluster: &Cluster) {
     workloads::workload_status(st);
     dashboard::tick(cluster, st, &ApiServerProxy { cluster }, now);
     heapster_logs(cluster, st, now);
+}
+
+/// Faults that act like someone editing the cluster behind the stack's back: the heapster
+/// Service deleted, the dashboard Role's `services/proxy` rule removed, each as soon as
+/// it appears.
+fn meddle(cluster: &Cluster, st: &mut State) {
+    let faults = &cluster.config.faults;
+    if faults.no_heapster_service {
+        for svc in st.store.list("/services", None) {
+            if svc["metadata"]["name"] == "heapster" {
+                st.store.delete(&key_of("/services", &svc));
+            }
+        }
+    }
+    if faults.dashboard_without_proxy_rights {
+        const ROLES: &str = "rbac.authorization.k8s.io/roles";
+        for mut role in st.store.list(ROLES, Some("kube-system")) {
+            let Some(rules) = role["rules"].as_array() else {
+                continue;
+            };
+            let grants_proxy = |r: &Value| {
+                r["resources"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|x| x == "services/proxy"))
+            };
+            if rules.iter().any(grants_proxy) {
+                let kept: Vec<Value> = rules.iter().filter(|r| !grants_proxy(r)).cloned().collect();
+                role["rules"] = Value::Array(kept);
+                put_if_changed(st, key_of(ROLES, &role), role);
+            }
+        }
+    }
 }
 
 pub(crate) fn key_of(resource: &str, obj: &Value) -> Key {

@@ -9,6 +9,19 @@ use crate::apps::common::pod_is_ready;
 use crate::cluster::State;
 use crate::store::Key;
 
+/// `pod-template-hash` as upstream spells it: controller.ComputeHash writes a 32-bit hash
+/// in decimal through `rand.SafeEncodeString` (apimachinery pkg/util/rand/rand.go), so
+/// each decimal digit becomes a letter of the no-vowel alphabet, e.g. `7c9f8d5b46`.
+/// (The hash itself is FNV over the template here, not upstream's over the Go struct.)
+fn template_hash(template: &Value) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let decimal = (crate::name_hash(&template.to_string()) as u32).to_string();
+    decimal
+        .bytes()
+        .map(|b| ALPHANUMS[b as usize % ALPHANUMS.len()] as char)
+        .collect()
+}
+
 /// Deployment controller: one ReplicaSet per pod template; old ones are scaled down only
 /// once the new one's pods are all ready (surge first, like `maxUnavailable: 0`).
 pub fn deployments(st: &mut State) {
@@ -19,10 +32,7 @@ pub fn deployments(st: &mut State) {
             .unwrap_or_default()
             .to_string();
         let template = &deploy["spec"]["template"];
-        let hash = format!(
-            "{:x}",
-            crate::name_hash(&template.to_string()) % 0xff_ffff_ffff
-        );
+        let hash = template_hash(template);
         let name = format!(
             "{}-{hash}",
             deploy["metadata"]["name"].as_str().unwrap_or_default()

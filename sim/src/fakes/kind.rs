@@ -1,367 +1,19 @@
-//! Fake `kind` and `docker`: one in-process world holding a docker image store, a
-//! registry to pull from and the simulated clusters kind created. The executables on
-//! PATH are thin shims (see `shim`) that forward their arguments here. Output and exit
-//! codes follow the real CLIs for the cases the harness meets.
+//! The fake `kind`: create (simulated clusters named and validated as kind does), delete,
+//! get, load and export logs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::Mutex;
 
+use super::{DAEMON_DOWN, Invocation, Output, World, image_id};
 use crate::cluster::{SimConfig, kind_node_names};
-use crate::images::{normalize, split_tag};
+use crate::images::normalize;
 use crate::scenario::Scenario;
 use crate::server::ClusterHandle;
 
-pub const DAEMON_DOWN: &str = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
-
-#[derive(Debug, Clone)]
-pub struct WorldConfig {
-    pub daemon_running: bool,
-    /// Images a `docker pull` can fetch: `repo:tag`, each with its digest if known.
-    pub registry: Vec<(String, Option<String>)>,
-    /// Images already in the local docker image store.
-    pub local_images: Vec<String>,
-    pub kind_version: String,
-    /// Scenario of every cluster `kind create cluster` starts.
-    pub scenario: Scenario,
-    /// Overrides the scenario's timing (benchmarks use zero delays).
-    pub timing: Option<crate::scenario::Timing>,
-}
-
-impl Default for WorldConfig {
-    fn default() -> Self {
-        WorldConfig {
-            daemon_running: true,
-            registry: Vec::new(),
-            local_images: Vec::new(),
-            kind_version: "v0.33.0".into(),
-            scenario: Scenario::Healthy,
-            timing: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Invocation {
-    pub tool: String,
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: HashMap<String, String>,
-    /// The caller's working directory: relative paths in arguments are relative to it.
-    #[serde(default)]
-    pub cwd: Option<PathBuf>,
-}
-
-impl Invocation {
-    fn path(&self, p: &str) -> PathBuf {
-        match &self.cwd {
-            Some(cwd) => cwd.join(p),
-            None => PathBuf::from(p),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    fn ok(stdout: impl Into<String>) -> Output {
-        Output {
-            code: 0,
-            stdout: stdout.into(),
-            stderr: String::new(),
-        }
-    }
-    fn err(code: i32, stderr: impl Into<String>) -> Output {
-        Output {
-            code,
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
-    }
-}
-
-struct WorldState {
-    /// Local image store: reference -> image id.
-    local: BTreeMap<String, String>,
-    clusters: BTreeMap<String, ClusterHandle>,
-    calls: Vec<Vec<String>>,
-}
-
-pub struct World {
-    config: WorldConfig,
-    state: Mutex<WorldState>,
-    called: tokio::sync::Notify,
-}
-
-fn image_id(reference: &str) -> String {
-    let (repo, _) = split_tag(reference.split('@').next().unwrap_or(reference));
-    format!("sha256:{:016x}{:048x}", crate::name_hash(&repo), 0)
-}
-
 impl World {
-    pub fn new(config: WorldConfig) -> Arc<World> {
-        let local = config
-            .local_images
-            .iter()
-            .map(|i| (normalize(i), image_id(i)))
-            .collect();
-        Arc::new(World {
-            config,
-            state: Mutex::new(WorldState {
-                local,
-                clusters: BTreeMap::new(),
-                calls: Vec::new(),
-            }),
-            called: tokio::sync::Notify::new(),
-        })
-    }
-
-    /// Every invocation so far, tool name first.
-    pub async fn calls(&self) -> Vec<Vec<String>> {
-        self.state.lock().await.calls.clone()
-    }
-
-    /// Wait until an invocation starting with `prefix` (e.g. `kind load`) has been made.
-    pub async fn wait_for_call(&self, prefix: &str) {
-        loop {
-            let notified = self.called.notified();
-            if self
-                .state
-                .lock()
-                .await
-                .calls
-                .iter()
-                .any(|c| c.join(" ").starts_with(prefix))
-            {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    pub async fn cluster_names(&self) -> Vec<String> {
-        self.state.lock().await.clusters.keys().cloned().collect()
-    }
-
-    pub async fn local_images(&self) -> BTreeSet<String> {
-        self.state.lock().await.local.keys().cloned().collect()
-    }
-
-    /// Run `f` on a cluster the world holds.
-    pub async fn with_cluster<R>(
-        &self,
-        name: &str,
-        f: impl FnOnce(&ClusterHandle) -> R,
-    ) -> Option<R> {
-        self.state.lock().await.clusters.get(name).map(f)
-    }
-
-    /// Serve shim requests on 127.0.0.1; the address goes into `KIND_SIM_CONTROL`.
-    pub async fn serve(self: &Arc<Self>) -> std::io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let world = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let Some(world) = world.upgrade() else { break };
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut line = String::new();
-                    if BufReader::new(read).read_line(&mut line).await.is_err() {
-                        return;
-                    }
-                    let output = match serde_json::from_str::<Invocation>(&line) {
-                        Ok(inv) => world.run(inv).await,
-                        Err(e) => Output::err(2, format!("fake tool: bad request: {e}\n")),
-                    };
-                    let mut text = serde_json::to_string(&output).unwrap_or_default();
-                    text.push('\n');
-                    let _ = write.write_all(text.as_bytes()).await;
-                });
-            }
-        });
-        Ok(addr)
-    }
-
-    pub async fn run(&self, inv: Invocation) -> Output {
-        let mut record = vec![inv.tool.clone()];
-        record.extend(inv.args.iter().cloned());
-        self.state.lock().await.calls.push(record);
-        self.called.notify_waiters();
-        match inv.tool.as_str() {
-            "kind" => self.kind(&inv).await,
-            "docker" => self.docker(&inv).await,
-            other => Output::err(127, format!("{other}: not a simulated tool\n")),
-        }
-    }
-
-    // -----------------------------------------------------------------------
-    // docker
-    // -----------------------------------------------------------------------
-
-    async fn docker(&self, inv: &Invocation) -> Output {
-        let args = &inv.args;
-        let words: Vec<&str> = args.iter().map(String::as_str).collect();
-        if words.first() == Some(&"--version") {
-            return Output::ok("Docker version 28.2.2, build e6534b4\n");
-        }
-        if !self.config.daemon_running {
-            if let ["version", ..] = words.as_slice() {
-                return Output {
-                    code: 1,
-                    stdout: "Client:\n Version: 28.2.2\n".into(),
-                    stderr: format!("{DAEMON_DOWN}\n"),
-                };
-            }
-            return Output::err(1, format!("{DAEMON_DOWN}\n"));
-        }
-        let mut st = self.state.lock().await;
-        match words.as_slice() {
-            ["info", ..] => Output::ok(if words.contains(&"--format") {
-                "28.2.2\n".to_string()
-            } else {
-                "Server Version: 28.2.2\nArchitecture: x86_64\n".into()
-            }),
-            ["version", ..] => Output::ok("28.2.2\n"),
-            ["image", "inspect", rest @ ..] | ["inspect", rest @ ..] => {
-                let refs: Vec<&str> = rest
-                    .iter()
-                    .copied()
-                    .filter(|a| !a.starts_with("--") && !a.contains("{{"))
-                    .collect();
-                let mut out = Vec::new();
-                for r in &refs {
-                    match st.local.get(&normalize(r)) {
-                        Some(id) => out.push(serde_json::json!({"Id": id, "RepoTags": [r]})),
-                        None => {
-                            return Output {
-                                code: 1,
-                                stdout: "[]\n".into(),
-                                stderr: format!("Error response from daemon: No such image: {r}\n"),
-                            };
-                        }
-                    }
-                }
-                if words.iter().any(|w| w.contains("{{.Id}}")) {
-                    Output::ok(
-                        out.iter()
-                            .map(|o| format!("{}\n", o["Id"].as_str().unwrap_or_default()))
-                            .collect::<String>(),
-                    )
-                } else {
-                    Output::ok(format!("{}\n", Value::Array(out)))
-                }
-            }
-            ["pull", reference] | ["pull", "--quiet", reference] | ["pull", "-q", reference] => {
-                let wanted = normalize(reference);
-                let found = self.config.registry.iter().any(|(repo_tag, digest)| {
-                    let n = normalize(repo_tag);
-                    n == wanted
-                        || digest
-                            .as_ref()
-                            .is_some_and(|d| format!("{}@{d}", split_tag(&n).0) == wanted)
-                });
-                if !found {
-                    let (repo, tag) = split_tag(reference.split('@').next().unwrap_or(reference));
-                    return Output::err(
-                        1,
-                        format!(
-                            "Error response from daemon: manifest for {repo}:{tag} not found: manifest unknown: manifest unknown\n"
-                        ),
-                    );
-                }
-                st.local.insert(wanted.clone(), image_id(&wanted));
-                Output::ok(format!(
-                    "{}: Pulling from {}\nStatus: Downloaded newer image for {reference}\n{wanted}\n",
-                    split_tag(reference).1,
-                    split_tag(reference).0
-                ))
-            }
-            ["tag", src, dst] => match st.local.get(&normalize(src)).cloned() {
-                Some(id) => {
-                    st.local.insert(normalize(dst), id);
-                    Output::ok("")
-                }
-                None => Output::err(
-                    1,
-                    format!("Error response from daemon: No such image: {src}\n"),
-                ),
-            },
-            ["rmi", refs @ ..] | ["image", "rm", refs @ ..] => {
-                let mut out = String::new();
-                for r in refs.iter().filter(|r| !r.starts_with('-')) {
-                    if st.local.remove(&normalize(r)).is_none() {
-                        return Output::err(
-                            1,
-                            format!("Error response from daemon: No such image: {r}\n"),
-                        );
-                    }
-                    out.push_str(&format!("Untagged: {r}\n"));
-                }
-                Output::ok(out)
-            }
-            ["save", "-o", file, refs @ ..] | ["save", "--output", file, refs @ ..] => {
-                for r in refs.iter() {
-                    if !st.local.contains_key(&normalize(r)) {
-                        return Output::err(
-                            1,
-                            format!("Error response from daemon: reference does not exist: {r}\n"),
-                        );
-                    }
-                }
-                match std::fs::write(inv.path(file), refs.join("\n")) {
-                    Ok(()) => Output::ok(""),
-                    Err(e) => Output::err(1, format!("open {file}: {e}\n")),
-                }
-            }
-            ["exec", node, "crictl", "images", ..] => {
-                let images = st.clusters.values().find_map(|c| c.images_on(node));
-                match images {
-                    Some(images) => {
-                        let mut out = String::from(
-                            "IMAGE                                      TAG                  IMAGE ID            SIZE\n",
-                        );
-                        for image in images {
-                            let (repo, tag) = split_tag(&image);
-                            out.push_str(&format!(
-                                "{repo:<42} {tag:<20} {:<19} 42.1MB\n",
-                                &image_id(&image)[7..20]
-                            ));
-                        }
-                        Output::ok(out)
-                    }
-                    None => Output::err(
-                        1,
-                        format!("Error response from daemon: No such container: {node}\n"),
-                    ),
-                }
-            }
-            _ => Output::err(
-                1,
-                format!(
-                    "docker: '{}' is not a docker command the simulation knows.\n",
-                    words.join(" ")
-                ),
-            ),
-        }
-    }
-
-    // -----------------------------------------------------------------------
-    // kind
-    // -----------------------------------------------------------------------
-
-    async fn kind(&self, inv: &Invocation) -> Output {
+    pub(super) async fn kind(&self, inv: &Invocation) -> Output {
         let args = &inv.args;
         let flag = |name: &str| {
             args.iter()
@@ -562,6 +214,20 @@ impl World {
         env: &HashMap<String, String>,
     ) -> Output {
         let mut st = self.state.lock().await;
+        // kind v0.32's pkg/internal/apis/config/validate.go (validNameRE), checked after
+        // "already exists" as kind's create.go does.
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !valid_name && !st.clusters.contains_key(name) {
+            return Output::err(
+                1,
+                format!(
+                    "ERROR: failed to create cluster: '{name}' is not a valid cluster name, cluster names must match `^[a-z0-9.-]+$`\n"
+                ),
+            );
+        }
         if st.clusters.contains_key(name) {
             return Output::err(
                 1,
@@ -612,7 +278,6 @@ impl World {
         }
     }
 }
-
 /// Where kind writes the kubeconfig: `--kubeconfig`, else the first `KUBECONFIG` entry,
 /// else `$HOME/.kube/config`.
 fn kubeconfig_path(flag: Option<String>, env: &HashMap<String, String>) -> PathBuf {
