@@ -55,10 +55,10 @@ impl Cancel {
         let me = self.clone();
         rt.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nInterrupted: cleaning up (press Ctrl-C again to force)");
+                crate::report::tell("\nInterrupted: cleaning up (press Ctrl-C again to force)");
                 me.cancel();
                 let _ = tokio::signal::ctrl_c().await;
-                eprintln!("Forced: clean-up skipped; delete a cluster left behind with `cargo xtask down --name NAME`");
+                crate::report::tell("Forced: clean-up skipped; delete a cluster left behind with `cargo xtask down --name NAME`");
                 std::process::exit(crate::exit::HARNESS);
             }
         });

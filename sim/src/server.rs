@@ -63,17 +63,7 @@ impl ClusterHandle {
 
     /// Wait until a request `METHOD url` starting with `prefix` has been answered.
     pub async fn wait_for_request(&self, prefix: &str) {
-        loop {
-            let notified = self.cluster.requested.notified();
-            if self
-                .requests()
-                .iter()
-                .any(|(m, u)| format!("{m} {u}").starts_with(prefix))
-            {
-                return;
-            }
-            notified.await;
-        }
+        wait_for_request(&self.cluster, prefix).await
     }
 
     /// Every `METHOD path?query` the API server answered so far.
@@ -160,6 +150,22 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
         addr,
         stop,
     })
+}
+
+/// Wait until `cluster` has answered a request `METHOD url` starting with `prefix`.
+pub(crate) async fn wait_for_request(cluster: &Cluster, prefix: &str) {
+    loop {
+        let notified = cluster.requested.notified();
+        if cluster
+            .lock()
+            .requests
+            .iter()
+            .any(|(m, u)| format!("{m} {u}").starts_with(prefix))
+        {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Accept TLS connections until stopped; each request carries whether its connection

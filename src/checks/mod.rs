@@ -69,6 +69,7 @@ impl Verdict {
 
 pub type Probe = Arc<dyn Fn(Arc<Ctx>) -> BoxFuture<'static, Verdict> + Send + Sync>;
 
+#[derive(Clone)]
 pub struct Check {
     pub name: String,
     pub probe: Probe,

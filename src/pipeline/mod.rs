@@ -112,10 +112,14 @@ pub struct RunResult {
     pub error: Option<String>,
 }
 
-/// A failure of the system under test (exit 1), as opposed to one of the harness (exit 2).
+/// A failure of the system under test (exit 1), as opposed to one of the harness (exit 2),
+/// in the phase that found it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StackFailure(pub String);
+#[error("{message}")]
+pub struct StackFailure {
+    pub phase: String,
+    pub message: String,
+}
 
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<StackFailure>().is_some() {
@@ -182,18 +186,23 @@ fn failed_run(e: &anyhow::Error, report: &Report) -> RunResult {
     } else {
         crate::error::describe(e)
     };
-    report.important(format!("error: {message}"));
-    let outcomes = match report.current_phase() {
-        Some(phase) if !interrupted => {
-            let causes = crate::checks::diagnose::hints(&message)
-                .into_iter()
-                .map(crate::checks::diagnose::Cause::new)
-                .collect();
-            vec![Outcome {
-                causes,
-                ..Outcome::checked(phase_case(&phase), false, message.clone())
-            }]
-        }
+    let causes: Vec<crate::checks::diagnose::Cause> = crate::checks::diagnose::hints(&message)
+        .into_iter()
+        .map(crate::checks::diagnose::Cause::new)
+        .collect();
+    report.important(format!(
+        "error: {}",
+        crate::checks::diagnose::explain(&message, &causes)
+    ));
+    let phase = e
+        .downcast_ref::<StackFailure>()
+        .map(|f| f.phase.clone())
+        .or_else(|| report.current_phase());
+    let outcomes = match phase {
+        Some(phase) if !interrupted => vec![Outcome {
+            causes,
+            ..Outcome::checked(phase_case(&phase), false, message.clone())
+        }],
         _ => Vec::new(),
     };
     RunResult {

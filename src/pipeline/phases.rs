@@ -188,13 +188,14 @@ pub(super) fn deploy(
     }
 }
 
-/// A rollout failure of the stack under test: exit 1, with the known causes below it.
+/// A rollout failure of the stack under test: exit 1; its known causes are added where
+/// the run ends.
 pub(super) fn stack_failure(e: RolloutError) -> anyhow::Error {
-    let hints: Vec<String> = checks::diagnose::hints(&e.to_string())
-        .iter()
-        .map(|h| h.to_string())
-        .collect();
-    StackFailure(format!("{e}\n  {}", hints.join("\n  "))).into()
+    StackFailure {
+        phase: "Rollout".into(),
+        message: e.to_string(),
+    }
+    .into()
 }
 
 /// The calibrated load, in a namespace of its own (deleted at the end whatever happens).

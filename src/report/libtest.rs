@@ -41,7 +41,13 @@ pub fn run_trials(
             )
         })
         .collect();
+    let kept = checks.clone();
     let trials = run::trials(rt, ctx.clone(), checks, "", record.clone());
+    let selected: std::collections::BTreeSet<String> = trials
+        .iter()
+        .filter(|t| !args.is_filtered_out(t))
+        .map(|t| t.name().to_string())
+        .collect();
     if !list_only && trials.iter().all(|t| args.is_filtered_out(t)) {
         let filter = args
             .filter
@@ -60,7 +66,21 @@ pub fn run_trials(
         libtest_mimic::run(&args, trials)
     }));
     drop(reporter);
-    let mut outcomes = std::mem::take(&mut *record.lock().expect("outcomes lock"));
+    let mut outcomes: Vec<Outcome> = std::mem::take(&mut *record.lock().expect("outcomes lock"))
+        .into_iter()
+        .filter(|o| selected.contains(&o.name))
+        .collect();
+    if !list_only {
+        // If the printer died before it started them, the selected checks still run,
+        // silently: a closed stdout must not turn into a pass.
+        let missing: Vec<Check> = kept
+            .into_iter()
+            .filter(|c| selected.contains(&c.name) && !outcomes.iter().any(|o| o.name == c.name))
+            .collect();
+        if !missing.is_empty() {
+            outcomes.extend(rt.block_on(run::run_all(ctx.clone(), missing)));
+        }
+    }
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     if !list_only {
         say(&summary::render(&ctx.summary.lock().expect("summary lock")));

@@ -30,3 +30,9 @@ pub fn say(text: &str) {
         writeln!(out, "{text}")
     };
 }
+
+/// Print a line to stderr, ignoring a closed stderr, as `say` does for stdout.
+pub fn tell(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}

@@ -169,7 +169,10 @@ fn run(
                 .map(|((r, _), o)| (o.title(), r.outcomes.as_slice()))
                 .collect();
             if let Err(e) = junit::write(path, &suites) {
-                eprintln!("error: {}", heapster_e2e::error::describe(&e));
+                heapster_e2e::report::tell(&format!(
+                    "error: {}",
+                    heapster_e2e::error::describe(&e)
+                ));
                 exit = exit.max(heapster_e2e::exit::HARNESS);
             }
         }

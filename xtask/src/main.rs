@@ -16,11 +16,12 @@ fn main() {
     if let Some(tool) = kind_sim::shim::invoked_as() {
         std::process::exit(kind_sim::shim::run(tool));
     }
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", heapster_e2e::error::describe(&e));
+            heapster_e2e::report::tell(&format!("error: {}", heapster_e2e::error::describe(&e)));
             heapster_e2e::exit::HARNESS
         }
     };
@@ -41,4 +42,21 @@ fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Lint(args) => lint::run(&sh, args),
         cli::Command::Sim(args) => sim::run(&rt, args),
     }
+}
+
+/// A closed stdout (`cargo xtask e2e | head`) makes the test printer panic; the run goes
+/// on and cleans up, so that panic is not news. Every other panic is reported as usual.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if !text.contains("Broken pipe") {
+            default(info);
+        }
+    }));
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask sim`: a simulated cluster to explore the checks without Docker, plus
 //! fake `kind` and `docker` for trying `cargo xtask e2e` end to end.
 
+use heapster_e2e::report::say;
 use heapster_e2e::{manifests, versions};
 use kind_sim::{SimConfig, World, WorldConfig};
 
@@ -44,31 +45,29 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
         kind_sim::shim::TOOLS,
     )?;
 
-    println!(
+    say(&format!(
         "Simulated cluster ({}) running; its kubeconfig:",
         scenario.name()
-    );
-    println!("{}", kubeconfig.display());
-    println!(
-        "\nThe stack is applied and starting; look at it and check it (simulated, no Docker):"
-    );
-    println!(
+    ));
+    say(&kubeconfig.display().to_string());
+    say("\nThe stack is applied and starting; look at it and check it (simulated, no Docker):");
+    say(&format!(
         "  kubectl --kubeconfig {} get nodes,pods -A",
         kubeconfig.display()
-    );
-    println!(
+    ));
+    say(&format!(
         "  cargo xtask check --kubeconfig {} --timeout 2m",
         kubeconfig.display()
-    );
-    println!("\nOr run the whole pipeline against fake kind and docker, in another shell:");
-    println!(
+    ));
+    say("\nOr run the whole pipeline against fake kind and docker, in another shell:");
+    say(&format!(
         "  export PATH={}:$PATH {}={control} KUBECONFIG={}",
         bin.display(),
         kind_sim::shim::CONTROL_ENV,
         dir.join("kube-config").display()
-    );
-    println!("  cargo xtask e2e");
-    println!("\nPress Ctrl-C to stop.");
+    ));
+    say("  cargo xtask e2e");
+    say("\nPress Ctrl-C to stop.");
     rt.block_on(tokio::signal::ctrl_c())?;
     drop(handle);
     let _ = std::fs::remove_dir_all(&dir);

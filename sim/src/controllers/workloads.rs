@@ -129,7 +129,14 @@ pub fn daemon_sets(st: &mut State) {
             if owned.iter().any(|p| p["spec"]["nodeName"] == node_name) {
                 continue;
             }
-            let name = format!("{ds_name}-{}", suffix(&format!("{ds_name}/{node_name}")));
+            // A new random-looking name each time, as GenerateName gives upstream.
+            let name = format!(
+                "{ds_name}-{}",
+                suffix(&format!(
+                    "{ds_name}/{node_name}/{}",
+                    st.store.resource_version()
+                ))
+            );
             let pod = pod_from_template(
                 &ds["spec"]["template"],
                 &name,

@@ -151,6 +151,26 @@ impl World {
         }
     }
 
+    /// Wait until kind has created cluster `name` and it has answered a request starting
+    /// with `prefix` (e.g. the checks' first look at heapster).
+    pub async fn wait_for_cluster_request(&self, name: &str, prefix: &str) {
+        let cluster = loop {
+            let called = self.called.notified();
+            if let Some(c) = self
+                .state
+                .lock()
+                .await
+                .clusters
+                .get(name)
+                .map(|h| h.cluster.clone())
+            {
+                break c;
+            }
+            called.await;
+        };
+        crate::server::wait_for_request(&cluster, prefix).await
+    }
+
     pub async fn cluster_names(&self) -> Vec<String> {
         self.state.lock().await.clusters.keys().cloned().collect()
     }

@@ -1,0 +1,202 @@
+//! `check`: read-only, filtered, saved and compared, with load.
+
+use std::time::Duration;
+
+use kind_sim::Scenario;
+
+use super::*;
+
+#[test]
+fn check_is_read_only_and_passes_on_a_healthy_cluster() {
+    let rt = rt();
+    let (handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let before = handle.requests().len();
+    let out = check(&kubeconfig, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("CPU (m)") && report.contains("pods with metrics"),
+        "summary table:\n{report}"
+    );
+    let writes: Vec<(String, String)> = handle.requests()[before..]
+        .iter()
+        .filter(|(method, url)| {
+            method != "GET"
+                && !(method == "POST"
+                    && url.ends_with("/services/https:kubernetes-dashboard:/proxy/api/v1/login"))
+        })
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "check wrote to the cluster: {writes:?}");
+}
+
+#[test]
+fn check_filters_and_exit_codes_follow_the_failing_checks() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::NoHeapsterService, true);
+    let out = check(&kubeconfig, &["--", "heapster::health", "--exact"]);
+    let all = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing check exits 1:\n{all}"
+    );
+    assert!(
+        all.contains("1 failed") && all.contains("no heapster service"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("workloads::"),
+        "the filter selects one trial:\n{all}"
+    );
+    let listed = check(&kubeconfig, &["--", "--list"]);
+    assert!(
+        text(&listed).contains("dashboard::log: test"),
+        "{}",
+        text(&listed)
+    );
+}
+
+#[test]
+fn a_saved_report_shows_what_changed_state_later() {
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("before.json");
+    let (_healthy, _d1, healthy_kc) = sim(&rt, Scenario::Healthy, true);
+    let out = check(&healthy_kc, &["--report", report.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_broken, _d2, broken_kc) = sim(&rt, Scenario::NoHeapsterService, true);
+    let out = check(&broken_kc, &["--compare", report.to_str().expect("utf-8")]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("Compared with the report from v1.37.0")
+            && all.contains("BROKE  heapster::health: no heapster service"),
+        "{all}"
+    );
+    let bad = check(&broken_kc, &["--compare", "/nonexistent.json"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
+
+#[test]
+fn check_with_load_creates_the_load_and_deletes_it() {
+    let rt = rt();
+    let (handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let before = handle.requests().len();
+    let out = check(&kubeconfig, &["--with-load"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("ground_truth::cpu") && all.contains("ground truth cpu: target 100m"),
+        "{all}"
+    );
+    let requests = &handle.requests()[before..];
+    assert!(
+        requests
+            .iter()
+            .any(|(m, u)| m == "PATCH" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-")),
+        "the load was created"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(m, u)| m == "DELETE" && u.starts_with("/api/v1/namespaces/heapster-e2e-load-")),
+        "and deleted"
+    );
+}
+
+#[test]
+fn check_waits_for_a_stack_applied_a_moment_ago() {
+    let rt = rt();
+    // Pods take two seconds to start, longer than the xtask takes to plan.
+    let mut config = kind_sim::SimConfig::scenario("sim", Scenario::Healthy);
+    config.timing.pod_start = Duration::from_secs(2);
+    let (_handle, _dir, kubeconfig) = sim_with(&rt, config, Stack::Applied);
+    let out = check(&kubeconfig, &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("Stack [") && all.contains("Deployments available"),
+        "{all}"
+    );
+    assert!(
+        all.contains("test heapster::pod_metrics::kubernetes-dashboard-"),
+        "the stack's pods are planned once running:\n{all}"
+    );
+}
+
+#[test]
+fn a_filter_that_matches_no_check_exits_2() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let out = check(&kubeconfig, &["--", "nosuchcheck"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "a typo must not pass:\n{all}");
+    assert!(all.contains("no check matches \"nosuchcheck\""), "{all}");
+}
+
+#[test]
+fn an_unreadable_dashboard_token_file_exits_2_naming_it() {
+    let rt = rt();
+    let (_handle, dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let out = check(
+        &kubeconfig,
+        &["--dashboard-token-file", "/nonexistent/token"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("cannot read --dashboard-token-file /nonexistent/token"),
+        "{all}"
+    );
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").expect("write");
+    let out = check(
+        &kubeconfig,
+        &["--dashboard-token-file", empty.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is empty"), "{}", text(&out));
+}
+
+#[test]
+fn compare_keys_pods_by_workload_across_a_redeploy() {
+    use k8s_openapi::api::core::v1::Pod;
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("before.json");
+    let (_handle, _d, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let out = check(&kubeconfig, &["--report", report.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Every pod of a Deployment or DaemonSet is recreated under a new name, as in a rollout.
+    let client = rt
+        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+        .expect("client");
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client, "kube-system");
+    let names = |pods: &kube::Api<Pod>| -> Vec<String> {
+        rt.block_on(pods.list(&Default::default()))
+            .expect("pods")
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.owner_references.is_some())
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    };
+    let before = names(&pods);
+    for name in &before {
+        rt.block_on(pods.delete(name, &Default::default()))
+            .expect("delete");
+    }
+    let out = check(&kubeconfig, &["--compare", report.to_str().expect("utf-8")]);
+    let all = text(&out);
+    let after = names(&pods);
+    assert!(
+        after.iter().all(|n| !before.contains(n)) && after.len() >= before.len(),
+        "every pod has a new name: {before:?} -> {after:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("no check changed state"),
+        "recreated pods are neither new nor gone:\n{all}"
+    );
+}

@@ -1,0 +1,192 @@
+//! The `cargo xtask` binary itself, as users and CI run it: through fake `kind`/`docker`
+//! (the binary doubles as them when linked under those names) and simulated clusters.
+//! One file per concern: interrupts and closed pipes, `check`, bad input, and reports.
+
+mod check;
+mod input;
+mod interrupts;
+mod reports;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kind_sim::{Scenario, SimConfig, World, WorldConfig};
+
+pub fn xtask() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.current_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace"),
+    );
+    c
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Send SIGINT, as Ctrl-C does, and collect what the process printed.
+pub fn ctrl_c(child: std::process::Child) -> Output {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    child.wait_with_output().expect("xtask exits")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn stack_images() -> Vec<String> {
+    heapster_e2e::versions::STACK_IMAGES
+        .iter()
+        .map(|i| i.reference())
+        .collect()
+}
+
+/// What the fake registry serves: the stack and the load image.
+pub fn registry() -> Vec<(String, Option<String>)> {
+    stack_images()
+        .into_iter()
+        .chain([heapster_e2e::versions::LOAD_IMAGE.reference()])
+        .map(|i| (i, None))
+        .collect()
+}
+
+/// A simulated cluster and a kubeconfig file for it.
+pub fn sim(
+    rt: &tokio::runtime::Runtime,
+    scenario: Scenario,
+    with_stack: bool,
+) -> (kind_sim::ClusterHandle, tempfile::TempDir, PathBuf) {
+    let stack = if with_stack {
+        Stack::Ready
+    } else {
+        Stack::Absent
+    };
+    sim_with(rt, SimConfig::scenario("sim", scenario), stack)
+}
+
+/// How far the stack is on a simulated cluster when the test starts.
+#[derive(PartialEq)]
+pub enum Stack {
+    Absent,
+    /// Applied a moment ago: pods still starting.
+    Applied,
+    Ready,
+}
+
+/// A simulated cluster of `config` with its images preloaded, and a kubeconfig for it.
+pub fn sim_with(
+    rt: &tokio::runtime::Runtime,
+    mut config: SimConfig,
+    stack: Stack,
+) -> (kind_sim::ClusterHandle, tempfile::TempDir, PathBuf) {
+    config.preloaded_images = stack_images();
+    config
+        .preloaded_images
+        .push(heapster_e2e::versions::LOAD_IMAGE.reference());
+    let handle = rt.block_on(kind_sim::start(config)).expect("sim");
+    let dir = tempfile::tempdir().expect("tmp");
+    let kubeconfig = dir.path().join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    if stack != Stack::Absent {
+        let client = rt
+            .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+            .expect("client");
+        let docs = heapster_e2e::manifests::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests"),
+        )
+        .expect("manifests");
+        rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
+            .expect("apply");
+        if stack == Stack::Ready {
+            let wanted = heapster_e2e::manifests::deployments(&docs);
+            rt.block_on(heapster_e2e::pipeline::rollout::wait(
+                &client,
+                &wanted,
+                Duration::from_secs(60),
+                &heapster_e2e::cancel::Cancel::new(),
+            ))
+            .expect("rollout");
+        }
+    }
+    (handle, dir, kubeconfig)
+}
+
+pub fn check(kubeconfig: &Path, extra: &[&str]) -> Output {
+    xtask()
+        .arg("check")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--timeout", "20s"])
+        .args(extra)
+        .output()
+        .expect("xtask runs")
+}
+
+/// Run `xtask e2e` through fake kind/docker whose clusters behave as `scenario`.
+pub fn e2e_through_fakes(
+    name: &str,
+    scenario: Scenario,
+    timeout: &str,
+    envs: &[(&str, &Path)],
+) -> (Output, tempfile::TempDir) {
+    e2e_with(name, scenario, &["--timeout", timeout], envs)
+}
+
+/// `xtask e2e --name NAME --artifacts DIR/artifacts --junit DIR/junit.xml ARGS...` through
+/// fake kind/docker whose clusters behave as `scenario`.
+pub fn e2e_with(
+    name: &str,
+    scenario: Scenario,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Output, tempfile::TempDir) {
+    let rt = rt();
+    let registry = self::registry();
+    let world = World::new(WorldConfig {
+        registry,
+        scenario,
+        ..Default::default()
+    });
+    let control = rt.block_on(world.serve()).expect("control");
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = kind_sim::shim::install(
+        &dir.path().join("bin"),
+        Path::new(env!("CARGO_BIN_EXE_xtask")),
+        kind_sim::shim::TOOLS,
+    )
+    .expect("fakes");
+    let mut cmd = xtask();
+    cmd.args(["e2e", "--name", name, "--artifacts"])
+        .arg(dir.path().join("artifacts"))
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .args(args)
+        .env("PATH", &bin)
+        .env(kind_sim::shim::CONTROL_ENV, control.to_string())
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", dir.path().join("kubeconfig"))
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    // The world (and its clusters) live on `rt`, which must outlive the child.
+    let out = cmd.output().expect("xtask runs");
+    drop(rt);
+    (out, dir)
+}
