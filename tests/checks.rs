@@ -88,7 +88,10 @@ fn against_cluster(rt: &tokio::runtime::Runtime, kubeconfig: &str, args: Argumen
     let mut ctx = Ctx::new(client, CheckConfig::default());
     match rt.block_on(checks::plan(&mut ctx)) {
         Ok(plan) => {
-            let progress = heapster_e2e::report::progress::Style::for_console(false);
+            let progress = heapster_e2e::report::progress::Style::for_console(
+                false,
+                CheckConfig::default().timeout,
+            );
             match heapster_e2e::report::libtest::run_trials(
                 rt.handle(),
                 Arc::new(ctx),

@@ -250,6 +250,7 @@ pub(super) fn run_checks(
             run.report.abandon();
             let progress = crate::report::progress::Style::for_console(
                 run.report.verbosity() == crate::report::Verbosity::Quiet,
+                run.opts.checks.timeout,
             );
             crate::report::libtest::run_trials(run.rt.handle(), ctx, plan, args, progress)?
         }

@@ -16,12 +16,13 @@ pub enum Style {
 }
 
 impl Style {
-    /// Every 15 s: often enough to show life, rare enough not to bury libtest's lines.
-    pub fn for_console(quiet: bool) -> Self {
+    /// A tenth of the deadline, between 1 s and 15 s: often enough to show life, rare
+    /// enough not to bury libtest's lines.
+    pub fn for_console(quiet: bool, deadline: Duration) -> Self {
         if quiet {
             Style::Off
         } else {
-            Style::Every(Duration::from_secs(15))
+            Style::Every((deadline / 10).clamp(Duration::from_secs(1), Duration::from_secs(15)))
         }
     }
 }
@@ -79,6 +80,18 @@ pub fn line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_period_follows_the_deadline() {
+        let every = |secs| Style::for_console(false, Duration::from_secs(secs));
+        assert_eq!(every(300), Style::Every(Duration::from_secs(15)));
+        assert_eq!(every(60), Style::Every(Duration::from_secs(6)));
+        assert_eq!(every(3), Style::Every(Duration::from_secs(1)));
+        assert_eq!(
+            Style::for_console(true, Duration::from_secs(60)),
+            Style::Off
+        );
+    }
 
     #[test]
     fn the_line_names_a_waiting_check_and_its_reason() {

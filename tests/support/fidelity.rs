@@ -55,6 +55,7 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             heapster_without_scrapes,
         ),
         trial(rt, "api_server_proxy_errors", proxy_errors),
+        trial(rt, "kubectl_gets_a_table", kubectl_table),
     ]
 }
 
@@ -528,6 +529,61 @@ fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
                     "no service port 81 found for service \"heapster\"".into()
                 )),
             "{bad_port:?}"
+        );
+        Ok(())
+    })
+}
+
+/// `kubectl get` asks for a meta.k8s.io/v1 Table and prints its columns; the columns are
+/// those of kubernetes' pkg/printers/internalversion/printers.go.
+fn kubectl_table(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack(rt)?;
+    let client = stack.client.clone();
+    let accept = (
+        "accept",
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    );
+    rt.block_on(async {
+        let pods = get(&client, "/api/v1/namespaces/kube-system/pods", &[accept])
+            .await?
+            .json()?;
+        ensure!(pods["kind"] == "Table", "{pods}");
+        let columns: Vec<&str> = pods["columnDefinitions"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|d| d["name"].as_str()).collect())
+            .unwrap_or_default();
+        ensure!(
+            columns == ["Name", "Ready", "Status", "Restarts", "Age"],
+            "{columns:?}"
+        );
+        let heapster = pods["rows"]
+            .as_array()
+            .and_then(|rows| {
+                rows.iter().find(|r| {
+                    r["cells"][0]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("heapster-"))
+                })
+            })
+            .ok_or("no heapster row")?;
+        ensure!(
+            heapster["cells"][1] == "1/1" && heapster["cells"][2] == "Running",
+            "{heapster}"
+        );
+        ensure!(
+            heapster["object"]["metadata"]["namespace"] == "kube-system",
+            "{heapster}"
+        );
+        let node = get(&client, "/api/v1/nodes/sim-worker", &[accept])
+            .await?
+            .json()?;
+        ensure!(node["rows"][0]["cells"][1] == "Ready", "{node}");
+        let plain = get(&client, "/api/v1/nodes/sim-worker", &[])
+            .await?
+            .json()?;
+        ensure!(
+            plain["kind"] == "Node",
+            "without the Accept header, the object: {plain}"
         );
         Ok(())
     })

@@ -155,7 +155,7 @@ fn checks_with_load(
         ctx.clone(),
         plan,
         libtest_args(&args.check_args, args.output),
-        progress::Style::for_console(args.output.quiet),
+        progress::Style::for_console(args.output.quiet, args.timeout),
     )?;
     Ok((outcomes, ctx))
 }

@@ -200,3 +200,50 @@ fn compare_keys_pods_by_workload_across_a_redeploy() {
         "recreated pods are neither new nor gone:\n{all}"
     );
 }
+
+#[test]
+fn a_waiting_check_says_what_it_waits_for() {
+    let rt = rt();
+    // Zero metrics never heal: the metric checks wait until the deadline.
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::ZeroMetrics, true);
+    let out = xtask()
+        .arg("check")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--timeout", "3s", "--", "heapster::node_metrics::"])
+        .output()
+        .expect("runs");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("waiting ")
+            && l.contains(
+                " of 3s: 3 checks, e.g. heapster::node_metrics::sim-control-plane: cpu/usage_rate: "
+            )),
+        "{all}"
+    );
+}
+
+#[test]
+fn check_annotates_and_summarises_under_github_actions() {
+    let rt = rt();
+    let (_handle, dir, kubeconfig) = sim(&rt, Scenario::NoHeapsterService, true);
+    let summary = dir.path().join("summary.md");
+    let out = xtask()
+        .arg("check")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--timeout", "5s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("runs");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("::error title=cause of "), "{all}");
+    let md = std::fs::read_to_string(&summary).expect("a job summary");
+    assert!(
+        md.contains("heapster-e2e check") && md.contains("Service is missing"),
+        "{md}"
+    );
+}
