@@ -56,6 +56,29 @@ fn verb_of(method: &str) -> &'static str {
     }
 }
 
+/// The 403 for `resource/proxy` on `reference`, unless `who` may. The authorizer sees the
+/// name exactly as the URL has it, which is why Roles list `heapster`, `http:heapster:` and
+/// `https:heapster:` separately.
+fn refuse_proxy(
+    st: &State,
+    who: &Identity,
+    resource: &str,
+    ns: &str,
+    reference: &str,
+    req: &AppRequest,
+) -> Option<Http> {
+    let access = rbac::Request {
+        verb: verb_of(req.method),
+        group: "",
+        resource,
+        subresource: Some("proxy"),
+        namespace: Some(ns),
+        name: Some(reference),
+    };
+    (!rbac::allowed(&st.store, who, &access))
+        .then(|| status(403, "Forbidden", &access.forbidden_message(who)))
+}
+
 pub fn service_proxy(
     cluster: &Cluster,
     st: &mut State,
@@ -65,18 +88,8 @@ pub fn service_proxy(
     req: &AppRequest,
     now: Timestamp,
 ) -> Http {
-    // The authorizer sees the name exactly as the URL has it, which is why Roles list
-    // `heapster`, `http:heapster:` and `https:heapster:` separately.
-    let access = rbac::Request {
-        verb: verb_of(req.method),
-        group: "",
-        resource: "services",
-        subresource: Some("proxy"),
-        namespace: Some(ns),
-        name: Some(reference),
-    };
-    if !rbac::allowed(&st.store, who, &access) {
-        return status(403, "Forbidden", &access.forbidden_message(who));
+    if let Some(refused) = refuse_proxy(st, who, "services", ns, reference, req) {
+        return refused;
     }
     let (scheme, name, port) = parse_service_ref(reference);
     let Some(svc) = st.store.get(&Key::new("/services", ns, name)).cloned() else {
@@ -169,16 +182,8 @@ pub fn pod_proxy(
     req: &AppRequest,
     now: Timestamp,
 ) -> Http {
-    let access = rbac::Request {
-        verb: verb_of(req.method),
-        group: "",
-        resource: "pods",
-        subresource: Some("proxy"),
-        namespace: Some(ns),
-        name: Some(reference),
-    };
-    if !rbac::allowed(&st.store, who, &access) {
-        return status(403, "Forbidden", &access.forbidden_message(who));
+    if let Some(refused) = refuse_proxy(st, who, "pods", ns, reference, req) {
+        return refused;
     }
     let (scheme, name, port) = parse_service_ref(reference);
     let Some(pod) = st.store.get(&Key::new("/pods", ns, name)).cloned() else {

@@ -17,45 +17,27 @@ use kube::Api;
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
 
+use super::{Group, Rt};
 use super::{SimStack, TestResult, check_config, manifests_dir, outcome, stack_images};
 use crate::ensure;
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "fidelity", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "fidelity");
     vec![
-        trial(
-            rt,
-            "dashboard_node_list_sums_three_nodes",
-            node_list_of_three,
-        ),
-        trial(
-            rt,
-            "dashboard_one_item_list_keeps_metric_points",
-            one_item_list,
-        ),
-        trial(
-            rt,
+        g.trial("dashboard_node_list_sums_three_nodes", node_list_of_three),
+        g.trial("dashboard_one_item_list_keeps_metric_points", one_item_list),
+        g.trial(
             "dashboard_pod_list_reads_events_as_the_user",
             events_as_the_user,
         ),
-        trial(
-            rt,
+        g.trial(
             "dashboard_session_expiry_is_a_500_renewed_once",
             session_expiry,
         ),
-        trial(rt, "dashboard_state_needs_no_login", state_without_login),
-        trial(
-            rt,
-            "heapster_healthy_without_scrapes",
-            heapster_without_scrapes,
-        ),
-        trial(rt, "api_server_proxy_errors", proxy_errors),
-        trial(rt, "kubectl_gets_a_table", kubectl_table),
+        g.trial("dashboard_state_needs_no_login", state_without_login),
+        g.trial("heapster_healthy_without_scrapes", heapster_without_scrapes),
+        g.trial("api_server_proxy_errors", proxy_errors),
+        g.trial("kubectl_gets_a_table", kubectl_table),
     ]
 }
 

@@ -1,7 +1,6 @@
 //! The calibrated load through the pipeline: green within tolerance, red when skewed or
 //! absent, deleted on interrupt.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use heapster_e2e::cancel::Cancel;
@@ -13,33 +12,19 @@ use libtest_mimic::Trial;
 
 use super::pipeline::{options, run_with};
 use super::{Fakes, TestResult, check_config, failures, outcome};
+use super::{Group, Rt};
 use crate::ensure;
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "pipeline", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "pipeline");
     vec![
-        trial(
-            rt,
-            "ground_truth::green_within_tolerance",
-            ground_truth_green,
-        ),
-        trial(
-            rt,
-            "ground_truth::skewed_tenfold_is_red",
-            ground_truth_skewed,
-        ),
-        trial(
-            rt,
+        g.trial("ground_truth::green_within_tolerance", ground_truth_green),
+        g.trial("ground_truth::skewed_tenfold_is_red", ground_truth_skewed),
+        g.trial(
             "ground_truth::metrics_never_appear",
             ground_truth_never_appears,
         ),
-        trial(
-            rt,
+        g.trial(
             "ground_truth::load_deleted_on_interrupt",
             ground_truth_interrupted,
         ),

@@ -214,12 +214,29 @@ macro_rules! ensure {
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
 /// A trial named `{group}::{name}` that runs `f` on the shared runtime.
-pub fn trial(
-    rt: &Arc<tokio::runtime::Runtime>,
-    group: &str,
-    name: &str,
-    f: fn(&tokio::runtime::Runtime) -> TestResult,
-) -> libtest_mimic::Trial {
-    let rt = rt.clone();
-    libtest_mimic::Trial::test(format!("{group}::{name}"), move || f(&rt))
+/// The tests share one runtime.
+pub type Rt = Arc<tokio::runtime::Runtime>;
+
+/// The trials of one group, named `group::name`, sharing one runtime.
+pub struct Group {
+    rt: Rt,
+    name: &'static str,
+}
+
+impl Group {
+    pub fn new(rt: &Rt, name: &'static str) -> Self {
+        Group {
+            rt: rt.clone(),
+            name,
+        }
+    }
+
+    pub fn trial(
+        &self,
+        name: &str,
+        f: fn(&tokio::runtime::Runtime) -> TestResult,
+    ) -> libtest_mimic::Trial {
+        let rt = self.rt.clone();
+        libtest_mimic::Trial::test(format!("{}::{name}", self.name), move || f(&rt))
+    }
 }

@@ -4,7 +4,6 @@
 //! load in `ground_truth`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use heapster_e2e::cancel::Cancel;
@@ -17,30 +16,22 @@ use libtest_mimic::Trial;
 use super::{
     Fakes, TestResult, check_config, copy_manifests, failures, outcome, root, stack_images,
 };
+use super::{Group, Rt};
 use crate::ensure;
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "pipeline", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "pipeline");
     vec![
-        trial(rt, "healthy_run_is_green_and_deletes_its_cluster", healthy),
-        trial(rt, "dry_run_prints_every_step_and_runs_nothing", dry_run),
-        trial(rt, "apply::dependency_order_and_field_manager", apply_order),
-        trial(rt, "fail_fast::crash_loop", crash_loop),
-        trial(rt, "fail_fast::image_pull", image_pull),
-        trial(rt, "teardown::on_interrupt", interrupt),
-        trial(rt, "keep_leaves_the_cluster_and_says_how_to_reach_it", keep),
-        trial(
-            rt,
-            "diagnose::heapster_on_the_read_only_port",
-            read_only_port,
-        ),
-        trial(rt, "name_taken_needs_reuse_and_reuse_never_deletes", reuse),
-        trial(rt, "versions::two_at_once_with_a_table", two_versions),
+        g.trial("healthy_run_is_green_and_deletes_its_cluster", healthy),
+        g.trial("dry_run_prints_every_step_and_runs_nothing", dry_run),
+        g.trial("apply::dependency_order_and_field_manager", apply_order),
+        g.trial("fail_fast::crash_loop", crash_loop),
+        g.trial("fail_fast::image_pull", image_pull),
+        g.trial("teardown::on_interrupt", interrupt),
+        g.trial("keep_leaves_the_cluster_and_says_how_to_reach_it", keep),
+        g.trial("diagnose::heapster_on_the_read_only_port", read_only_port),
+        g.trial("name_taken_needs_reuse_and_reuse_never_deletes", reuse),
+        g.trial("versions::two_at_once_with_a_table", two_versions),
     ]
 }
 
@@ -79,6 +70,32 @@ pub fn run_with(
     (result, report)
 }
 
+/// Run the pipeline on fakes of `config`, with the options `adjust` makes.
+pub fn run_on(
+    rt: &tokio::runtime::Runtime,
+    config: WorldConfig,
+    adjust: impl FnOnce(&mut Options),
+) -> (Fakes, RunResult, Report) {
+    let fakes = Fakes::new(rt, config);
+    let mut opts = options(&fakes);
+    adjust(&mut opts);
+    let (result, report) = run(rt, &fakes, &opts);
+    (fakes, result, report)
+}
+
+/// The run passed (exit 0); else its error, failing checks and lines.
+pub fn expect_passed(result: &RunResult, report: &Report) -> TestResult {
+    ensure!(
+        result.exit == 0,
+        "exit {}: {:?}\n{}\n{}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes).join("\n"),
+        report.lines().join("\n")
+    );
+    Ok(())
+}
+
 pub fn expect_harness_error(result: &RunResult, needles: &[&str]) -> TestResult {
     ensure!(
         result.exit == 2,
@@ -98,16 +115,8 @@ pub fn position(calls: &[String], prefix: &str) -> Option<usize> {
 }
 
 fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(rt, world());
-    let (result, report) = run(rt, &fakes, &options(&fakes));
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}\n{}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes).join("\n"),
-        report.lines().join("\n")
-    );
+    let (fakes, result, report) = run_on(rt, world(), |_| {});
+    expect_passed(&result, &report)?;
     ensure!(
         !result.outcomes.is_empty() && result.outcomes.iter().all(|o| o.passed),
         "all checks ran and passed"
@@ -173,11 +182,10 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.dry_run = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(result.exit == 0, "exit {}: {:?}", result.exit, result.error);
+    let (fakes, result, report) = run_on(rt, world(), |opts| {
+        opts.dry_run = true;
+    });
+    expect_passed(&result, &report)?;
     let calls = fakes.calls(rt);
     ensure!(calls.is_empty(), "dry-run ran commands: {calls:?}");
     let lines = report.lines();
@@ -227,17 +235,10 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn apply_order(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.up_only = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
+    let (fakes, result, report) = run_on(rt, world(), |opts| {
+        opts.up_only = true;
+    });
+    expect_passed(&result, &report)?;
     let requests = rt
         .block_on(fakes.world.with_cluster("e2e", |h| h.requests()))
         .ok_or("cluster kept by up")?;
@@ -278,14 +279,14 @@ fn apply_order(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn crash_loop(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(
+    let (fakes, result, _) = run_on(
         rt,
         WorldConfig {
             scenario: Scenario::CrashLoop,
             ..world()
         },
+        |_| {},
     );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
     ensure!(
         result.exit == 1,
         "a crashing stack pod is a failure of the system under test (exit 1), got {}: {:?}",
@@ -316,10 +317,9 @@ fn image_pull(rt: &tokio::runtime::Runtime) -> TestResult {
             text
         }
     })?;
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.manifests = dir.path().to_path_buf();
-    let (result, _) = run(rt, &fakes, &opts);
+    let (fakes, result, _) = run_on(rt, world(), |opts| {
+        opts.manifests = dir.path().to_path_buf();
+    });
     ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
     let error = result.error.unwrap_or_default();
     ensure!(
@@ -373,11 +373,10 @@ fn interrupt(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn keep(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.keep = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(result.exit == 0, "exit {}: {:?}", result.exit, result.error);
+    let (fakes, result, report) = run_on(rt, world(), |opts| {
+        opts.keep = true;
+    });
+    expect_passed(&result, &report)?;
     ensure!(
         rt.block_on(fakes.world.cluster_names()) == ["e2e"],
         "--keep leaves the cluster"
@@ -418,13 +417,7 @@ fn reuse(rt: &tokio::runtime::Runtime) -> TestResult {
     let mut opts = options(&fakes);
     opts.reuse = true;
     let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
+    expect_passed(&result, &report)?;
     ensure!(
         !fakes.calls(rt).iter().any(|c| c.starts_with("kind delete")),
         "--reuse never deletes a cluster the run did not create"
@@ -457,11 +450,10 @@ pub fn read_only_port(rt: &tokio::runtime::Runtime) -> TestResult {
             text
         }
     })?;
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.manifests = dir.path().to_path_buf();
-    opts.checks = check_config(Duration::from_secs(3));
-    let (result, _) = run(rt, &fakes, &opts);
+    let (_fakes, result, _) = run_on(rt, world(), |opts| {
+        opts.manifests = dir.path().to_path_buf();
+        opts.checks = check_config(Duration::from_secs(3));
+    });
     ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
     ensure!(
         result.error.is_none(),

@@ -3,7 +3,6 @@
 //! under a long timeout (not on "still failing after ..."); states that can heal are
 //! given a short timeout and must report their last reason.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use heapster_e2e::checks::run::Outcome;
@@ -22,6 +21,7 @@ use super::upgrade::without_heapster_readiness_probe;
 use super::{
     Fakes, SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images,
 };
+use super::{Group, Rt};
 use crate::ensure;
 
 /// Long enough that reaching it would mean the harness waited instead of failing fast.
@@ -29,29 +29,23 @@ const LONG: Duration = Duration::from_secs(120);
 /// For states that can heal: how long they are given in these tests.
 const SHORT: Duration = Duration::from_secs(3);
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "scenario", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "scenario");
     vec![
-        trial(rt, "healthy", healthy),
-        trial(rt, "no_heapster_service", no_heapster_service),
-        trial(rt, "slow_first_batch", slow_first_batch),
-        trial(rt, "node_missing_from_heapster", node_missing_from_heapster),
-        trial(rt, "zero_metrics", zero_metrics),
-        trial(rt, "stale_metrics", stale_metrics),
-        trial(rt, "dashboard_never_connects", dashboard_never_connects),
-        trial(rt, "pods_without_metrics", pods_without_metrics),
-        trial(rt, "transient_api_errors", transient_api_errors),
-        trial(rt, "crash_loop", crash_loop),
-        trial(rt, "image_not_loaded", image_not_loaded),
-        trial(rt, "not_ready_node", not_ready_node),
-        trial(rt, "zero_nodes", zero_nodes),
-        trial(
-            rt,
+        g.trial("healthy", healthy),
+        g.trial("no_heapster_service", no_heapster_service),
+        g.trial("slow_first_batch", slow_first_batch),
+        g.trial("node_missing_from_heapster", node_missing_from_heapster),
+        g.trial("zero_metrics", zero_metrics),
+        g.trial("stale_metrics", stale_metrics),
+        g.trial("dashboard_never_connects", dashboard_never_connects),
+        g.trial("pods_without_metrics", pods_without_metrics),
+        g.trial("transient_api_errors", transient_api_errors),
+        g.trial("crash_loop", crash_loop),
+        g.trial("image_not_loaded", image_not_loaded),
+        g.trial("not_ready_node", not_ready_node),
+        g.trial("zero_nodes", zero_nodes),
+        g.trial(
             "dashboard_without_proxy_rights",
             dashboard_without_proxy_rights,
         ),

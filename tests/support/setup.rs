@@ -2,40 +2,28 @@
 //! mirror, an unpullable image, an invalid manifest; each stops with exit 2 and a message
 //! that names the problem and the fix.
 
-use std::sync::Arc;
-
 use kind_sim::WorldConfig;
 use libtest_mimic::Trial;
 
-use super::pipeline::{expect_harness_error, options, run, world};
+use super::pipeline::{expect_harness_error, expect_passed, options, run, run_on, world};
 use super::{Fakes, TestResult, copy_manifests, stack_images};
+use super::{Group, Rt};
 use crate::ensure;
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "pipeline", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "pipeline");
     vec![
-        trial(rt, "preflight::missing_docker", missing_docker),
-        trial(rt, "preflight::missing_kind", missing_kind),
-        trial(rt, "preflight::docker_daemon_down", daemon_down),
-        trial(rt, "preflight::kind_too_old", kind_too_old),
-        trial(
-            rt,
-            "images::pulled_only_when_missing",
-            pulled_only_when_missing,
-        ),
-        trial(rt, "images::mirror_pulls_retags_and_removes", mirror),
-        trial(
-            rt,
+        g.trial("preflight::missing_docker", missing_docker),
+        g.trial("preflight::missing_kind", missing_kind),
+        g.trial("preflight::docker_daemon_down", daemon_down),
+        g.trial("preflight::kind_too_old", kind_too_old),
+        g.trial("images::pulled_only_when_missing", pulled_only_when_missing),
+        g.trial("images::mirror_pulls_retags_and_removes", mirror),
+        g.trial(
             "images::unpullable_image_stops_before_the_cluster",
             unpullable,
         ),
-        trial(
-            rt,
+        g.trial(
             "manifests::invalid_document_stops_before_anything",
             invalid_manifest,
         ),
@@ -74,14 +62,14 @@ fn missing_kind(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn daemon_down(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(
+    let (fakes, result, _) = run_on(
         rt,
         WorldConfig {
             daemon_running: false,
             ..world()
         },
+        |_| {},
     );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
     expect_harness_error(
         &result,
         &[
@@ -97,36 +85,30 @@ fn daemon_down(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn kind_too_old(rt: &tokio::runtime::Runtime) -> TestResult {
-    let fakes = Fakes::new(
+    let (_fakes, result, _) = run_on(
         rt,
         WorldConfig {
             kind_version: "v0.20.0".into(),
             ..world()
         },
+        |_| {},
     );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
     expect_harness_error(&result, &["kind v0.20.0 is older than the pinned v0.33.0"])
 }
 
 fn pulled_only_when_missing(rt: &tokio::runtime::Runtime) -> TestResult {
     let present: Vec<String> = stack_images().into_iter().take(2).collect();
-    let fakes = Fakes::new(
+    let (fakes, result, report) = run_on(
         rt,
         WorldConfig {
             local_images: present.clone(),
             ..world()
         },
+        |opts| {
+            opts.up_only = true;
+        },
     );
-    let mut opts = options(&fakes);
-    opts.up_only = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
+    expect_passed(&result, &report)?;
     let pulls: Vec<String> = fakes
         .calls(rt)
         .into_iter()
@@ -152,24 +134,18 @@ fn mirror(rt: &tokio::runtime::Runtime) -> TestResult {
             )
         })
         .collect();
-    let fakes = Fakes::new(
+    let (fakes, result, report) = run_on(
         rt,
         WorldConfig {
             registry,
             ..world()
         },
+        |opts| {
+            opts.image_mirror = Some("mirror.local/k8s".into());
+            opts.up_only = true;
+        },
     );
-    let mut opts = options(&fakes);
-    opts.image_mirror = Some("mirror.local/k8s".into());
-    opts.up_only = true;
-    let (result, report) = run(rt, &fakes, &opts);
-    ensure!(
-        result.exit == 0,
-        "exit {}: {:?}\n{}",
-        result.exit,
-        result.error,
-        report.lines().join("\n")
-    );
+    expect_passed(&result, &report)?;
     let calls = fakes.calls(rt);
     for image in stack_images() {
         let from = heapster_e2e::pipeline::images::mirror_reference("mirror.local/k8s", &image);
@@ -204,14 +180,14 @@ fn unpullable(rt: &tokio::runtime::Runtime) -> TestResult {
         .into_iter()
         .filter(|(i, _)| !i.contains("grafana"))
         .collect();
-    let fakes = Fakes::new(
+    let (fakes, result, _) = run_on(
         rt,
         WorldConfig {
             registry,
             ..world()
         },
+        |_| {},
     );
-    let (result, _) = run(rt, &fakes, &options(&fakes));
     expect_harness_error(
         &result,
         &[
@@ -239,10 +215,9 @@ fn invalid_manifest(rt: &tokio::runtime::Runtime) -> TestResult {
             text
         }
     })?;
-    let fakes = Fakes::new(rt, world());
-    let mut opts = options(&fakes);
-    opts.manifests = dir.path().to_path_buf();
-    let (result, _) = run(rt, &fakes, &opts);
+    let (fakes, result, _) = run_on(rt, world(), |opts| {
+        opts.manifests = dir.path().to_path_buf();
+    });
     expect_harness_error(
         &result,
         &[

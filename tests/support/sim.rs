@@ -2,29 +2,24 @@
 //! clients work against it unchanged, it reports its node image's version, and it
 //! refuses APIs that version no longer serves.
 
-use std::sync::Arc;
-
 use kind_sim::{Scenario, SimConfig};
 use libtest_mimic::Trial;
 
+use super::{Group, Rt};
 use super::{SimStack, TestResult, stack_images};
 use crate::ensure;
-
-type Rt = Arc<tokio::runtime::Runtime>;
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
     let kubectl = heapster_e2e::pipeline::tools::find_on_path(
         &std::env::var_os("PATH").unwrap_or_default(),
         "kubectl",
     );
-    let (r1, r2, r3) = (rt.clone(), rt.clone(), rt.clone());
+    let g = Group::new(rt, "sim");
     vec![
-        Trial::test("sim::kubectl_gets_nodes_pods_and_logs", move || {
-            kubectl_works(&r1)
-        })
-        .with_ignored_flag(kubectl.is_none()),
-        Trial::test("sim::version_is_the_node_images", move || version(&r2)),
-        Trial::test("sim::removed_api_is_refused", move || removed_api(&r3)),
+        g.trial("kubectl_gets_nodes_pods_and_logs", kubectl_works)
+            .with_ignored_flag(kubectl.is_none()),
+        g.trial("version_is_the_node_images", version),
+        g.trial("removed_api_is_refused", removed_api),
     ]
 }
 

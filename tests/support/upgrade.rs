@@ -1,7 +1,6 @@
 //! Add-on upgrades through the pipeline (`--upgrade-from`): broken to fixed and back, and
 //! the gap check with and without heapster's readiness probe.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use heapster_e2e::pipeline::RunResult;
@@ -9,35 +8,27 @@ use heapster_e2e::report::Report;
 use kind_sim::WorldConfig;
 use libtest_mimic::Trial;
 
-use super::pipeline::{options, run, world};
+use super::pipeline::{expect_passed, options, run, world};
 use super::{Fakes, TestResult, check_config, copy_manifests, failures, manifests_dir, outcome};
+use super::{Group, Rt};
 use crate::ensure;
 
-type Rt = Arc<tokio::runtime::Runtime>;
-
-fn trial(rt: &Rt, name: &str, f: fn(&tokio::runtime::Runtime) -> TestResult) -> Trial {
-    super::trial(rt, "pipeline", name, f)
-}
-
 pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "pipeline");
     vec![
-        trial(
-            rt,
+        g.trial(
             "upgrade::broken_flag_to_fixed_goes_red_then_green",
             broken_to_fixed,
         ),
-        trial(
-            rt,
+        g.trial(
             "upgrade::fixed_to_broken_goes_red_with_the_cause",
             fixed_to_broken,
         ),
-        trial(
-            rt,
+        g.trial(
             "upgrade::no_gap_with_the_readiness_probe",
             no_gap_with_readiness_probe,
         ),
-        trial(
-            rt,
+        g.trial(
             "upgrade::gap_without_the_readiness_probe_is_caught",
             gap_without_readiness_probe,
         ),
@@ -92,14 +83,7 @@ fn upgrade(
 pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
     let broken = copy_manifests(with_legacy_source)?;
     let (result, report) = upgrade(rt, broken.path(), &manifests_dir(), Duration::from_secs(3));
-    ensure!(
-        result.exit == 0,
-        "the upgrade fixes it: exit {} {:?}\n{}\n{}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes).join("\n"),
-        report.lines().join("\n")
-    );
+    expect_passed(&result, &report)?;
     let red: Vec<&str> = result
         .before
         .iter()
@@ -168,14 +152,7 @@ fn annotate_heapster(name: &str, text: String) -> String {
 pub fn no_gap_with_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
     let next = copy_manifests(annotate_heapster)?;
     let (result, report) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
-    ensure!(
-        result.exit == 0,
-        "exit {} {:?}\n{:?}\n{}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes),
-        report.lines().join("\n")
-    );
+    expect_passed(&result, &report)?;
     let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(
         gap.passed

@@ -206,13 +206,12 @@ fn a_waiting_check_says_what_it_waits_for() {
     let rt = rt();
     // Zero metrics never heal: the metric checks wait until the deadline.
     let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::ZeroMetrics, true);
-    let out = xtask()
-        .arg("check")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--timeout", "3s", "--", "heapster::node_metrics::"])
-        .output()
-        .expect("runs");
+    let out = check_cmd(
+        &kubeconfig,
+        &["--timeout", "3s", "--", "heapster::node_metrics::"],
+    )
+    .output()
+    .expect("runs");
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
@@ -229,11 +228,7 @@ fn check_annotates_and_summarises_under_github_actions() {
     let rt = rt();
     let (_handle, dir, kubeconfig) = sim(&rt, Scenario::NoHeapsterService, true);
     let summary = dir.path().join("summary.md");
-    let out = xtask()
-        .arg("check")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--timeout", "5s"])
+    let out = check_cmd(&kubeconfig, &["--timeout", "5s"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()

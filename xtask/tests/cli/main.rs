@@ -8,7 +8,7 @@ mod interrupts;
 mod reports;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use kind_sim::{Scenario, SimConfig, World, WorldConfig};
@@ -126,12 +126,19 @@ pub fn sim_with(
     (handle, dir, kubeconfig)
 }
 
-pub fn check(kubeconfig: &Path, extra: &[&str]) -> Output {
-    xtask()
-        .arg("check")
+/// `xtask check --kubeconfig KUBECONFIG ARGS...`.
+pub fn check_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
+    let mut cmd = xtask();
+    cmd.arg("check")
         .arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["--timeout", "20s"])
+        .args(args);
+    cmd
+}
+
+/// `xtask check` with a 20 s deadline, run to its end.
+pub fn check(kubeconfig: &Path, extra: &[&str]) -> Output {
+    check_cmd(kubeconfig, &["--timeout", "20s"])
         .args(extra)
         .output()
         .expect("xtask runs")
@@ -147,18 +154,18 @@ pub fn e2e_through_fakes(
     e2e_with(name, scenario, &["--timeout", timeout], envs)
 }
 
-/// `xtask e2e --name NAME --artifacts DIR/artifacts --junit DIR/junit.xml ARGS...` through
-/// fake kind/docker whose clusters behave as `scenario`.
-pub fn e2e_with(
-    name: &str,
-    scenario: Scenario,
-    args: &[&str],
-    envs: &[(&str, &Path)],
-) -> (Output, tempfile::TempDir) {
-    let rt = rt();
-    let registry = self::registry();
+/// A fake world (kind, docker, a registry) whose clusters behave as `scenario`, its
+/// folder, and `xtask e2e --name NAME --artifacts DIR/artifacts --junit DIR/junit.xml`
+/// set to use it. The world lives on the caller's runtime, which must outlive the child.
+pub struct Fakes {
+    pub world: std::sync::Arc<World>,
+    pub dir: tempfile::TempDir,
+    pub e2e: Command,
+}
+
+pub fn fakes(rt: &tokio::runtime::Runtime, scenario: Scenario, name: &str) -> Fakes {
     let world = World::new(WorldConfig {
-        registry,
+        registry: registry(),
         scenario,
         ..Default::default()
     });
@@ -170,23 +177,53 @@ pub fn e2e_with(
         kind_sim::shim::TOOLS,
     )
     .expect("fakes");
-    let mut cmd = xtask();
-    cmd.args(["e2e", "--name", name, "--artifacts"])
+    let mut e2e = xtask();
+    e2e.args(["e2e", "--name", name, "--artifacts"])
         .arg(dir.path().join("artifacts"))
         .arg("--junit")
         .arg(dir.path().join("junit.xml"))
-        .args(args)
         .env("PATH", &bin)
         .env(kind_sim::shim::CONTROL_ENV, control.to_string())
         .env("HOME", dir.path())
         .env("KUBECONFIG", dir.path().join("kubeconfig"))
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY");
+    Fakes { world, dir, e2e }
+}
+
+/// Run `xtask e2e ... ARGS` through fakes whose clusters behave as `scenario`.
+pub fn e2e_with(
+    name: &str,
+    scenario: Scenario,
+    args: &[&str],
+    envs: &[(&str, &Path)],
+) -> (Output, tempfile::TempDir) {
+    let rt = rt();
+    let mut f = fakes(&rt, scenario, name);
+    f.e2e.args(args);
     for (k, v) in envs {
-        cmd.env(k, v);
+        f.e2e.env(k, v);
     }
-    // The world (and its clusters) live on `rt`, which must outlive the child.
-    let out = cmd.output().expect("xtask runs");
+    let out = f.e2e.output().expect("xtask runs");
     drop(rt);
-    (out, dir)
+    (out, f.dir)
+}
+
+/// Whether `what` happens within `secs` seconds.
+pub fn within(
+    rt: &tokio::runtime::Runtime,
+    secs: u64,
+    what: impl std::future::Future<Output = ()>,
+) -> bool {
+    // The timer must be made inside the runtime.
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(secs), what).await })
+        .is_ok()
+}
+
+/// Start a command with its output captured, to be interrupted.
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts")
 }
