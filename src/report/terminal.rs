@@ -245,6 +245,22 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].contains("Checks"));
+        let long = render_timings(
+            &[
+                ("Load generators".into(), Duration::from_millis(300)),
+                ("Checks".into(), Duration::from_secs(12)),
+            ],
+            None,
+        );
+        let ends: Vec<usize> = long
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .map(str::len)
+            .collect();
+        assert!(
+            ends.windows(2).all(|w| w[0] == w[1]),
+            "columns line up:\n{long}"
+        );
     }
 
     #[test]
