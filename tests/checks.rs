@@ -34,19 +34,20 @@ fn main() {
     if let Ok(kubeconfig) = std::env::var("HEAPSTER_E2E_KUBECONFIG") {
         std::process::exit(against_cluster(&rt, &kubeconfig, args));
     }
+    // The trials that wait longest start first, so the run ends with the short ones.
     let mut trials = Vec::new();
+    trials.extend(support::upgrade::trials(&rt));
+    trials.extend(support::scenarios::trials(&rt));
+    trials.extend(support::ground_truth::trials(&rt));
+    trials.extend(support::fidelity::trials(&rt));
+    trials.extend(support::pipeline::trials(&rt));
+    trials.extend(support::setup::trials(&rt));
+    trials.extend(support::sim::trials(&rt));
     // Keep the simulated cluster alive for the duration of its trials.
     let (_stack, check_trials) = simulated_checks(&rt);
     trials.extend(check_trials);
-    trials.extend(support::scenarios::trials(&rt));
-    trials.extend(support::pipeline::trials(&rt));
-    trials.extend(support::setup::trials(&rt));
-    trials.extend(support::upgrade::trials(&rt));
-    trials.extend(support::ground_truth::trials(&rt));
     trials.extend(support::pinned::trials());
     trials.extend(support::layout::trials());
-    trials.extend(support::sim::trials(&rt));
-    trials.extend(support::fidelity::trials(&rt));
     let mut args = args;
     // Most trials wait on (simulated) clusters, not on the CPU.
     args.test_threads.get_or_insert(8);

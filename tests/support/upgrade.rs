@@ -52,11 +52,18 @@ fn with_legacy_source(name: &str, text: String) -> String {
         .join("\n")
 }
 
+/// A deadline for states that fail for sure (a broken heapster's empty node list).
+const SHORT: Duration = Duration::from_secs(3);
+/// Deadlines for states that heal: the rollout, and the checks of a working heapster.
+const LONG: Duration = Duration::from_secs(60);
+const CHECKS: Duration = Duration::from_secs(10);
+
 fn upgrade(
     rt: &tokio::runtime::Runtime,
     from: &std::path::Path,
     to: &std::path::Path,
     rollout_timeout: Duration,
+    checks_timeout: Duration,
 ) -> (RunResult, Report) {
     // A new heapster's first export comes well after its pod starts (5 to 15 s upstream),
     // so a gap is many looks long, never one the monitor can fall between.
@@ -76,13 +83,13 @@ fn upgrade(
     opts.upgrade_from = Some(from.to_path_buf());
     opts.manifests = to.to_path_buf();
     opts.timeout = rollout_timeout;
-    opts.checks = check_config(Duration::from_secs(10));
+    opts.checks = check_config(checks_timeout);
     run(rt, &fakes, &opts)
 }
 
 pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
     let broken = copy_manifests(with_legacy_source)?;
-    let (result, report) = upgrade(rt, broken.path(), &manifests_dir(), Duration::from_secs(3));
+    let (result, report) = upgrade(rt, broken.path(), &manifests_dir(), SHORT, SHORT);
     expect_passed(&result, &report)?;
     let red: Vec<&str> = result
         .before
@@ -123,7 +130,7 @@ pub fn broken_to_fixed(rt: &tokio::runtime::Runtime) -> TestResult {
 
 pub fn fixed_to_broken(rt: &tokio::runtime::Runtime) -> TestResult {
     let broken = copy_manifests(with_legacy_source)?;
-    let (result, _) = upgrade(rt, &manifests_dir(), broken.path(), Duration::from_secs(3));
+    let (result, _) = upgrade(rt, &manifests_dir(), broken.path(), SHORT, SHORT);
     ensure!(
         result.before.iter().all(|o| o.passed || o.ignored),
         "green before: {:?}",
@@ -151,7 +158,7 @@ fn annotate_heapster(name: &str, text: String) -> String {
 
 pub fn no_gap_with_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
     let next = copy_manifests(annotate_heapster)?;
-    let (result, report) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
+    let (result, report) = upgrade(rt, &manifests_dir(), next.path(), LONG, CHECKS);
     expect_passed(&result, &report)?;
     let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(
@@ -182,7 +189,7 @@ pub fn gap_without_readiness_probe(rt: &tokio::runtime::Runtime) -> TestResult {
             .contains("readinessProbe"),
         "probe removed"
     );
-    let (result, _) = upgrade(rt, &manifests_dir(), next.path(), Duration::from_secs(60));
+    let (result, _) = upgrade(rt, &manifests_dir(), next.path(), LONG, CHECKS);
     ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
     let gap = outcome(&result.outcomes, "upgrade::no_gap_in_node_metrics");
     ensure!(
