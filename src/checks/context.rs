@@ -37,7 +37,7 @@ impl Default for CheckConfig {
             expected_nodes: None,
             max_age: Duration::from_secs(120),
             timeout: Duration::from_secs(300),
-            poll: Duration::from_secs(2),
+            poll: super::run::DEFAULT_POLL,
             dashboard_token_file: None,
         }
     }

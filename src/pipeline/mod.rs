@@ -242,6 +242,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         before = upgrade::before(run, &client, old, prepared.expected_nodes)?;
         monitor = upgrade::Monitor::start(run, &client)?;
     }
+    let load = phases::start_load(run, &client);
     phases::deploy(run, &client, &prepared.docs, "")?.map_err(phases::stack_failure)?;
     if run.opts.up_only {
         return Ok(RunResult {
@@ -249,7 +250,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             ..Default::default()
         });
     }
-    let load = phases::load_generators(run, &client)?;
+    let load = phases::load_generators(run, load)?;
     let mut outcomes = phases::run_checks(run, client, load, prepared.expected_nodes, mode)?;
     if run.cancel.is_cancelled() {
         // Interrupted checks blame no one: exit 2, with what had been seen kept.

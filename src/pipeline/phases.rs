@@ -90,31 +90,34 @@ pub(super) fn cluster_with_images(run: &mut Run, prepared: &Prepared) -> anyhow:
             opts.name
         );
     }
-    run.timed(
-        "Images",
-        || images::prepare(&run.exec, images, opts.image_mirror.as_deref()),
-        |pulled| {
-            if pulled.is_empty() {
-                format!("all {} images present", images.len())
-            } else {
-                format!("pulled {} of {} images", pulled.len(), images.len())
-            }
-        },
-    )?;
-    if exists {
-        run.report.phase(
-            "Cluster",
-            Duration::ZERO,
-            &format!("reusing {} (it will not be deleted)", opts.name),
-        );
+    let pulled_message = |pulled: &Vec<String>| {
+        if pulled.is_empty() {
+            format!("all {} images present", images.len())
+        } else {
+            format!("pulled {} of {} images", pulled.len(), images.len())
+        }
+    };
+    let pull =
+        |exec: &super::tools::Exec| images::prepare(exec, images, opts.image_mirror.as_deref());
+    if exists || opts.dry_run {
+        // Nothing to overlap (a dry run prints the steps in their order).
+        run.timed("Images", || pull(&run.exec), pulled_message)?;
+        cluster_phase(run, exists)?;
     } else {
-        // kind may leave a half-made cluster behind when create fails: it is ours to delete.
-        run.created = !opts.dry_run;
-        run.timed(
-            "Cluster",
-            || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image),
-            |_| format!("created {} ({})", opts.name, opts.node_image),
-        )?;
+        // The pulls run while kind creates the cluster: both take tens of seconds on a
+        // real machine, and neither needs the other.
+        let (sh, report, pull) = (run.exec.sh.clone(), run.report, &pull);
+        let (pulled, began) = std::thread::scope(|scope| {
+            let pulls = scope.spawn(move || {
+                let began = Instant::now();
+                (pull(&super::tools::Exec::new(&sh, false, report)), began)
+            });
+            let created = cluster_phase(run, false);
+            let pulled = pulls.join().expect("the image pulls panicked");
+            created.map(|()| pulled)
+        })?;
+        let pulled = pulled.inspect_err(|_| run.report.stopped_in("Images"))?;
+        run.report.span("Images", began, &pulled_message(&pulled));
     }
     run.cluster_up = !opts.dry_run;
     let kubeconfig = opts.work_dir.join(&opts.name).join("kubeconfig");
@@ -130,6 +133,27 @@ pub(super) fn cluster_with_images(run: &mut Run, prepared: &Prepared) -> anyhow:
         |n| format!("{} images on {n} nodes", images.len()),
     )?;
     Ok(kubeconfig)
+}
+
+/// The cluster: reused with `--reuse`, else created (and then ours to delete).
+fn cluster_phase(run: &mut Run, exists: bool) -> anyhow::Result<()> {
+    let opts = run.opts;
+    if exists {
+        run.report.phase(
+            "Cluster",
+            Duration::ZERO,
+            &format!("reusing {} (it will not be deleted)", opts.name),
+        );
+        return Ok(());
+    }
+    // kind may leave a half-made cluster behind when create fails: it is ours to delete.
+    run.created = !opts.dry_run;
+    run.timed(
+        "Cluster",
+        || cluster::create(&run.exec, &opts.name, &opts.kind_config, &opts.node_image),
+        |_| format!("created {} ({})", opts.name, opts.node_image),
+    )?;
+    Ok(())
 }
 
 pub(super) fn connect(run: &mut Run, kubeconfig: &std::path::Path) -> anyhow::Result<Client> {
@@ -198,32 +222,61 @@ pub(super) fn stack_failure(e: RolloutError) -> anyhow::Error {
     .into()
 }
 
-/// The calibrated load, in a namespace of its own (deleted at the end whatever happens).
-pub(super) fn load_generators(run: &mut Run, client: &Client) -> anyhow::Result<Option<Load>> {
+/// The calibrated load, starting in a namespace of its own beside the stack's rollout
+/// (it needs nothing of the stack); its namespace is deleted at the end whatever happens.
+pub(super) struct LoadStart {
+    /// The load, and when it was ready.
+    task: tokio::task::JoinHandle<(anyhow::Result<Load>, Instant)>,
+    began: Instant,
+}
+
+impl Drop for LoadStart {
+    /// A run that stops early stops creating the load too.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(super) fn start_load(run: &mut Run, client: &Client) -> Option<LoadStart> {
     let opts = run.opts;
-    let Some(load_config) = opts.load else {
-        return Ok(None);
-    };
+    let config = opts.load?;
     let namespace = load::namespace_for_run();
     run.load_namespace = Some(namespace.clone());
-    let started = run.timed(
+    let (client, cancel, timeout) = (client.clone(), run.cancel.clone(), opts.timeout);
+    let task = run.rt.spawn(async move {
+        let started = load::start(&client, &namespace, &config, timeout, &cancel).await;
+        (started, Instant::now())
+    });
+    Some(LoadStart {
+        task,
+        began: Instant::now(),
+    })
+}
+
+/// Wait for the load started beside the rollout; its line spans from its own start.
+pub(super) fn load_generators(run: &Run, start: Option<LoadStart>) -> anyhow::Result<Option<Load>> {
+    let Some(mut start) = start else {
+        return Ok(None);
+    };
+    let (started, ready) = run.block_on_cancellable(async {
+        (&mut start.task)
+            .await
+            .map_err(|e| anyhow::anyhow!("the load task failed: {e}"))
+    })?;
+    let started = started?;
+    run.report.record(
         "Load generators",
-        || {
-            run.block_on_cancellable(load::start(
-                client,
-                &namespace,
-                &load_config,
-                opts.timeout,
-                run.cancel,
-            ))
-        },
-        |l| {
-            format!(
-                "{}m CPU ({}), {} MiB memory ({}) in {}",
-                l.config.cpu_millicores, l.cpu_pod, l.config.memory_mib, l.memory_pod, l.namespace
-            )
-        },
-    )?;
+        start.began,
+        ready,
+        &format!(
+            "{}m CPU ({}), {} MiB memory ({}) in {}",
+            started.config.cpu_millicores,
+            started.cpu_pod,
+            started.config.memory_mib,
+            started.memory_pod,
+            started.namespace
+        ),
+    );
     Ok(Some(started))
 }
 

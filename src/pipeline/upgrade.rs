@@ -173,7 +173,7 @@ mod tests {
         let docs =
             crate::manifests::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"))
                 .unwrap();
-        assert_eq!(metric_resolution(&docs), Duration::from_secs(10));
+        assert_eq!(metric_resolution(&docs), Duration::from_secs(6));
         assert_eq!(metric_resolution(&[]), Duration::from_secs(60));
     }
 }

@@ -31,7 +31,7 @@ fn write_json(dir: &Path, name: &str, value: &Value) -> anyhow::Result<()> {
 /// `timings.json`, `metrics.json`, `checks.json` (with the `before` checks of an upgrade).
 pub fn write_small(
     dir: &Path,
-    timings: &[(String, Duration)],
+    timings: &[super::Span],
     first_metrics: Option<Duration>,
     summary: &Summary,
     outcomes: &[Outcome],
@@ -61,12 +61,12 @@ pub fn write_small(
 /// teardown, so it has every phase.
 pub fn write_timings(
     dir: &Path,
-    timings: &[(String, Duration)],
+    timings: &[super::Span],
     first_metrics: Option<Duration>,
 ) -> anyhow::Result<()> {
     let phases: Vec<Value> = timings
         .iter()
-        .map(|(p, d)| json!({"phase": p, "seconds": d.as_secs_f64()}))
+        .map(|s| json!({"phase": s.phase, "start": s.start.as_secs_f64(), "end": s.end().as_secs_f64(), "seconds": s.took.as_secs_f64()}))
         .collect();
     write_json(
         dir,
@@ -402,7 +402,11 @@ mod tests {
         }];
         write_small(
             dir.path(),
-            &[("Rollout".into(), Duration::from_secs(2))],
+            &[crate::report::Span {
+                phase: "Rollout".into(),
+                start: Duration::from_secs(1),
+                took: Duration::from_secs(2),
+            }],
             Some(Duration::from_secs(1)),
             &Summary::default(),
             &o,

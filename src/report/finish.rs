@@ -24,7 +24,7 @@ pub struct Finish<'a> {
     /// With an add-on upgrade: the checks of the old manifests (kept, never fatal).
     pub before: &'a [Outcome],
     pub summary: &'a Summary,
-    pub timings: &'a [(String, Duration)],
+    pub timings: &'a [super::Span],
     pub first_metrics: Option<Duration>,
     /// This run's evidence directory.
     pub artifacts: &'a Path,

@@ -2,8 +2,8 @@
 //! with the metrics table and the timings.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
+use super::Span;
 use crate::checks::Summary;
 use crate::checks::diagnose::group;
 use crate::checks::run::Outcome;
@@ -68,7 +68,7 @@ pub fn step_summary(
     exit: i32,
     outcomes: &[Outcome],
     summary: &Summary,
-    timings: &[(String, Duration)],
+    timings: &[Span],
 ) -> String {
     let mut md = String::new();
     let passed = outcomes.iter().filter(|o| o.passed).count();
@@ -136,11 +136,33 @@ pub fn step_summary(
     }
     if !timings.is_empty() {
         let _ = writeln!(md, "### Timings\n\n| phase | seconds |\n| --- | ---: |");
-        for (phase, took) in timings {
-            let _ = writeln!(md, "| {phase} | {:.1} |", took.as_secs_f64());
+        for s in timings {
+            let _ = writeln!(md, "| {} | {:.1} |", s.phase, s.took.as_secs_f64());
         }
+        md.push_str(&gantt(timings));
     }
     md
+}
+
+/// The phases as a Mermaid Gantt chart (GitHub renders it), in milliseconds from the start,
+/// so phases that ran side by side show as such.
+pub fn gantt(timings: &[Span]) -> String {
+    let mut out = String::from(
+        "\n```mermaid\ngantt\n    title Where the time went\n    dateFormat x\n    axisFormat %M:%S\n",
+    );
+    for s in timings {
+        // Mermaid task names end at a colon; a phase name has none.
+        let _ = writeln!(
+            out,
+            "    {} ({:.1}s) : {}, {}",
+            s.phase.replace(':', " "),
+            s.took.as_secs_f64(),
+            s.start.as_millis(),
+            s.end().as_millis().max(s.start.as_millis() + 1)
+        );
+    }
+    out.push_str("```\n");
+    out
 }
 
 /// Append to `$GITHUB_STEP_SUMMARY` when it is set.
@@ -158,6 +180,8 @@ pub fn write_step_summary(markdown: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::checks::NodeRow;
 
@@ -223,11 +247,26 @@ mod tests {
             1,
             &[outcome("dashboard::log", false, "still failing")],
             &s,
-            &[("Rollout".into(), Duration::from_millis(31_200))],
+            &[
+                Span {
+                    phase: "Cluster".into(),
+                    start: Duration::ZERO,
+                    took: Duration::from_secs(20),
+                },
+                Span {
+                    phase: "Rollout".into(),
+                    start: Duration::from_secs(20),
+                    took: Duration::from_millis(31_200),
+                },
+            ],
         );
         assert!(md.contains("## e2e (Kubernetes 1.37): failed"), "{md}");
         assert!(md.contains("| kind-worker | 250 | 512 | 8s |"), "{md}");
         assert!(md.contains("| Rollout | 31.2 |"), "{md}");
+        assert!(
+            md.contains("```mermaid\ngantt") && md.contains("    Rollout (31.2s) : 20000, 51200\n"),
+            "{md}"
+        );
         assert!(md.contains("- `dashboard::log`: still failing"), "{md}");
     }
 }

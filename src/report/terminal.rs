@@ -22,6 +22,20 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// One phase's place in time: when it started (from the run's start) and how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub phase: String,
+    pub start: Duration,
+    pub took: Duration,
+}
+
+impl Span {
+    pub fn end(&self) -> Duration {
+        self.start + self.took
+    }
+}
+
 type PhaseHook = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct Report {
@@ -32,7 +46,7 @@ pub struct Report {
     lines: Mutex<Vec<(Verbosity, String)>>,
     /// The phase begun and not yet ended: the one to blame if the run stops.
     current: Mutex<Option<String>>,
-    timings: Mutex<Vec<(String, Duration)>>,
+    timings: Mutex<Vec<Span>>,
     on_phase: Mutex<Option<PhaseHook>>,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
 }
@@ -130,16 +144,33 @@ impl Report {
         }
     }
 
-    /// `   Cluster [  31.2s] created e2e`, ending the phase.
+    /// `   Cluster [  31.2s] created e2e`, ending the phase, which ran for `took` until now.
     pub fn phase(&self, phase: &str, took: Duration, message: &str) {
+        self.span(
+            phase,
+            Instant::now().checked_sub(took).unwrap_or(self.started),
+            message,
+        );
+    }
+
+    /// End a phase that began at `began` (it may have run beside others).
+    pub fn span(&self, phase: &str, began: Instant, message: &str) {
+        self.record(phase, began, Instant::now(), message);
+    }
+
+    /// A phase that ran from `began` to `ended`, beside others (its line comes when it is
+    /// joined).
+    pub fn record(&self, phase: &str, began: Instant, ended: Instant, message: &str) {
+        let took = ended.saturating_duration_since(began);
         self.current.lock().expect("report lock").take();
         if let Some(s) = self.spinner.lock().expect("report lock").take() {
             s.finish_and_clear();
         }
-        self.timings
-            .lock()
-            .expect("report lock")
-            .push((phase.to_string(), took));
+        self.timings.lock().expect("report lock").push(Span {
+            phase: phase.to_string(),
+            start: began.saturating_duration_since(self.started),
+            took,
+        });
         self.line(format!(
             "{phase:>12} [{:>6.1}s] {message}",
             took.as_secs_f64()
@@ -180,12 +211,17 @@ impl Report {
             .collect()
     }
 
+    /// Blame `phase` if the run stops now (a phase that ran beside another and failed).
+    pub fn stopped_in(&self, phase: &str) {
+        *self.current.lock().expect("report lock") = Some(phase.to_string());
+    }
+
     /// The phase that began and has not ended: where a run that stops stopped.
     pub fn current_phase(&self) -> Option<String> {
         self.current.lock().expect("report lock").clone()
     }
 
-    pub fn timings(&self) -> Vec<(String, Duration)> {
+    pub fn timings(&self) -> Vec<Span> {
         self.timings.lock().expect("report lock").clone()
     }
 
@@ -211,8 +247,9 @@ pub fn outcome_line(o: &crate::checks::Outcome) -> String {
 }
 
 /// The timing table printed at the end: each phase, and when the first metrics appeared.
-pub fn render_timings(timings: &[(String, Duration)], first_metrics: Option<Duration>) -> String {
-    let mut rows: Vec<(String, Duration)> = timings.to_vec();
+pub fn render_timings(timings: &[Span], first_metrics: Option<Duration>) -> String {
+    let mut rows: Vec<(String, Duration)> =
+        timings.iter().map(|s| (s.phase.clone(), s.took)).collect();
     if let Some(first) = first_metrics {
         let at = rows
             .iter()
@@ -233,10 +270,12 @@ mod tests {
 
     #[test]
     fn timing_table_puts_first_metrics_before_the_checks() {
-        let t = vec![
-            ("Rollout".to_string(), Duration::from_secs(30)),
-            ("Checks".to_string(), Duration::from_secs(12)),
-        ];
+        let span = |phase: &str, took| Span {
+            phase: phase.into(),
+            start: Duration::ZERO,
+            took: Duration::from_secs(took),
+        };
+        let t = vec![span("Rollout", 30), span("Checks", 12)];
         let table = render_timings(&t, Some(Duration::from_secs(4)));
         let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("  ")).collect();
         assert_eq!(lines.len(), 3);
@@ -245,13 +284,7 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].contains("Checks"));
-        let long = render_timings(
-            &[
-                ("Load generators".into(), Duration::from_millis(300)),
-                ("Checks".into(), Duration::from_secs(12)),
-            ],
-            None,
-        );
+        let long = render_timings(&[span("Load generators", 0), span("Checks", 12)], None);
         let ends: Vec<usize> = long
             .lines()
             .filter(|l| l.starts_with("  "))

@@ -122,11 +122,11 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
         "all checks ran and passed"
     );
     let calls = fakes.calls(rt);
+    // The pulls run beside the cluster's creation; both come before the load.
     let order = [
         "docker info",
         "kind version",
         "kind get clusters",
-        "docker pull",
         "kind create cluster --name e2e",
         "kind get kubeconfig",
         "kind load docker-image",
@@ -138,6 +138,16 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
         positions.iter().all(Option::is_some) && positions.windows(2).all(|w| w[0] < w[1]),
         "phases out of order: {calls:#?}"
     );
+    let pulls_before_load = calls
+        .iter()
+        .rposition(|c| c.starts_with("docker pull"))
+        .zip(position(&calls, "kind load docker-image"))
+        .is_some_and(|(pull, load)| pull < load);
+    ensure!(
+        pulls_before_load
+            && position(&calls, "kind get clusters") < position(&calls, "docker pull"),
+        "every pull after the preflight and before the load: {calls:#?}"
+    );
     let loads: Vec<&String> = calls
         .iter()
         .filter(|c| c.starts_with("kind load"))
@@ -146,7 +156,7 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
         loads.len() == 1 && stack_images().iter().all(|i| loads[0].contains(i.as_str())),
         "all images load in one call: {loads:?}"
     );
-    let create = &calls[positions[4].unwrap_or_default()];
+    let create = &calls[position(&calls, "kind create cluster").unwrap_or_default()];
     ensure!(
         create.contains("--image kindest/node:v1.37.0@sha256:"),
         "the pinned node image with its digest: {create}"
