@@ -10,6 +10,7 @@
 //!   the version table), ended by one `report::finish` for every command;
 //! - `kubeclient`: talking to a cluster (client, retries, proxy) and pure decisions over pod
 //!   and Deployment status; `manifests`: reading and linting the stack's manifests;
+//! - `stack`: the two monitoring stacks (heapster, metrics-server) by name;
 //! - `versions`, `duration`, `cancel`, `validate`: pins, durations with units, Ctrl-C,
 //!   input refused before anything runs.
 
@@ -21,6 +22,7 @@ pub mod kubeclient;
 pub mod manifests;
 pub mod pipeline;
 pub mod report;
+pub mod stack;
 pub mod validate;
 pub mod versions;
 

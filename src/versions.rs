@@ -112,6 +112,35 @@ pub const STACK_IMAGES: &[StackImage] = &[
     },
 ];
 
+/// The metrics-server stack: metrics-server v0.9.0 (needs Kubernetes 1.34+; v0.8.x for
+/// older), the last dashboard with a plain manifest and its scraper. Multi-arch; no digest
+/// could be verified from here, so pinned by tag.
+pub const METRICS_SERVER_STACK_IMAGES: &[StackImage] = &[
+    StackImage {
+        repository: "registry.k8s.io/metrics-server/metrics-server",
+        tag: "v0.9.0",
+        digest: None,
+        amd64_only: false,
+    },
+    StackImage {
+        repository: "kubernetesui/dashboard",
+        tag: "v2.7.0",
+        digest: None,
+        amd64_only: false,
+    },
+    StackImage {
+        repository: "kubernetesui/metrics-scraper",
+        tag: "v1.0.8",
+        digest: None,
+        amd64_only: false,
+    },
+];
+
+/// Every stack image the harness pins, both stacks.
+pub fn all_stack_images() -> impl Iterator<Item = &'static StackImage> {
+    STACK_IMAGES.iter().chain(METRICS_SERVER_STACK_IMAGES)
+}
+
 /// The calibrated load of the ground-truth checks: Kubernetes' own e2e resource-consumer
 /// (tag as pinned in kubernetes/test/utils/image/manifest.go; multi-arch).
 pub const LOAD_IMAGE: StackImage = StackImage {
@@ -149,7 +178,7 @@ mod tests {
 
     #[test]
     fn stack_images_have_no_floating_tags() {
-        for i in STACK_IMAGES {
+        for i in all_stack_images() {
             assert!(i.tag != "latest" && !i.tag.is_empty(), "{i:?}");
         }
     }

@@ -38,6 +38,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(support::upgrade::trials(&rt));
     trials.extend(support::scenarios::trials(&rt));
+    trials.extend(support::metrics_server::trials(&rt));
     trials.extend(support::ground_truth::trials(&rt));
     trials.extend(support::fidelity::trials(&rt));
     trials.extend(support::pipeline::trials(&rt));

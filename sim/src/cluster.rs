@@ -117,6 +117,24 @@ pub struct DashboardRuntime {
     pub ever_checked: bool,
 }
 
+/// One dashboard-metrics-scraper sample: a node's or a pod's (containers summed at query time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScraperRow {
+    pub namespace: String,
+    pub name: String,
+    pub cpu_millicores: u64,
+    pub memory_bytes: u64,
+    pub time: Timestamp,
+}
+
+/// One scraper pod's sqlite database and how far its ticker has run.
+#[derive(Debug, Clone, Default)]
+pub struct ScraperDb {
+    pub nodes: Vec<ScraperRow>,
+    pub pods: Vec<ScraperRow>,
+    pub ticks: u64,
+}
+
 /// A dashboard login: who, and when its JWE token was issued.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -138,6 +156,10 @@ pub struct State {
     pub dashboard_sessions: HashMap<String, Session>,
     /// Per heapster pod: the last batch whose housekeeping errors it logged, and how many.
     pub heapster_logged: HashMap<(String, String), (Timestamp, usize)>,
+    /// Per metrics-server pod: the last scrape whose lines it logged.
+    pub metrics_server_logged: HashMap<(String, String), Timestamp>,
+    /// Per dashboard-metrics-scraper pod: its database.
+    pub scrapers: HashMap<(String, String), ScraperDb>,
     /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.
     pub requests: Vec<(String, String)>,
     pub next_ip: u32,

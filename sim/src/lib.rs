@@ -5,14 +5,18 @@
 //!
 //! - top: `server` (TLS listener, controller loop), `api` (the API server's HTTP face),
 //!   `fakes` and `shim` (the fake `kind` and `docker`);
-//! - `proxy` (the API server's service proxy) and `controllers` (workload controllers,
-//!   scheduler, kubelets, and the programs' background loops);
-//! - `apps` (heapster, InfluxDB, Grafana, kubernetes-dashboard v1.10.1, resource-consumer,
-//!   each emulated from its source: `sim/FIDELITY.md`), reaching each other only through
-//!   `apps::common::ServiceProxy`, which `proxy` implements;
+//! - `proxy` (the API server's service proxy), `aggregated` (the aggregation layer for
+//!   `metrics.k8s.io`) and `controllers` (workload controllers, scheduler, kubelets, the
+//!   APIService availability controller, and the programs' background loops);
+//! - `apps` (heapster, InfluxDB, Grafana, kubernetes-dashboard v1.10.1 and v2.7.0,
+//!   metrics-server, dashboard-metrics-scraper, resource-consumer, each emulated from its
+//!   source: `sim/FIDELITY.md`), reaching each other only through
+//!   `apps::common::ServiceProxy`, which `proxy` implements (`apps::measured`: what the
+//!   kubelets measure, read by heapster and metrics-server alike);
 //! - bottom: `cluster` (configuration and state), `store`, `resources`, `rbac`,
 //!   `endpoints`, `usage`, `scenario`, `goflag`, `images`, `kubeconfig`, `pki`.
 
+pub mod aggregated;
 pub mod api;
 pub mod apps;
 pub mod cluster;

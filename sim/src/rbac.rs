@@ -53,9 +53,14 @@ impl Request<'_> {
             Some(sub) => format!("{}/{}", self.resource, sub),
             None => self.resource.to_string(),
         };
+        // `resource.group` outside the core group (apiserver `forbiddenMessage`).
+        let qualified = match self.group {
+            "" => self.resource.to_string(),
+            group => format!("{}.{group}", self.resource),
+        };
         let object = match self.name {
-            Some(name) => format!("{} \"{}\"", self.resource, name),
-            None => self.resource.to_string(),
+            Some(name) => format!("{qualified} \"{name}\""),
+            None => qualified,
         };
         let scope = match self.namespace {
             Some(ns) => format!("in the namespace \"{ns}\""),

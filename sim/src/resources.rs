@@ -196,6 +196,15 @@ pub const RESOURCES: &[ResourceType] = &[
         &[],
         Some(22),
     ),
+    res(
+        "apiregistration.k8s.io",
+        "v1",
+        "apiservices",
+        "APIService",
+        false,
+        &[],
+        None,
+    ),
 ];
 
 /// The served resource for a URL's group, version and plural, if this cluster serves it.

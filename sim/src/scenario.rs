@@ -33,6 +33,17 @@ pub struct Faults {
     /// Images whose name contains this text are on no node and in no registry: never
     /// loaded into kind, and a pull fails (ErrImagePull, then ImagePullBackOff).
     pub image_not_loaded: Option<String>,
+    /// The metrics-server Deployment loses `--kubelet-insecure-tls` as it is applied (as
+    /// upstream's `components.yaml` has it): every kubelet scrape fails on x509.
+    pub kubelet_tls_verified: bool,
+    /// The aggregator cannot reach metrics-server's Service (a firewall between the
+    /// control plane and the pod network): the APIService fails its discovery check.
+    pub apiservice_unreachable: bool,
+    /// Something strips the `metrics.k8s.io` rules from every ClusterRole bound to the
+    /// dashboard's account: the scraper may not list metrics, so it holds none.
+    pub scraper_without_metrics_rights: bool,
+    /// Something removes the `dashboard-metrics-scraper` Service as soon as it appears.
+    pub no_scraper_service: bool,
 }
 
 impl Faults {
@@ -58,6 +69,11 @@ pub struct Timing {
     pub dashboard_check_period: Option<Duration>,
     /// From Grafana's start until `setup_grafana` has registered the data source.
     pub grafana_setup: Duration,
+    /// Between metrics-server's scrapes: `None` honours its `--metric-resolution`.
+    pub metrics_server: Option<Duration>,
+    /// Between the dashboard-metrics-scraper's updates: `None` honours its
+    /// `--metric-resolution` (1 m by default; its first update comes one period after start).
+    pub scraper: Option<Duration>,
     /// Back-off between restarts of a crashing container.
     pub crash_backoff: Duration,
 }
@@ -82,6 +98,8 @@ impl Timing {
             }),
             dashboard_check_period: Some(Duration::from_millis(200)),
             grafana_setup: Duration::ZERO,
+            metrics_server: Some(Duration::from_millis(150)),
+            scraper: Some(Duration::from_millis(200)),
             crash_backoff: Duration::from_millis(200),
         }
     }
@@ -96,6 +114,8 @@ impl Timing {
             }),
             dashboard_check_period: Some(Duration::from_millis(50)),
             grafana_setup: Duration::ZERO,
+            metrics_server: Some(Duration::from_millis(50)),
+            scraper: Some(Duration::from_millis(50)),
             crash_backoff: Duration::from_millis(50),
         }
     }
@@ -112,6 +132,8 @@ impl Timing {
             }),
             dashboard_check_period: None,
             grafana_setup: Duration::from_secs(2),
+            metrics_server: None,
+            scraper: None,
             crash_backoff: Duration::from_secs(10),
         }
     }
@@ -122,6 +144,8 @@ impl Timing {
     pub fn tick(&self) -> Duration {
         let mut steps = vec![self.pod_start, self.crash_backoff, self.grafana_setup];
         steps.extend(self.dashboard_check_period);
+        steps.extend(self.metrics_server);
+        steps.extend(self.scraper);
         if let Some(h) = self.heapster {
             steps.push(h.first_export);
             steps.extend(h.spacing);
@@ -141,6 +165,8 @@ impl Timing {
             heapster: None,
             dashboard_check_period: None,
             grafana_setup: Duration::from_secs(5),
+            metrics_server: None,
+            scraper: None,
             crash_backoff: Duration::from_secs(10),
         }
     }
@@ -164,6 +190,10 @@ pub enum Scenario {
     ZeroNodes,
     ConsumerSkewed,
     ConsumerWithoutMetrics,
+    InsecureTlsMissing,
+    ApiServiceUnavailable,
+    ScraperWithoutData,
+    DashboardWithoutScraper,
 }
 
 impl Scenario {
@@ -184,6 +214,10 @@ impl Scenario {
         Scenario::ZeroNodes,
         Scenario::ConsumerSkewed,
         Scenario::ConsumerWithoutMetrics,
+        Scenario::InsecureTlsMissing,
+        Scenario::ApiServiceUnavailable,
+        Scenario::ScraperWithoutData,
+        Scenario::DashboardWithoutScraper,
     ];
 
     pub fn name(self) -> &'static str {
@@ -204,6 +238,10 @@ impl Scenario {
             Scenario::ZeroNodes => "zero-nodes",
             Scenario::ConsumerSkewed => "consumer-skewed",
             Scenario::ConsumerWithoutMetrics => "consumer-without-metrics",
+            Scenario::InsecureTlsMissing => "insecure-tls-missing",
+            Scenario::ApiServiceUnavailable => "apiservice-unavailable",
+            Scenario::ScraperWithoutData => "scraper-without-data",
+            Scenario::DashboardWithoutScraper => "dashboard-without-scraper",
         }
     }
 
@@ -230,6 +268,10 @@ impl Scenario {
             Scenario::NotReadyNode => f.not_ready_node = Some(worker2),
             Scenario::ConsumerSkewed => f.consumer_skew = Some(10.0),
             Scenario::ConsumerWithoutMetrics => f.consumer_without_metrics = true,
+            Scenario::InsecureTlsMissing => f.kubelet_tls_verified = true,
+            Scenario::ApiServiceUnavailable => f.apiservice_unreachable = true,
+            Scenario::ScraperWithoutData => f.scraper_without_metrics_rights = true,
+            Scenario::DashboardWithoutScraper => f.no_scraper_service = true,
         }
         f
     }

@@ -99,6 +99,8 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
         sa_tokens: HashMap::new(),
         dashboard_sessions: HashMap::new(),
         heapster_logged: HashMap::new(),
+        metrics_server_logged: HashMap::new(),
+        scrapers: HashMap::new(),
         requests: Vec::new(),
         next_ip: 2,
     };

@@ -1,6 +1,5 @@
-//! Simulated resource usage: what the kubelets would measure. Heapster's emulation reads
-//! it, and every other view (InfluxDB, the dashboard) reads heapster, so they agree as
-//! they do on a real cluster.
+//! Simulated resource usage, pure: what a pod or a node uses. `apps::measured` applies it
+//! to the cluster's pods as the kubelets would measure them.
 
 use jiff::Timestamp;
 use serde_json::Value;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::diagnose::{self, Cause};
 use super::series::SeriesRules;
-use super::{HEAPSTER, NAMESPACE, Verdict};
+use super::{HEAPSTER, Verdict};
 use crate::kubeclient::{self, Answer, retry};
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct CheckConfig {
     /// How often a waiting check looks again.
     pub poll: Duration,
     pub dashboard_token_file: Option<PathBuf>,
+    /// Which monitoring stack the cluster runs.
+    pub stack: crate::stack::Stack,
 }
 
 impl Default for CheckConfig {
@@ -39,6 +41,7 @@ impl Default for CheckConfig {
             timeout: Duration::from_secs(300),
             poll: super::run::DEFAULT_POLL,
             dashboard_token_file: None,
+            stack: Default::default(),
         }
     }
 }
@@ -113,7 +116,9 @@ pub struct Ctx {
 pub(super) struct Snapshot {
     pub(super) nodes: Vec<Node>,
     pub(super) pods: Vec<Pod>,
-    pub(super) heapster_service: Option<bool>,
+    /// Whether the Service the dashboard's metric client proxies to exists (heapster, or
+    /// the scraper); `None` when it could not be read.
+    pub(super) metric_service: Option<bool>,
 }
 
 impl Snapshot {
@@ -156,8 +161,14 @@ impl Ctx {
     pub async fn explain(&self, message: &str) -> Vec<Cause> {
         let hints = diagnose::hints(message);
         let mut causes: Vec<Cause> = hints.iter().cloned().map(Cause::new).collect();
-        if diagnose::wants_heapster_log(&hints)
-            && let Some(log) = self.heapster_log_tail(15).await
+        let wanted = diagnose::wanted_log(&hints);
+        let deployment = match wanted {
+            Some(diagnose::WantedLog::DashboardScraper) => Some("dashboard-metrics-scraper"),
+            Some(diagnose::WantedLog::KubeletScraper) => Some(self.config.stack.deployments()[0].1),
+            None => None,
+        };
+        if let Some(deployment) = deployment
+            && let Some(log) = self.log_tail(deployment, 15).await
         {
             let evidence: Vec<String> = log.lines().map(str::to_string).collect();
             let from_log: Vec<Cause> = diagnose::hints(&log)
@@ -214,12 +225,20 @@ impl Ctx {
         )
     }
 
-    pub(super) async fn heapster_log_tail(&self, lines: i64) -> Option<String> {
+    /// The last lines of a stack Deployment's pod.
+    pub(super) async fn log_tail(&self, deployment: &str, lines: i64) -> Option<String> {
+        let ns = self
+            .config
+            .stack
+            .deployments()
+            .iter()
+            .find(|(_, d)| *d == deployment)?
+            .0;
         let snap = self.snapshot().await.ok()?;
         let pod = snap
             .pods
             .iter()
-            .find(|p| pod_belongs_to(p, HEAPSTER))?
+            .find(|p| pod_belongs_to(p, deployment))?
             .metadata
             .name
             .clone()?;
@@ -227,7 +246,7 @@ impl Ctx {
             tail_lines: Some(lines),
             ..Default::default()
         };
-        Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+        Api::<Pod>::namespaced(self.client.clone(), ns)
             .logs(&pod, &params)
             .await
             .ok()
@@ -242,7 +261,7 @@ impl Ctx {
         }
     }
 
-    /// Nodes, stack pods and the heapster Service, fetched at most once per poll interval.
+    /// Nodes, stack pods and the metric Service, fetched at most once per poll interval.
     pub(super) async fn snapshot(&self) -> Result<Snapshot, Verdict> {
         let mut cached = self.snapshot.lock().await;
         if let Some((at, snap)) = cached.as_ref()
@@ -251,44 +270,50 @@ impl Ctx {
             return Ok(snap.clone());
         }
         let lp = ListParams::default();
-        let (node_api, pod_api) = (
-            Api::<Node>::all(self.client.clone()),
-            Api::<Pod>::namespaced(self.client.clone(), NAMESPACE),
-        );
-        let service_api = Api::<Service>::namespaced(self.client.clone(), NAMESPACE);
+        let node_api = Api::<Node>::all(self.client.clone());
         let nodes = retry(|| node_api.list(&lp)).await.map_err(api_wait)?.items;
-        let pods = retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items;
-        let heapster_service = match retry(|| service_api.get_opt(HEAPSTER)).await {
+        let mut pods = Vec::new();
+        for ns in self.config.stack.namespaces() {
+            let pod_api = Api::<Pod>::namespaced(self.client.clone(), ns);
+            pods.extend(retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items);
+        }
+        let d = self.config.stack.dashboard();
+        let service_api = Api::<Service>::namespaced(self.client.clone(), d.metric_namespace);
+        let metric_service = match retry(|| service_api.get_opt(d.metric_service)).await {
             Ok(s) => Some(s.is_some()),
             Err(_) => None,
         };
         let snap = Snapshot {
             nodes,
             pods,
-            heapster_service,
+            metric_service,
         };
         *cached = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }
 
     /// A cause that makes waiting pointless for a check that needs the pods of
-    /// `components` (and, with `needs_heapster`, a reachable heapster): no nodes, no
-    /// heapster Service, or a pod that cannot start.
-    pub(super) async fn blocked(
-        &self,
-        components: &[&str],
-        needs_heapster: bool,
-    ) -> Option<String> {
+    /// `components` (and, with `needs_metrics`, a reachable metric service: heapster, or
+    /// the scraper): no nodes, no such Service, or a pod that cannot start.
+    pub(super) async fn blocked(&self, components: &[&str], needs_metrics: bool) -> Option<String> {
         let snap = self.snapshot().await.ok()?;
         if snap.nodes.is_empty() {
             return Some("the cluster has zero nodes".into());
         }
-        if needs_heapster && snap.heapster_service == Some(false) {
-            return Some(format!(
-                "no heapster service: Service {NAMESPACE}/{HEAPSTER} does not exist (the dashboard and these checks reach heapster through it)"
-            ));
+        let d = self.config.stack.dashboard();
+        if needs_metrics && snap.metric_service == Some(false) {
+            let (ns, svc) = (d.metric_namespace, d.metric_service);
+            return Some(if svc == HEAPSTER {
+                format!(
+                    "no heapster service: Service {ns}/{svc} does not exist (the dashboard and these checks reach heapster through it)"
+                )
+            } else {
+                format!(
+                    "no {svc} service: Service {ns}/{svc} does not exist (the dashboard reaches the scraper through it)"
+                )
+            });
         }
-        let heapster = needs_heapster.then_some(HEAPSTER);
+        let heapster = needs_metrics.then_some(d.metric_service);
         let components: Vec<&str> = components.iter().copied().chain(heapster).collect();
         let now = Timestamp::now();
         for component in components {

@@ -1,6 +1,8 @@
-//! kubernetes-dashboard v1.10.1: its log, its integration state, and its node and pod
-//! lists with their metrics, read as its UI reads them (login, then the `jweToken`).
-//! The shapes are v1.10.1's (`sim/FIDELITY.md`).
+//! kubernetes-dashboard v1.10.1 (heapster client) and v2.7.0 (sidecar client, reading
+//! dashboard-metrics-scraper): its log, its integration state, and its node and pod lists
+//! with their metrics, read as its UI reads them (login, then the `jweToken`). Both
+//! versions share these shapes and log lines but for the client's name
+//! (`integration/metric/`, `resource/`, `auth/` at v1.10.1 and v2.7.0; `sim/FIDELITY.md`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,24 +15,26 @@ use serde_json::{Value, json};
 use super::context::{Ctx, answer_json, api_wait, pod_belongs_to};
 use super::heapster::NO_DATA_BATCH;
 use super::series::{Point, SeriesRules, age, human_value, series};
-use super::{CHECKS_TOKEN_SECRET, DASHBOARD, DASHBOARD_PROXY, NAMESPACE, Verdict};
+use super::{DASHBOARD, DASHBOARD_PROXY, Verdict};
 use crate::kubeclient::{self, Answer, retry, snippet};
 
-pub const SUCCESS_LINE: &str = "Successful request to heapster";
+/// "Successful request to heapster" (v1.10.1) or "... to sidecar" (v2.7.0), logged when the
+/// client goes from unusable to usable (`integration/metric/manager.go`).
+pub const SUCCESS_LINE: &str = "Successful request to ";
 
 pub const FAILURE_PREFIX: &str = "Metric client health check failed:";
 
 pub const NO_CLIENT_LINE: &str = "No metric client provided. Skipping metrics.";
 
-pub const MISSING_SERVICE: &str =
-    "the server could not find the requested resource (get services heapster)";
+/// client-go's wording for a 404 from the service proxy: the metric Service is missing.
+pub const MISSING_SERVICE: &str = "the server could not find the requested resource (get services ";
 
 /// Why the dashboard's metric client is failing, read from its last failure line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogState {
-    /// "Successful request to heapster" after the last failure, no "No metric client" after it.
+    /// "Successful request to ..." after the last failure, no "No metric client" after it.
     Connected,
-    /// No heapster service at all.
+    /// No metric service (heapster, or the scraper) at all.
     MissingService(String),
     /// Heapster answers but has not scraped its first batch.
     NoDataBatch(String),
@@ -77,9 +81,11 @@ pub fn log_state(log: &str) -> LogState {
 /// which the caller does.
 pub fn log_verdict(state: &LogState) -> Verdict {
     match state {
-        LogState::Connected => Verdict::Pass(format!("\"{SUCCESS_LINE}\" after the last failure")),
+        LogState::Connected => {
+            Verdict::Pass(format!("\"{SUCCESS_LINE}...\" after the last failure"))
+        }
         LogState::MissingService(line) => Verdict::Wait(format!(
-            "the dashboard cannot find the heapster service: {line}"
+            "the dashboard cannot find its metric service: {line}"
         )),
         LogState::NoDataBatch(line) => {
             Verdict::Wait(format!("heapster has not scraped yet: {line}"))
@@ -91,7 +97,8 @@ pub fn log_verdict(state: &LogState) -> Verdict {
             "the dashboard lost its metric client after connecting: {line}"
         )),
         LogState::NotStarted => Verdict::Wait(
-            "the dashboard has not checked heapster yet (no health check line in its log)".into(),
+            "the dashboard has not checked its metric client yet (no health check line in its log)"
+                .into(),
         ),
     }
 }
@@ -215,11 +222,11 @@ pub fn list(v: &Value, list_field: &str, now: Timestamp, max_age: Duration) -> V
     Verdict::Pass(message)
 }
 
-/// `/api/v1/integration/heapster/state`.
+/// `/api/v1/integration/{heapster,sidecar}/state`.
 /// It runs a health check on every call (`integration/manager.go`); `error` is a Go
 /// `error` marshalled as JSON: a `*StatusError` has `ErrStatus.message`, a `*url.Error`
 /// has `Op` and `URL`, other error types marshal to `{}`.
-pub fn integration_state(v: &Value) -> Verdict {
+pub fn integration_state(v: &Value, integration: &str) -> Verdict {
     match v["connected"].as_bool() {
         Some(true) => Verdict::Pass(format!(
             "connected, last checked {}",
@@ -234,7 +241,7 @@ pub fn integration_state(v: &Value) -> Verdict {
             } else {
                 e.to_string()
             };
-            Verdict::Wait(format!("heapster not connected: {why}"))
+            Verdict::Wait(format!("{integration} not connected: {why}"))
         }
         None => Verdict::Fail(format!(
             "malformed integration state (no \"connected\"): {}",
@@ -262,8 +269,9 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
         );
         return Ok(Some(token.to_string()));
     }
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), NAMESPACE);
-    let Ok(Some(secret)) = retry(|| api.get_opt(CHECKS_TOKEN_SECRET)).await else {
+    let d = ctx.config.stack.dashboard();
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), d.namespace);
+    let Ok(Some(secret)) = retry(|| api.get_opt(d.checks_token_secret)).await else {
         return Ok(None);
     };
     let token = secret
@@ -287,7 +295,8 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
         return Verdict::Wait("no running dashboard pod yet".into());
     };
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), NAMESPACE);
+    let ns = ctx.config.stack.dashboard().namespace;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let params = LogParams::default();
     let log = match retry(|| pods.logs(&name, &params)).await {
         Ok(l) => l,
@@ -303,9 +312,10 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
     let state = log_state(&log);
     // A missing service is certain once the API confirms it; until then it may heal.
     if let LogState::MissingService(line) = &state
-        && snap.heapster_service == Some(false)
+        && snap.metric_service == Some(false)
     {
-        return Verdict::Fail(format!("no heapster service; the dashboard says: {line}"));
+        let svc = ctx.config.stack.dashboard().metric_service;
+        return Verdict::Fail(format!("no {svc} service; the dashboard says: {line}"));
     }
     log_verdict(&state)
 }
@@ -320,14 +330,14 @@ async fn session(ctx: &Ctx) -> Result<String, Verdict> {
     let Some(token) = ctx.dashboard_token.clone() else {
         return Err(Verdict::Fail("no dashboard login token".into()));
     };
-    let csrf_path =
-        kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
+    let ns = ctx.config.stack.dashboard().namespace;
+    let csrf_path = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
     let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![])
         .await
         .map_err(api_wait)?;
     let csrf = answer_json(&csrf, "dashboard", "/api/v1/csrftoken/login")?;
     let csrf = csrf["token"].as_str().unwrap_or_default().to_string();
-    let login_path = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, "/api/v1/login");
+    let login_path = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, "/api/v1/login");
     let body = json!({"token": token}).to_string().into_bytes();
     let answer = kubeclient::raw(
         &ctx.client,
@@ -368,7 +378,8 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
         return Err(Verdict::Fail(cause));
     }
-    let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
+    let ns = ctx.config.stack.dashboard().namespace;
+    let full = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, path);
     let mut renewed = false;
     loop {
         let jwe = session(ctx).await?;
@@ -404,14 +415,16 @@ pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
     if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
         return Verdict::Fail(cause);
     }
-    let path = "/api/v1/integration/heapster/state";
-    let full = kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path);
+    let d = ctx.config.stack.dashboard();
+    let path = format!("/api/v1/integration/{}/state", d.integration);
+    let full = kubeclient::service_proxy_path(d.namespace, DASHBOARD_PROXY, &path);
     let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &full, &[], vec![]).await {
         Ok(a) => a,
         Err(e) => return api_wait(e),
     };
     ctx.record(&format!("dashboard {path}"), &answer);
-    answer_json(&answer, "dashboard", path).map_or_else(|v| v, |v| integration_state(&v))
+    answer_json(&answer, "dashboard", &path)
+        .map_or_else(|v| v, |v| integration_state(&v, d.integration))
 }
 
 pub(super) async fn check_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {
@@ -582,21 +595,22 @@ mod tests {
     fn integration_state_shapes() {
         assert!(
             integration_state(
-                &json!({"connected": true, "lastChecked": "2026-11-25T10:00:00Z", "error": null})
+                &json!({"connected": true, "lastChecked": "2026-11-25T10:00:00Z", "error": null}),
+                "heapster"
             )
             .is_pass()
         );
         assert!(matches!(
-            integration_state(&json!({"connected": false, "error": {"x": 1}})),
+            integration_state(&json!({"connected": false, "error": {"x": 1}}), "heapster"),
             Verdict::Wait(_)
         ));
         let status_error = json!({"connected": false, "lastChecked": "2026-11-25T10:00:00Z", "error": {"ErrStatus": {
             "metadata": {}, "status": "Failure", "message": "unknown (get services heapster)", "reason": "Forbidden", "code": 403}}});
         assert!(
-            matches!(integration_state(&status_error), Verdict::Wait(r) if r.ends_with("unknown (get services heapster)"))
+            matches!(integration_state(&status_error, "heapster"), Verdict::Wait(r) if r.ends_with("unknown (get services heapster)"))
         );
         assert!(matches!(
-            integration_state(&json!({"state": "?"})),
+            integration_state(&json!({"state": "?"}), "heapster"),
             Verdict::Fail(_)
         ));
     }

@@ -63,7 +63,18 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
-        matches: |t| t.contains("x509"),
+        matches: |t| {
+            t.contains("doesn't contain any IP SANs")
+                && (t.contains("/metrics/resource") || t.contains("Failed to scrape node"))
+        },
+        hint: Hint {
+            symptom: "metrics-server: x509: cannot validate certificate ... doesn't contain any IP SANs",
+            cause: "kind's kubelet serving certificates are self-signed and carry no IP SANs, so metrics-server cannot verify them, never gets two scrapes and never becomes ready",
+            fix: "add --kubelet-insecure-tls to metrics-server's args (manifests/metrics-server/10-metrics-server.yaml), or enable serverTLSBootstrap for the kubelets and approve their CSRs",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("x509") && !t.contains("/metrics/resource"),
         hint: Hint {
             symptom: "x509 certificate errors",
             cause: "the kubelet serving certificates are self-signed (as on kind), so heapster cannot verify them",
@@ -110,6 +121,48 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
+        matches: |t| {
+            t.contains("FailedDiscoveryCheck") || t.contains("failing or missing response from")
+        },
+        hint: Hint {
+            symptom: "APIService v1beta1.metrics.k8s.io: FailedDiscoveryCheck",
+            cause: "the API server's aggregator cannot reach metrics-server through its Service (a firewall or CNI problem between the control plane and the pod network), or metrics-server answers its discovery request with an error",
+            fix: "kubectl get apiservice v1beta1.metrics.k8s.io -o yaml shows the failing URL; check kube-proxy and the CNI on the control-plane node, or run metrics-server with hostNetwork: true",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("Metrics API not available"),
+        hint: Hint {
+            symptom: "error: Metrics API not available",
+            cause: "discovery does not list metrics.k8s.io: its APIService is missing, or not Available, so the aggregator marks the group stale and clients drop it",
+            fix: "kubectl get apiservice v1beta1.metrics.k8s.io: apply manifests/metrics-server/, and read the Available condition's reason",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("Error scraping node metrics") && t.contains("is forbidden"),
+        hint: Hint {
+            symptom: "dashboard-metrics-scraper: Error scraping node metrics: ... is forbidden",
+            cause: "the scraper runs as the dashboard's account, which may not list metrics.k8s.io: the ClusterRole kubernetes-dashboard lacks its metrics.k8s.io rule, or is not bound",
+            fix: "apply the ClusterRole and ClusterRoleBinding kubernetes-dashboard of manifests/metrics-server/20-dashboard.yaml (get/list/watch on metrics.k8s.io pods and nodes)",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("MissingEndpoints"),
+        hint: Hint {
+            symptom: "APIService v1beta1.metrics.k8s.io: MissingEndpoints",
+            cause: "metrics-server has no ready pod behind its Service: it is ready only after two good scrapes of the kubelets",
+            fix: "read metrics-server's last log lines (below) for the scrape error: kubectl -n kube-system logs deploy/metrics-server",
+        },
+    },
+    Rule {
+        matches: |t| t.contains("the scraper holds no samples"),
+        hint: Hint {
+            symptom: "the scraper holds no samples although the dashboard says connected",
+            cause: "dashboard v2's health check asks the scraper for /healthz, which a catch-all route answers 200 whatever the scraper holds; the scraper itself has no rows: it cannot list metrics.k8s.io, or has not run one --metric-resolution yet",
+            fix: "read the scraper's last log lines (below): kubectl -n kubernetes-dashboard logs deploy/dashboard-metrics-scraper",
+        },
+    },
+    Rule {
         matches: |t| t.contains("No current data batch available"),
         hint: Hint {
             symptom: "heapster: No current data batch available",
@@ -143,12 +196,32 @@ pub fn hints(text: &str) -> Vec<Hint> {
         .collect()
 }
 
-/// Whether the hints ask for heapster's own log to find the scrape error.
+/// Whose log the hints ask for to find the underlying error: the program scraping the
+/// kubelets (heapster, or metrics-server), or the dashboard's scraper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WantedLog {
+    KubeletScraper,
+    DashboardScraper,
+}
+
+pub fn wanted_log(hints: &[Hint]) -> Option<WantedLog> {
+    let wants = |symptoms: &[&str]| hints.iter().any(|h| symptoms.contains(&h.symptom));
+    if wants(&[
+        "no node metrics from heapster past the deadline",
+        "heapster: No current data batch available",
+        "APIService v1beta1.metrics.k8s.io: MissingEndpoints",
+    ]) {
+        Some(WantedLog::KubeletScraper)
+    } else if wants(&["the scraper holds no samples although the dashboard says connected"]) {
+        Some(WantedLog::DashboardScraper)
+    } else {
+        None
+    }
+}
+
+/// Whether the hints ask for heapster's (or metrics-server's) own log.
 pub fn wants_heapster_log(hints: &[Hint]) -> bool {
-    hints.iter().any(|h| {
-        h.symptom == "no node metrics from heapster past the deadline"
-            || h.symptom == "heapster: No current data batch available"
-    })
+    wanted_log(hints).is_some()
 }
 
 /// A known cause of a failure: the hint, and the evidence it was read from (heapster's
@@ -180,7 +253,7 @@ impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.hint)?;
         if !self.evidence.is_empty() {
-            write!(f, "\n  seen in heapster's last log lines:")?;
+            write!(f, "\n  seen in the component's last log lines:")?;
             for line in &self.evidence {
                 write!(f, "\n    {line}")?;
             }

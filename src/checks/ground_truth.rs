@@ -1,5 +1,5 @@
-//! Ground truth: heapster, InfluxDB and the dashboard against the calibrated load's
-//! targets (Kubernetes' e2e resource-consumer burning a known CPU and memory).
+//! Ground truth: heapster and InfluxDB, or metrics.k8s.io, and the dashboard against the
+//! calibrated load's targets (Kubernetes' e2e resource-consumer burning a known CPU and memory).
 
 use std::sync::Arc;
 
@@ -10,8 +10,10 @@ use kube::api::Api;
 use super::context::{Ctx, api_wait};
 use super::series::human_value;
 use super::{Check, Verdict, check};
+use crate::kubeclient;
 use crate::kubeclient::retry;
 use crate::pipeline::load::Load;
+use crate::stack::Stack;
 
 /// A measurement against its calibrated target: within `tolerance` (relative) or not.
 /// Still off may heal (usage settles after the load starts), so it waits.
@@ -37,8 +39,9 @@ pub fn within_tolerance(
     }
 }
 
-/// The ground-truth checks of a calibrated load.
-pub(super) fn checks(load: &Load) -> Vec<Check> {
+/// The ground-truth checks of a calibrated load: heapster's model API (and InfluxDB), or
+/// metrics.k8s.io, and the dashboard, against the load's targets.
+pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
     let (a, b, c, d, e) = (
         load.clone(),
         load.clone(),
@@ -46,6 +49,22 @@ pub(super) fn checks(load: &Load) -> Vec<Check> {
         load.clone(),
         load.clone(),
     );
+    if stack == Stack::MetricsServer {
+        return vec![
+            check("ground_truth::cpu", move |ctx| {
+                check_pod_metrics(ctx, a.clone(), "cpu")
+            }),
+            check("ground_truth::memory", move |ctx| {
+                check_pod_metrics(ctx, b.clone(), "memory")
+            }),
+            check("ground_truth::node_covers_pod", move |ctx| {
+                check_node_metrics_cover_pod(ctx, c.clone())
+            }),
+            check("ground_truth::dashboard", move |ctx| {
+                check_dashboard(ctx, e.clone())
+            }),
+        ];
+    }
     vec![
         check("ground_truth::cpu", move |ctx| {
             check_pod(ctx, a.clone(), "cpu", "cpu/usage_rate")
@@ -97,6 +116,101 @@ async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'stat
             Err(v) => return v,
         };
     within_tolerance(pod, metric, target, point.value, load.config.tolerance)
+}
+
+/// A load pod's `PodMetrics` against its target (metrics-server's own e2e does the same
+/// with its consumers, `test/e2e_test.go@v0.9.0`).
+async fn check_pod_metrics(ctx: Arc<Ctx>, load: Load, what: &'static str) -> Verdict {
+    let (pod, target, metric) = if what == "cpu" {
+        (&load.cpu_pod, load.config.cpu_millicores, "cpu/usage_rate")
+    } else {
+        (
+            &load.memory_pod,
+            load.config.memory_mib << 20,
+            "memory/usage",
+        )
+    };
+    let path = format!(
+        "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods/{pod}",
+        load.namespace
+    );
+    let sample = metrics_sample(&ctx, &path).await;
+    let seen = sample.as_ref().ok().map(|s| {
+        let v = if what == "cpu" {
+            s.cpu_millicores
+        } else {
+            s.memory_bytes
+        };
+        human_value(metric, v)
+    });
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .ground_truth
+        .insert(what.to_string(), (human_value(metric, target), seen));
+    let s = match sample {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let verdict = super::metrics_api::judge(pod, &s, &ctx.rules(false, None), None);
+    if !verdict.is_pass() {
+        return verdict;
+    }
+    let measured = if what == "cpu" {
+        s.cpu_millicores
+    } else {
+        s.memory_bytes
+    };
+    within_tolerance(pod, metric, target, measured, load.config.tolerance)
+}
+
+async fn metrics_sample(ctx: &Ctx, path: &str) -> Result<super::metrics_api::Sample, Verdict> {
+    let answer = kubeclient::raw(&ctx.client, http::Method::GET, path, &[], vec![])
+        .await
+        .map_err(api_wait)?;
+    ctx.record(path, &answer);
+    if !answer.is_ok() {
+        return Err(Verdict::Wait(format!(
+            "{path}: {} {}",
+            answer.status,
+            kubeclient::snippet(&answer.body)
+        )));
+    }
+    let v = answer
+        .json()
+        .map_err(|e| Verdict::Fail(format!("{path}: {e}")))?;
+    super::metrics_api::sample(&v).map_err(|e| Verdict::Fail(format!("{path}: {e}")))
+}
+
+/// The node's `NodeMetrics` CPU covers its load pod's `PodMetrics` CPU.
+async fn check_node_metrics_cover_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
+    let pod = match retry(|| pods.get(&load.cpu_pod)).await {
+        Ok(p) => p,
+        Err(e) => return api_wait(e),
+    };
+    let Some(node) = pod.spec.and_then(|s| s.node_name) else {
+        return Verdict::Wait("the CPU load pod is not scheduled".into());
+    };
+    let pod_path = format!(
+        "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods/{}",
+        load.namespace, load.cpu_pod
+    );
+    let pod_cpu = match metrics_sample(&ctx, &pod_path).await {
+        Ok(s) => s.cpu_millicores,
+        Err(v) => return v,
+    };
+    match metrics_sample(&ctx, &format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}")).await {
+        Ok(s) if s.cpu_millicores >= pod_cpu => Verdict::Pass(format!(
+            "node {node} {}m >= load pod {pod_cpu}m",
+            s.cpu_millicores
+        )),
+        Ok(s) => Verdict::Wait(format!(
+            "node {node} reports {}m, less than its load pod's {pod_cpu}m",
+            s.cpu_millicores
+        )),
+        Err(v) => v,
+    }
 }
 
 async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {

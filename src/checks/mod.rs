@@ -3,8 +3,8 @@
 //! judges the answer with a pure verdict beside it. `plan` turns a cluster into the list
 //! of checks; `run` polls them to their outcomes.
 //!
-//! One file per component: `nodes`, `heapster`, `influxdb`, `grafana`, `dashboard`,
-//! `ground_truth`, `upgrade`; shared: `context` (what every check reads), `series` (the
+//! One file per component: `nodes`, `heapster`, `influxdb`, `grafana`, `dashboard` (v1
+//! and v2), `metrics_api` (metrics-server and its scraper), `ground_truth`, `upgrade`; shared: `context` (what every check reads), `series` (the
 //! rules of a fresh series), `diagnose` (known causes of failures).
 
 pub mod context;
@@ -14,6 +14,7 @@ pub mod grafana;
 pub mod ground_truth;
 pub mod heapster;
 pub mod influxdb;
+pub mod metrics_api;
 pub mod nodes;
 mod plan;
 pub mod run;
@@ -42,11 +43,6 @@ pub const GRAFANA: &str = "monitoring-grafana";
 pub const DASHBOARD: &str = "kubernetes-dashboard";
 
 pub const DASHBOARD_PROXY: &str = "https:kubernetes-dashboard:";
-
-pub const STACK: &[&str] = &[HEAPSTER, INFLUXDB, GRAFANA, DASHBOARD];
-
-/// The read-only identity the checks log in to the dashboard with (manifests/60-dashboard-checks.yaml).
-pub const CHECKS_TOKEN_SECRET: &str = "heapster-e2e-checks-token";
 
 pub const METRICS: &[&str] = &["cpu/usage_rate", "memory/usage"];
 
@@ -91,5 +87,7 @@ where
 
 /// The cluster has none of the stack: the harness cannot run (exit 2).
 #[derive(Debug, thiserror::Error)]
-#[error("none of the stack's Deployments ({}) exist in {NAMESPACE}: is this the right cluster and context? Bring the stack up with `cargo xtask up`", STACK.join(", "))]
-pub struct NoStack;
+#[error("none of the {stack} stack's Deployments ({}) exist: is this the right cluster and context, and the right --stack? Bring the stack up with `cargo xtask up --stack {stack}`", .stack.deployments().iter().map(|(ns, n)| format!("{ns}/{n}")).collect::<Vec<_>>().join(", "))]
+pub struct NoStack {
+    pub stack: crate::stack::Stack,
+}

@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Client;
 use kube::api::{Api, ListParams};
 
+use super::Verdict;
 use super::context::{Ctx, api_wait, node_name, node_ready};
 use super::series::parse_quantity;
-use super::{NAMESPACE, Verdict};
 use crate::kubeclient::{retry, status};
 
 pub(super) fn capacity(n: &Node, metric: &str) -> Option<i64> {
@@ -77,14 +77,18 @@ pub(super) async fn check_ready(ctx: Arc<Ctx>, node: String) -> Verdict {
     }
 }
 
-pub(super) async fn check_workload(ctx: Arc<Ctx>, name: &'static str) -> Verdict {
+pub(super) async fn check_workload(
+    ctx: Arc<Ctx>,
+    namespace: &'static str,
+    name: &'static str,
+) -> Verdict {
     if let Some(cause) = ctx.blocked(&[name], false).await {
         return Verdict::Fail(cause);
     }
-    let api = Api::<Deployment>::namespaced(ctx.client.clone(), NAMESPACE);
+    let api = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);
     match retry(|| api.get_opt(name)).await {
         Err(e) => api_wait(e),
-        Ok(None) => Verdict::Fail(format!("Deployment {NAMESPACE}/{name} does not exist")),
+        Ok(None) => Verdict::Fail(format!("Deployment {namespace}/{name} does not exist")),
         Ok(Some(d)) => match status::deployment_available(&d) {
             Ok(()) => Verdict::Pass("available".into()),
             Err(why) => Verdict::Wait(why),

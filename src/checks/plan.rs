@@ -1,5 +1,5 @@
-//! The plan: the cluster's checks, one per node and pod where the check is per node or
-//! pod, in name order.
+//! The plan: the cluster's checks for its stack, one per node and pod where the check is
+//! per node or pod, in name order.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -7,118 +7,195 @@ use kube::api::{Api, ListParams};
 
 use super::context::{Ctx, node_name, node_ready};
 use super::{
-    CHECKS_TOKEN_SECRET, Check, NAMESPACE, NoStack, STACK, check, dashboard, grafana, ground_truth,
-    heapster, influxdb, nodes,
+    Check, NoStack, check, dashboard, grafana, ground_truth, heapster, influxdb, metrics_api, nodes,
 };
 use crate::kubeclient::retry;
+use crate::stack::Stack;
 
 /// The stack's Deployments present in the cluster (`namespace`, `name`); none is an error
 /// (`NoStack`): there is nothing to check.
-pub async fn stack_deployments(client: &kube::Client) -> anyhow::Result<Vec<(String, String)>> {
-    let api = Api::<Deployment>::namespaced(client.clone(), NAMESPACE);
+pub async fn stack_deployments(
+    client: &kube::Client,
+    stack: Stack,
+) -> anyhow::Result<Vec<(String, String)>> {
     let lp = ListParams::default();
-    let present: Vec<(String, String)> = retry(|| api.list(&lp))
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .filter(|n| STACK.contains(&n.as_str()))
-        .map(|n| (NAMESPACE.to_string(), n))
-        .collect();
+    let mut present = Vec::new();
+    for ns in stack.namespaces() {
+        let api = Api::<Deployment>::namespaced(client.clone(), ns);
+        let names: Vec<String> = match retry(|| api.list(&lp)).await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .filter_map(|d| d.metadata.name)
+                .collect(),
+            // A namespace the stack creates may not exist yet.
+            Err(kube::Error::Api(e)) if e.code == 404 => vec![],
+            Err(e) => return Err(e.into()),
+        };
+        present.extend(
+            stack
+                .deployments()
+                .iter()
+                .filter(|(n, d)| *n == ns && names.iter().any(|x| x == d))
+                .map(|(n, d)| (n.to_string(), d.to_string())),
+        );
+    }
     if present.is_empty() {
-        return Err(NoStack.into());
+        return Err(NoStack { stack }.into());
     }
     Ok(present)
 }
 
-/// The cluster's checks, in name order. An empty list would be a bug, so the caller
-/// treats it as one.
-pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
+/// What the plan is made from: the nodes, the Ready ones, and the Running pods of the
+/// stack's namespaces on Ready nodes (`namespace`, `name`).
+struct Cluster {
+    nodes: Vec<String>,
+    ready: Vec<String>,
+    pods: Vec<(String, String)>,
+}
+
+async fn look(ctx: &Ctx) -> anyhow::Result<Cluster> {
     let client = ctx.client.clone();
     let lp = ListParams::default();
-    let (node_api, pod_api) = (
-        Api::<Node>::all(client.clone()),
-        Api::<Pod>::namespaced(client.clone(), NAMESPACE),
-    );
+    let node_api = Api::<Node>::all(client.clone());
     let all_nodes = retry(|| node_api.list(&lp)).await?.items;
     let nodes: Vec<String> = all_nodes.iter().map(node_name).collect();
-    // A node NotReady at the start is the nodes check's to report, not heapster's.
+    // A node NotReady at the start is the nodes check's to report, not the metrics'.
     let ready: Vec<String> = all_nodes
         .iter()
         .filter(|n| node_ready(n))
         .map(node_name)
         .collect();
-    stack_deployments(&client).await?;
-    let pods: Vec<String> = retry(|| pod_api.list(&lp))
-        .await?
-        .items
-        .iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .filter(|p| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.node_name.as_ref())
-                .is_some_and(|n| ready.contains(n))
-        })
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
-    ctx.dashboard_token = dashboard::token(ctx).await?;
+    stack_deployments(&client, ctx.config.stack).await?;
+    let mut pods = Vec::new();
+    for ns in ctx.config.stack.namespaces() {
+        let api = Api::<Pod>::namespaced(client.clone(), ns);
+        let running = retry(|| api.list(&lp))
+            .await?
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    && p.spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_ref())
+                        .is_some_and(|n| ready.contains(n))
+            });
+        pods.extend(running.filter_map(|p| Some((ns.to_string(), p.metadata.name?))));
+    }
+    Ok(Cluster { nodes, ready, pods })
+}
 
+/// The cluster's checks, in name order. An empty list would be a bug, so the caller
+/// treats it as one.
+pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
+    let cluster = look(ctx).await?;
+    ctx.dashboard_token = dashboard::token(ctx).await?;
+    let stack = ctx.config.stack;
     let mut checks = vec![check("nodes::count", nodes::check_count)];
-    for node in &nodes {
+    for node in &cluster.nodes {
         let n = node.clone();
         checks.push(check(format!("nodes::ready::{node}"), move |ctx| {
             nodes::check_ready(ctx, n.clone())
         }));
     }
-    for node in &ready {
+    for (ns, d) in stack.deployments() {
+        checks.push(check(format!("workloads::{d}"), move |ctx| {
+            nodes::check_workload(ctx, ns, d)
+        }));
+    }
+    match stack {
+        Stack::Heapster => checks.extend(heapster_checks(&cluster)),
+        Stack::MetricsServer => checks.extend(metrics_server_checks(&cluster)),
+    }
+    checks.extend(dashboard_checks(ctx));
+    if let Some(load) = ctx.load.clone() {
+        checks.extend(ground_truth::checks(&load, stack));
+    }
+    checks.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(checks)
+}
+
+fn heapster_checks(cluster: &Cluster) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for node in &cluster.ready {
         let n = node.clone();
         checks.push(check(
             format!("heapster::node_metrics::{node}"),
             move |ctx| heapster::check_node_metrics(ctx, n.clone()),
         ));
     }
-    for d in STACK {
-        checks.push(check(format!("workloads::{d}"), move |ctx| {
-            nodes::check_workload(ctx, d)
-        }));
-    }
     checks.push(check("heapster::health", heapster::check_health));
     checks.push(check("heapster::nodes", heapster::check_nodes));
+    let pods: Vec<String> = cluster.pods.iter().map(|(_, p)| p.clone()).collect();
     for pod in &pods {
         let p = pod.clone();
         checks.push(check(format!("heapster::pod_metrics::{pod}"), move |ctx| {
             heapster::check_pod_metrics(ctx, p.clone())
         }));
     }
-    let all_pods = pods.clone();
     checks.push(check("heapster::pod_list_metrics", move |ctx| {
-        heapster::check_pod_list_metrics(ctx, all_pods.clone())
+        heapster::check_pod_list_metrics(ctx, pods.clone())
     }));
     checks.push(check("influxdb::database", influxdb::check_database));
     checks.push(check("influxdb::node_series", influxdb::check_node_series));
     checks.push(check("grafana::health", grafana::check_health));
     checks.push(check("grafana::datasource", grafana::check_datasource));
-    checks.push(check("dashboard::log", dashboard::check_log));
+    checks
+}
+
+/// metrics.k8s.io for every Ready node and the stack's pods (CoreDNS's among them, in
+/// kube-system), and the scraper's series of every Ready node.
+fn metrics_server_checks(cluster: &Cluster) -> Vec<Check> {
+    let mut checks = vec![check(
+        "metrics_server::apiservice",
+        metrics_api::check_apiservice,
+    )];
+    for node in &cluster.ready {
+        let n = node.clone();
+        checks.push(check(
+            format!("metrics_server::node_metrics::{node}"),
+            move |ctx| metrics_api::check_node_metrics(ctx, n.clone()),
+        ));
+        let n = node.clone();
+        checks.push(check(format!("scraper::node_series::{node}"), move |ctx| {
+            metrics_api::check_scraper_node(ctx, n.clone())
+        }));
+    }
+    for (ns, pod) in &cluster.pods {
+        let (n, p) = (ns.clone(), pod.clone());
+        checks.push(check(
+            format!("metrics_server::pod_metrics::{pod}"),
+            move |ctx| metrics_api::check_pod_metrics(ctx, n.clone(), p.clone()),
+        ));
+    }
+    checks
+}
+
+fn dashboard_checks(ctx: &Ctx) -> Vec<Check> {
+    let d = ctx.config.stack.dashboard();
+    let mut checks = vec![
+        check("dashboard::log", dashboard::check_log),
+        check(
+            format!("dashboard::{}_state", d.integration),
+            dashboard::check_state,
+        ),
+    ];
     let no_token = ctx.dashboard_token.is_none().then(|| {
-        format!("no dashboard login token: Secret {NAMESPACE}/{CHECKS_TOKEN_SECRET} is missing; apply manifests/60-dashboard-checks.yaml, or pass --dashboard-token-file FILE")
+        format!("no dashboard login token: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE", d.namespace, d.checks_token_secret, d.checks_manifest)
     });
-    checks.push(check("dashboard::heapster_state", dashboard::check_state));
     let mut api_checks = vec![
         check("dashboard::node_metrics", |ctx| {
             dashboard::check_list(ctx, "/api/v1/node".into(), "nodes")
         }),
         check("dashboard::pod_metrics", |ctx| {
-            dashboard::check_list(ctx, format!("/api/v1/pod/{NAMESPACE}"), "pods")
+            let ns = ctx.config.stack.deployments()[0].0;
+            dashboard::check_list(ctx, format!("/api/v1/pod/{ns}"), "pods")
         }),
     ];
     for c in &mut api_checks {
         c.ignored = no_token.clone();
     }
     checks.extend(api_checks);
-    if let Some(load) = ctx.load.clone() {
-        checks.extend(ground_truth::checks(&load));
-    }
-    checks.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(checks)
+    checks
 }

@@ -124,6 +124,8 @@ pub fn parse_quantity(q: &str, cpu: bool) -> Option<i64> {
     let factor: f64 = match (cpu, unit) {
         (true, "") => 1000.0,
         (true, "m") => 1.0,
+        (true, "u") => 1e-3,
+        (true, "n") => 1e-6,
         (false, "") => 1.0,
         (false, "Ki") => 1024.0,
         (false, "Mi") => 1024f64.powi(2),
@@ -247,6 +249,7 @@ mod tests {
     fn quantities() {
         assert_eq!(parse_quantity("4", true), Some(4000));
         assert_eq!(parse_quantity("3500m", true), Some(3500));
+        assert_eq!(parse_quantity("64628397n", true), Some(64));
         assert_eq!(parse_quantity("24653492Ki", false), Some(24653492 * 1024));
         assert_eq!(parse_quantity("16Gi", false), Some(16 * 1024 * 1024 * 1024));
         assert_eq!(parse_quantity("lots", false), None);

@@ -7,7 +7,7 @@ use std::process::Command;
 use xshell::cmd;
 
 use crate::pipeline::tools::Exec;
-use crate::versions::STACK_IMAGES;
+use crate::versions::all_stack_images;
 
 /// Mirror reference for an image: `PREFIX/<last path segment>:<tag>`.
 pub fn mirror_reference(prefix: &str, image: &str) -> String {
@@ -17,8 +17,7 @@ pub fn mirror_reference(prefix: &str, image: &str) -> String {
 
 /// What to pull for an image the manifests use: by digest where the version table knows it.
 pub fn pull_reference(image: &str) -> String {
-    STACK_IMAGES
-        .iter()
+    all_stack_images()
         .find(|s| s.reference() == image)
         .map(|s| s.pull_reference())
         .unwrap_or_else(|| image.to_string())
@@ -133,7 +132,7 @@ pub fn pull_failure_message(
 ) -> String {
     let stack_failed = failures
         .iter()
-        .any(|f| STACK_IMAGES.iter().any(|s| f.starts_with(&s.reference())));
+        .any(|f| all_stack_images().any(|s| f.starts_with(&s.reference())));
     let mut out = format!(
         "could not pull {} image(s):\n  {}",
         failures.len(),

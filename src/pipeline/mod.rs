@@ -86,9 +86,22 @@ impl Options {
 }
 
 impl Options {
-    /// `heapster-e2e (Kubernetes 1.37)`: the JUnit suite and job summary title.
+    /// `heapster-e2e (Kubernetes 1.37)`: the JUnit suite and job summary title; the stack
+    /// is named when it is not the default.
     pub fn title(&self) -> String {
-        format!("heapster-e2e (Kubernetes {})", self.k8s_version)
+        match self.checks.stack {
+            crate::stack::Stack::Heapster => {
+                format!("heapster-e2e (Kubernetes {})", self.k8s_version)
+            }
+            s => format!("heapster-e2e {s} (Kubernetes {})", self.k8s_version),
+        }
+    }
+
+    /// Check `stack`, from its manifests under the workspace root `root`.
+    pub fn for_stack(mut self, root: &std::path::Path, stack: crate::stack::Stack) -> Options {
+        self.checks.stack = stack;
+        self.manifests = stack.manifests(root);
+        self
     }
 }
 
@@ -316,6 +329,7 @@ fn keep_evidence(run: &Run, result: &RunResult) {
         responses: responses.as_ref(),
         stuck_pod: run.stuck_pod.as_deref(),
         junit: opts.junit.as_deref(),
+        stack: opts.checks.stack,
     };
     if finish.keeps_evidence() {
         let mut problems = Vec::new();

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::checks::run::Outcome;
 use crate::checks::{self, Summary};
 use crate::kubeclient::Answer;
+use crate::stack::Stack;
 
 pub const SMALL_FILES: &[&str] = &["timings.json", "metrics.json", "checks.json"];
 
@@ -84,10 +85,18 @@ fn outcome_json(o: &Outcome) -> Value {
     json!({"name": o.name, "passed": o.passed, "ignored": o.ignored, "interrupted": o.interrupted, "seconds": o.duration.as_secs_f64(), "message": o.message, "causes": causes})
 }
 
-/// Objects a failing check points at: `(kind, namespace, name)`.
-pub fn objects_for_check(check: &str) -> Vec<(&'static str, String, String)> {
-    let ns = checks::NAMESPACE.to_string();
-    let deploy = |name: &str| vec![("Deployment", ns.clone(), name.to_string())];
+/// Objects a failing check of `stack` points at: `(kind, namespace, name)`.
+pub fn objects_for_check(check: &str, stack: Stack) -> Vec<(&'static str, String, String)> {
+    let namespace_of = |name: &str| {
+        stack
+            .deployments()
+            .iter()
+            .find(|(_, d)| *d == name)
+            .map_or("kube-system", |(ns, _)| ns)
+            .to_string()
+    };
+    let ns = namespace_of(checks::HEAPSTER);
+    let deploy = |name: &str| vec![("Deployment", namespace_of(name), name.to_string())];
     let mut parts = check.splitn(3, "::");
     match (parts.next(), parts.next(), parts.next()) {
         (Some("nodes"), Some("ready"), Some(node))
@@ -108,6 +117,22 @@ pub fn objects_for_check(check: &str) -> Vec<(&'static str, String, String)> {
         (Some("influxdb"), ..) => deploy(checks::INFLUXDB),
         (Some("grafana"), ..) => deploy(checks::GRAFANA),
         (Some("dashboard"), ..) => deploy(checks::DASHBOARD),
+        (Some("metrics_server"), Some("apiservice"), _) => {
+            let mut out = vec![(
+                "APIService",
+                String::new(),
+                checks::metrics_api::APISERVICE.to_string(),
+            )];
+            out.extend(deploy(checks::metrics_api::METRICS_SERVER));
+            out
+        }
+        (Some("metrics_server"), Some("node_metrics"), Some(node)) => {
+            let mut out = vec![("Node", String::new(), node.to_string())];
+            out.extend(deploy(checks::metrics_api::METRICS_SERVER));
+            out
+        }
+        (Some("metrics_server"), ..) => deploy(checks::metrics_api::METRICS_SERVER),
+        (Some("scraper"), ..) => deploy(checks::metrics_api::SCRAPER),
         _ => vec![],
     }
 }
@@ -189,25 +214,30 @@ pub async fn write_cluster_evidence(
     dir: &Path,
     failing_checks: &[String],
     stuck_pod: Option<&str>,
+    stack: Stack,
 ) -> anyhow::Result<()> {
     let mut problems = Problems::default();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), checks::NAMESPACE);
-    let pod_list = problems
-        .keep(
-            "pods",
-            pods.list(&ListParams::default()).await.map_err(Into::into),
-        )
-        .map(|l| l.items)
-        .unwrap_or_default();
-    write_pod_logs(&pods, &pod_list, &dir.join("pods"), &mut problems).await;
+    let mut pod_list = Vec::new();
+    for ns in stack.namespaces() {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let listed = problems
+            .keep(
+                "pods",
+                pods.list(&ListParams::default()).await.map_err(Into::into),
+            )
+            .map(|l| l.items)
+            .unwrap_or_default();
+        write_pod_logs(&pods, ns, &listed, &dir.join("pods"), &mut problems).await;
+        pod_list.extend(listed);
+    }
     let events = write_events(client, &dir.join("events.txt")).await;
     problems.keep("events", events);
     let mut wanted: Vec<(&str, String, String)> = failing_checks
         .iter()
-        .flat_map(|c| objects_for_check(c))
+        .flat_map(|c| objects_for_check(c, stack))
         .collect();
     if let Some(pod) = stuck_pod {
-        let (ns, name) = pod.split_once('/').unwrap_or((checks::NAMESPACE, pod));
+        let (ns, name) = pod.split_once('/').unwrap_or(("kube-system", pod));
         wanted.push(("Pod", ns.to_string(), name.to_string()));
     }
     wanted.sort();
@@ -223,7 +253,13 @@ pub async fn write_cluster_evidence(
     problems.into_result()
 }
 
-async fn write_pod_logs(pods: &Api<Pod>, pod_list: &[Pod], dir: &Path, problems: &mut Problems) {
+async fn write_pod_logs(
+    pods: &Api<Pod>,
+    namespace: &str,
+    pod_list: &[Pod],
+    dir: &Path,
+    problems: &mut Problems,
+) {
     if problems
         .keep("pods", std::fs::create_dir_all(dir).map_err(Into::into))
         .is_none()
@@ -236,7 +272,7 @@ async fn write_pod_logs(pods: &Api<Pod>, pod_list: &[Pod], dir: &Path, problems:
             crate::kubeclient::evidence::container_logs(pods, pod, None).await
         {
             let suffix = if previous { ".previous" } else { "" };
-            let file = format!("{}_{name}_{container}{suffix}.log", checks::NAMESPACE);
+            let file = format!("{namespace}_{name}_{container}{suffix}.log");
             problems.keep(&name, write(&dir.join(file), log));
         }
     }
@@ -305,6 +341,15 @@ async fn write_objects(
                 .get_opt(name)
                 .await
                 .map(|o| o.map(|o| yaml_of(&o))),
+            "APIService" => {
+                let gvk =
+                    kube::api::GroupVersionKind::gvk("apiregistration.k8s.io", "v1", "APIService");
+                let ar = kube::api::ApiResource::from_gvk(&gvk);
+                Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar)
+                    .get_opt(name)
+                    .await
+                    .map(|o| o.map(|o| yaml_of(&o)))
+            }
             _ => {
                 let prefix = format!("{name}-");
                 for p in pod_list.iter().filter(|p| {
@@ -340,19 +385,19 @@ mod tests {
     #[test]
     fn failing_checks_point_at_their_objects() {
         assert_eq!(
-            objects_for_check("nodes::ready::kind-worker"),
+            objects_for_check("nodes::ready::kind-worker", Stack::Heapster),
             vec![("Node", String::new(), "kind-worker".into())]
         );
         assert_eq!(
-            objects_for_check("workloads::heapster"),
+            objects_for_check("workloads::heapster", Stack::Heapster),
             vec![("Deployment", "kube-system".into(), "heapster".into())]
         );
         assert_eq!(
-            objects_for_check("dashboard::log")[0].2,
+            objects_for_check("dashboard::log", Stack::Heapster)[0].2,
             "kubernetes-dashboard"
         );
         assert!(
-            objects_for_check("heapster::pod_metrics::coredns-1").contains(&(
+            objects_for_check("heapster::pod_metrics::coredns-1", Stack::Heapster).contains(&(
                 "Pod",
                 "kube-system".into(),
                 "coredns-1".into()

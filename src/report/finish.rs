@@ -36,6 +36,8 @@ pub struct Finish<'a> {
     /// A pod the rollout found stuck (`namespace/name`).
     pub stuck_pod: Option<&'a str>,
     pub junit: Option<&'a Path>,
+    /// The stack checked: where its pods and objects are.
+    pub stack: crate::stack::Stack,
 }
 
 impl Finish<'_> {
@@ -68,7 +70,7 @@ pub async fn finish(f: &Finish<'_>, report: &Report) {
                 .map(|o| o.name.clone())
                 .collect();
             if let Err(e) =
-                artifacts::write_cluster_evidence(client, dir, &failing, f.stuck_pod).await
+                artifacts::write_cluster_evidence(client, dir, &failing, f.stuck_pod, f.stack).await
             {
                 problems.push(format!("cluster evidence: {}", crate::error::describe(&e)));
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use heapster_e2e::checks::series::{age, parse_metric_result};
-use heapster_e2e::checks::{CHECKS_TOKEN_SECRET, DASHBOARD_PROXY, NAMESPACE};
+use heapster_e2e::checks::{DASHBOARD_PROXY, NAMESPACE};
 use heapster_e2e::checks::{Verdict, dashboard, heapster};
 use heapster_e2e::kubeclient::{self, Answer};
 use jiff::Timestamp;
@@ -74,7 +74,11 @@ fn heapster(path: &str) -> String {
 async fn login(client: &kube::Client) -> Result<String, String> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
     let secret = secrets
-        .get(CHECKS_TOKEN_SECRET)
+        .get(
+            heapster_e2e::stack::Stack::Heapster
+                .dashboard()
+                .checks_token_secret,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let token = secret

@@ -4,6 +4,7 @@
 pub mod fidelity;
 pub mod ground_truth;
 pub mod layout;
+pub mod metrics_server;
 pub mod pinned;
 pub mod pipeline;
 pub mod scenarios;
@@ -43,6 +44,7 @@ pub fn check_config(timeout: Duration) -> CheckConfig {
         timeout,
         poll: Duration::from_millis(150),
         dashboard_token_file: None,
+        stack: Default::default(),
     }
 }
 
@@ -73,8 +75,13 @@ impl Fakes {
         }
     }
 
+    /// A registry holding both stacks' images.
     pub fn registry_with_stack() -> Vec<(String, Option<String>)> {
-        stack_images().into_iter().map(|i| (i, None)).collect()
+        let metrics_server = heapster_e2e::stack::Stack::MetricsServer.manifests(&root());
+        let both = stack_images().into_iter().chain(manifests::images(
+            &manifests::load_dir(&metrics_server).expect("shipped manifests load"),
+        ));
+        both.map(|i| (i, None)).collect()
     }
 
     /// A shell whose PATH has only the fakes, and whose HOME and KUBECONFIG are private.

@@ -36,6 +36,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         timeout: args.timeout,
         poll: suite::DEFAULT_POLL,
         dashboard_token_file: args.dashboard_token_file.clone(),
+        stack: args.stack.stack,
     };
     let mut ctx = Ctx::new(client.clone(), config);
     let cancel = Cancel::new();
@@ -80,6 +81,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
             responses: Some(&responses),
             stuck_pod: None,
             junit: args.junit.as_deref(),
+            stack: args.stack.stack,
         },
         &report,
     ));
@@ -102,7 +104,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
 /// Wait, within the checks' deadline, for the stack's Deployments to be available (or a
 /// pod to fail for certain), so the plan sees the pods that will run.
 fn settle(rt: &tokio::runtime::Runtime, ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
-    let wanted = rt.block_on(checks::stack_deployments(&ctx.client))?;
+    let wanted = rt.block_on(checks::stack_deployments(&ctx.client, ctx.config.stack))?;
     report.begin("Stack");
     let start = Instant::now();
     let left = ctx

@@ -56,6 +56,15 @@ pub fn workspace_root() -> PathBuf {
 
 pub const DEFAULT_NAME: &str = "heapster-e2e";
 
+/// `--stack`: which monitoring stack to bring up, lint or check.
+#[derive(Args, Clone, Copy)]
+pub struct StackArg {
+    /// heapster (heapster + InfluxDB + Grafana + dashboard v1.10.1) or metrics-server
+    /// (metrics-server v0.9.0 + dashboard v2.7.0 + metrics-scraper v1.0.8).
+    #[arg(long, default_value = "heapster", value_parser = heapster_e2e::stack::Stack::parse)]
+    pub stack: heapster_e2e::stack::Stack,
+}
+
 /// What `up` needs, and `e2e` too: a cluster and the stack on it.
 #[derive(Args, Clone)]
 pub struct ClusterArgs {
@@ -84,7 +93,10 @@ pub struct ClusterArgs {
     /// Deadline for the rollout (and, for e2e, again for the checks), e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_parser = validate::deadline)]
     pub timeout: Duration,
-    /// Directory of the stack's manifests [default: manifests/ in the workspace].
+    #[command(flatten)]
+    pub stack: StackArg,
+    /// Directory of the stack's manifests [default: manifests/ for heapster,
+    /// manifests/metrics-server/ for metrics-server, in the workspace].
     #[arg(long, value_parser = user_path)]
     pub manifests: Option<PathBuf>,
     /// kind cluster configuration, never applied [default: manifests/kind/kind-config.yaml in the workspace].
@@ -220,6 +232,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
+    pub stack: StackArg,
+    #[command(flatten)]
     pub output: OutputArgs,
     /// Arguments for the check harness after `--`: name filters, --exact, --skip, --list, --nocapture.
     #[arg(last = true)]
@@ -238,9 +252,12 @@ pub struct LintArgs {
     /// Kubernetes version MAJOR.MINOR (one this harness pins); default every supported version.
     #[arg(long = "k8s-version", value_parser = validate::k8s_version)]
     pub k8s_version: Option<String>,
-    /// Directory of the manifests to lint [default: manifests/ in the workspace].
+    /// Directory of the manifests to lint [default: both stacks' manifests in the workspace].
     #[arg(long, value_parser = user_path)]
     pub manifests: Option<PathBuf>,
+    /// Lint only this stack's manifests (heapster or metrics-server) [default: both].
+    #[arg(long, value_parser = heapster_e2e::stack::Stack::parse)]
+    pub stack: Option<heapster_e2e::stack::Stack>,
 }
 
 #[derive(Args)]
@@ -248,6 +265,8 @@ pub struct SimArgs {
     /// What the simulated cluster does: `healthy`, or one fault.
     #[arg(long, default_value = "healthy", value_parser = scenario())]
     pub scenario: kind_sim::Scenario,
+    #[command(flatten)]
+    pub stack: StackArg,
 }
 
 /// A scenario by name; the possible values (in `--help` and in errors) are the

@@ -25,7 +25,9 @@ fn options(
         version
     };
     let root = workspace_root();
-    let mut opts = Options::new(&root, &name, pinned).map_err(anyhow::Error::msg)?;
+    let mut opts = Options::new(&root, &name, pinned)
+        .map_err(anyhow::Error::msg)?
+        .for_stack(&root, cluster.stack.stack);
     opts.k8s_version = version.to_string();
     if let Some(image) = &cluster.node_image {
         opts.node_image = image.clone();
@@ -54,6 +56,7 @@ fn options(
                 max_age: e2e.max_age,
                 timeout: cluster.timeout,
                 poll: suite::DEFAULT_POLL,
+                stack: cluster.stack.stack,
                 ..CheckConfig::default()
             };
             opts.load = (!e2e.no_load).then(|| e2e.load.config());

@@ -7,29 +7,27 @@ use std::path::Path;
 use heapster_e2e::manifests::lint::{self, Severity};
 use heapster_e2e::pipeline::tools::find_on_path;
 use heapster_e2e::report::say;
+use heapster_e2e::stack::Stack;
 use heapster_e2e::{exit, manifests, versions};
 use xshell::{Shell, cmd};
 
 use crate::cli::{LintArgs, workspace_root};
 
+/// Each stack's manifests (or the one directory given), against each version.
 pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
-    let dir = args
-        .manifests
-        .unwrap_or_else(|| workspace_root().join("manifests"));
-    let docs = manifests::load_dir(&dir)?;
-    let targets: Vec<String> = match args.k8s_version {
-        Some(v) => vec![v],
+    let root = workspace_root();
+    let dirs: Vec<std::path::PathBuf> = match (&args.manifests, args.stack) {
+        (Some(dir), _) => vec![dir.clone()],
+        (None, Some(stack)) => vec![stack.manifests(&root)],
+        (None, None) => Stack::ALL.iter().map(|s| s.manifests(&root)).collect(),
+    };
+    let targets: Vec<String> = match &args.k8s_version {
+        Some(v) => vec![v.clone()],
         None => versions::NODE_IMAGES
             .iter()
             .map(|n| n.minor.to_string())
             .collect(),
     };
-    let files: Vec<String> = docs
-        .iter()
-        .map(|d| d.file.display().to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let validator = find_on_path(
         &sh.var_os("PATH").unwrap_or_default(),
         "kubernetes-validate",
@@ -40,7 +38,33 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
         );
     }
     let mut errors = 0;
-    for version in &targets {
+    for dir in &dirs {
+        errors += lint_dir(sh, dir, &targets, validator.as_deref())?;
+    }
+    Ok(if errors == 0 {
+        exit::PASSED
+    } else {
+        exit::CHECK_FAILED
+    })
+}
+
+/// The errors found in one directory's manifests.
+fn lint_dir(
+    sh: &Shell,
+    dir: &Path,
+    targets: &[String],
+    validator: Option<&Path>,
+) -> anyhow::Result<usize> {
+    let docs = manifests::load_dir(dir)?;
+    let label = dir.display();
+    let files: Vec<String> = docs
+        .iter()
+        .map(|d| d.file.display().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut errors = 0;
+    for version in targets {
         let findings = lint::lint(&docs, version);
         for f in &findings {
             let level = if f.severity == Severity::Error {
@@ -54,7 +78,7 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .count();
-        let schema_ok = match &validator {
+        let schema_ok = match validator {
             Some(tool) => validate(sh, tool, version, &files),
             None => true,
         };
@@ -68,16 +92,12 @@ pub fn run(sh: &Shell, args: LintArgs) -> anyhow::Result<i32> {
                 ""
             };
             say(&format!(
-                "ok: Kubernetes {version}: {} objects, no removed or deprecated APIs{schema}",
+                "ok: Kubernetes {version}: {} objects in {label}, no removed or deprecated APIs{schema}",
                 docs.len()
             ));
         }
     }
-    Ok(if errors == 0 {
-        exit::PASSED
-    } else {
-        exit::CHECK_FAILED
-    })
+    Ok(errors)
 }
 
 fn validate(sh: &Shell, tool: &Path, version: &str, files: &[String]) -> bool {

@@ -9,7 +9,8 @@ use crate::cli::SimArgs;
 
 pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     let scenario = args.scenario;
-    let docs = manifests::load_dir(&crate::cli::workspace_root().join("manifests"))?;
+    let stack = args.stack.stack;
+    let docs = manifests::load_dir(&stack.manifests(&crate::cli::workspace_root()))?;
     let images = manifests::images(&docs);
     let dir = std::env::temp_dir().join(format!("heapster-e2e-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -28,8 +29,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     let client = rt.block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))?;
     rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))?;
 
-    let registry = versions::STACK_IMAGES
-        .iter()
+    let registry = versions::all_stack_images()
         .chain([&versions::LOAD_IMAGE])
         .map(|i| (i.reference(), None))
         .collect();
@@ -56,7 +56,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
         kubeconfig.display()
     ));
     say(&format!(
-        "  cargo xtask check --kubeconfig {} --timeout 2m",
+        "  cargo xtask check --kubeconfig {} --timeout 2m --stack {stack}",
         kubeconfig.display()
     ));
     say("\nOr run the whole pipeline against fake kind and docker, in another shell:");
@@ -66,7 +66,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
         kind_sim::shim::CONTROL_ENV,
         dir.join("kube-config").display()
     ));
-    say("  cargo xtask e2e");
+    say(&format!("  cargo xtask e2e --stack {stack}"));
     say("\nPress Ctrl-C to stop.");
     rt.block_on(tokio::signal::ctrl_c())?;
     drop(handle);

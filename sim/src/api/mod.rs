@@ -102,17 +102,33 @@ async fn handle(
         ["api"] => json_reply(
             json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]}),
         ),
-        ["apis"] => json_reply(api_groups(cluster.minor)),
+        ["apis"] => {
+            let served = crate::aggregated::available(&cluster.lock());
+            json_reply(api_groups(cluster.minor, served))
+        }
+        ["apis", "metrics.k8s.io", version, rest @ ..] => {
+            let st = cluster.lock();
+            reply(crate::aggregated::request(
+                &cluster,
+                &st,
+                &who,
+                version,
+                rest,
+                now(),
+            ))
+        }
         ["api", "v1"] => json_reply(resource_list("", "v1", cluster.minor)),
-        ["apis", group] => match api_groups(cluster.minor)["groups"]
-            .as_array()
-            .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
-        {
-            Some(g) => json_reply(
-                json!({"kind": "APIGroup", "apiVersion": "v1", "name": g["name"], "versions": g["versions"], "preferredVersion": g["preferredVersion"]}),
-            ),
-            None => not_found_path(),
-        },
+        ["apis", group] => {
+            match api_groups(cluster.minor, crate::aggregated::available(&cluster.lock()))["groups"]
+                .as_array()
+                .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
+            {
+                Some(g) => json_reply(
+                    json!({"kind": "APIGroup", "apiVersion": "v1", "name": g["name"], "versions": g["versions"], "preferredVersion": g["preferredVersion"]}),
+                ),
+                None => not_found_path(),
+            }
+        }
         ["apis", group, version]
             if resources::served_group_versions(cluster.minor).contains(&(*group, *version)) =>
         {
@@ -140,7 +156,9 @@ fn version(cluster: &Cluster) -> Value {
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"})
 }
 
-fn api_groups(minor: u32) -> Value {
+/// The groups `/apis` lists; `metrics.k8s.io` while its APIService is Available (client-go
+/// drops an aggregated group the aggregator marks stale, so clients see it this way).
+fn api_groups(minor: u32, metrics_available: bool) -> Value {
     let mut groups: Vec<Value> = Vec::new();
     for (group, version) in resources::served_group_versions(minor)
         .into_iter()
@@ -152,6 +170,12 @@ fn api_groups(minor: u32) -> Value {
             None => groups
                 .push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})),
         }
+    }
+    if metrics_available {
+        let gv = json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"});
+        groups.push(
+            json!({"name": "metrics.k8s.io", "versions": [gv.clone()], "preferredVersion": gv}),
+        );
     }
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }

@@ -16,6 +16,11 @@ pub enum App {
     InfluxDb,
     Grafana,
     Dashboard,
+    /// kubernetes-dashboard v2.7.0 (`kubernetesui/dashboard`), reading the scraper.
+    DashboardV2,
+    MetricsServer,
+    /// dashboard-metrics-scraper v1.0.8 (`kubernetesui/metrics-scraper`).
+    Scraper,
     ResourceConsumer,
     Other,
 }
@@ -31,6 +36,12 @@ impl App {
             App::Grafana
         } else if repo.contains("kubernetes-dashboard") {
             App::Dashboard
+        } else if repo.ends_with("kubernetesui/dashboard") {
+            App::DashboardV2
+        } else if repo.ends_with("metrics-server/metrics-server") {
+            App::MetricsServer
+        } else if repo.ends_with("kubernetesui/metrics-scraper") {
+            App::Scraper
         } else if repo.contains("resource-consumer") {
             App::ResourceConsumer
         } else {
@@ -44,7 +55,10 @@ impl App {
             App::Heapster => Some(8082),
             App::InfluxDb => Some(8086),
             App::Grafana => Some(3000),
-            App::Dashboard => Some(8443),
+            App::Dashboard | App::DashboardV2 => Some(8443),
+            // The manifest's `--secure-port=10250`, the port named `https`.
+            App::MetricsServer => Some(10250),
+            App::Scraper => Some(8000),
             App::ResourceConsumer => Some(8080),
             App::Other => None,
         }
@@ -52,7 +66,7 @@ impl App {
 
     /// Serves HTTPS only (the dashboard with `--auto-generate-certificates`).
     pub fn tls_only(self) -> bool {
-        self == App::Dashboard
+        matches!(self, App::Dashboard | App::DashboardV2 | App::MetricsServer)
     }
 }
 
@@ -320,6 +334,18 @@ mod tests {
         assert_eq!(
             App::of_image("registry.k8s.io/kubernetes-dashboard-amd64:v1.10.1"),
             App::Dashboard
+        );
+        assert_eq!(
+            App::of_image("kubernetesui/dashboard:v2.7.0"),
+            App::DashboardV2
+        );
+        assert_eq!(
+            App::of_image("registry.k8s.io/metrics-server/metrics-server:v0.9.0"),
+            App::MetricsServer
+        );
+        assert_eq!(
+            App::of_image("kubernetesui/metrics-scraper:v1.0.8"),
+            App::Scraper
         );
         assert_eq!(
             App::of_image("registry.k8s.io/coredns/coredns:v1.12.1"),

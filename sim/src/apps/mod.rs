@@ -1,6 +1,7 @@
 //! The programs behind the API server's service proxy, each emulated from its upstream
 //! source at the pinned version: heapster, InfluxDB, Grafana (heapster's images),
-//! kubernetes-dashboard v1.10.1 and the e2e resource-consumer. `common` holds what they
+//! kubernetes-dashboard v1.10.1, metrics-server, dashboard-metrics-scraper, dashboard
+//! v2.7.0 and the e2e resource-consumer. `common` holds what they
 //! share; `serve` hands a proxied request to the program a backend pod runs. They reach
 //! each other only through `common::ServiceProxy`, as the real programs do.
 
@@ -10,6 +11,9 @@ pub mod dashboard;
 pub mod grafana;
 pub mod heapster;
 pub mod influxdb;
+pub mod measured;
+pub mod metrics_server;
+pub mod scraper;
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -39,7 +43,11 @@ pub fn serve(
             cluster.config.timing.grafana_setup,
             now,
         ),
-        App::Dashboard => dashboard::serve(cluster, st, pod, container, req, net, now),
+        App::Dashboard | App::DashboardV2 => {
+            dashboard::serve(cluster, st, pod, container, req, net, now)
+        }
+        App::MetricsServer => metrics_server::serve(cluster, st, pod, container, req.path, now),
+        App::Scraper => scraper::serve(st, pod, req.path),
         App::ResourceConsumer => consumer::serve(st, pod, req),
         App::Other => Http::go_error(404, "404 page not found"),
     }

@@ -280,7 +280,8 @@ fn exit_of(cluster: &Cluster, container: &Value, now: Timestamp) -> Option<(i64,
 }
 
 /// An HTTP readiness probe as the kubelet runs it against the container's own program:
-/// heapster's `/healthz` is the one the stack uses; other probes pass.
+/// heapster's `/healthz` and metrics-server's `/readyz` are the ones the stacks use; other
+/// probes pass.
 fn readiness(
     cluster: &Cluster,
     st: &State,
@@ -298,6 +299,15 @@ fn readiness(
                 Some(Ok(())) => Ok(()),
                 // The kubelet reports the status code, not the body (prober/http.go).
                 _ => Err("HTTP probe failed with statuscode: 500".into()),
+            }
+        }
+        (App::MetricsServer, Some("/readyz")) => {
+            let ready = crate::apps::metrics_server::metrics_server_of(cluster, st, pod, container)
+                .is_some_and(|ms| ms.ready(cluster, st, now));
+            if ready {
+                Ok(())
+            } else {
+                Err("HTTP probe failed with statuscode: 500".into())
             }
         }
         _ => Ok(()),
@@ -355,6 +365,8 @@ fn start_logs(st: &mut State, pod: &Value, containers: &[Value], now: Timestamp)
                 "Starting a utility program that will configure Grafana".into(),
                 "Starting Grafana in foreground mode".into(),
             ],
+            App::MetricsServer => crate::apps::metrics_server::start_lines(now),
+            App::Scraper => crate::apps::scraper::start_lines(c),
             _ => vec![],
         };
         let log = st

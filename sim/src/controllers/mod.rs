@@ -10,8 +10,9 @@ use base64::Engine;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::aggregated;
 use crate::apps::common::{App, pods_running};
-use crate::apps::{dashboard, heapster};
+use crate::apps::{dashboard, heapster, metrics_server, scraper};
 use crate::cluster::{Cluster, State, now};
 use crate::proxy::ApiServerProxy;
 use crate::rbac::Identity;
@@ -32,19 +33,110 @@ pub fn reconcile(cluster: &Cluster) {
     workloads::daemon_sets(st);
     kubelet::pods(cluster, st, now);
     workloads::workload_status(st);
+    apiservices(cluster, st, now);
+    scraper::tick(cluster, st, now);
     dashboard::tick(cluster, st, &ApiServerProxy { cluster }, now);
     heapster_logs(cluster, st, now);
+    metrics_server_logs(cluster, st, now);
+}
+
+/// kube-aggregator's availability controller: each APIService's `Available` condition.
+fn apiservices(cluster: &Cluster, st: &mut State, now: Timestamp) {
+    for api in st.store.list(aggregated::APISERVICES, None) {
+        if api["spec"]["service"].is_null() {
+            continue;
+        }
+        let mut updated = api.clone();
+        let condition =
+            aggregated::condition(&api, aggregated::availability(cluster, st, &api), now);
+        updated["status"] = json!({"conditions": [condition]});
+        put_if_changed(st, key_of(aggregated::APISERVICES, &api), updated);
+    }
+}
+
+/// metrics-server's log: each scrape's failures and its readiness probe's refusals.
+fn metrics_server_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
+    for (pod, container) in pods_running(st, App::MetricsServer) {
+        let Some(ms) = metrics_server::metrics_server_of(cluster, st, &pod, &container) else {
+            continue;
+        };
+        let key = crate::cluster::object_key(&pod);
+        let after = st.metrics_server_logged.get(&key).copied();
+        let lines = ms.log_lines(cluster, st, after, now);
+        let Some(newest) = lines.last().map(|(t, _)| *t) else {
+            continue;
+        };
+        let cname = container["name"].as_str().unwrap_or_default().to_string();
+        let log = st
+            .logs
+            .entry((key.0.clone(), key.1.clone(), cname))
+            .or_default();
+        // Bounded as heapster's: enough to read, not a growing heap.
+        if log.current.len() < 2000 {
+            log.current.extend(lines.into_iter().map(|(_, l)| l));
+        }
+        st.metrics_server_logged.insert(key, newest);
+    }
 }
 
 /// Faults that act like someone editing the cluster behind the stack's back: the heapster
-/// Service deleted, the dashboard Role's `services/proxy` rule removed, each as soon as
-/// it appears.
+/// or scraper Service deleted, the dashboard Role's `services/proxy` rule or its
+/// ClusterRole's `metrics.k8s.io` rule removed, metrics-server's `--kubelet-insecure-tls`
+/// dropped, each as soon as it appears.
 fn meddle(cluster: &Cluster, st: &mut State) {
     let faults = &cluster.config.faults;
     if faults.no_heapster_service {
         for svc in st.store.list("/services", None) {
             if svc["metadata"]["name"] == "heapster" {
                 st.store.delete(&key_of("/services", &svc));
+            }
+        }
+    }
+    if faults.no_scraper_service {
+        for svc in st.store.list("/services", None) {
+            if svc["metadata"]["name"] == "dashboard-metrics-scraper" {
+                st.store.delete(&key_of("/services", &svc));
+            }
+        }
+    }
+    if faults.kubelet_tls_verified {
+        const DEPLOYMENTS: &str = "apps/deployments";
+        for mut d in st.store.list(DEPLOYMENTS, None) {
+            let Some(containers) = d["spec"]["template"]["spec"]["containers"].as_array_mut()
+            else {
+                continue;
+            };
+            let mut changed = false;
+            for c in containers.iter_mut() {
+                if let Some(args) = c["args"].as_array_mut() {
+                    let before = args.len();
+                    args.retain(|a| a != "--kubelet-insecure-tls");
+                    changed |= args.len() != before;
+                }
+            }
+            if changed {
+                put_if_changed(st, key_of(DEPLOYMENTS, &d), d);
+            }
+        }
+    }
+    if faults.scraper_without_metrics_rights {
+        const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
+        for mut role in st.store.list(CLUSTER_ROLES, None) {
+            if role["metadata"]["name"] != "kubernetes-dashboard" {
+                continue;
+            }
+            let Some(rules) = role["rules"].as_array() else {
+                continue;
+            };
+            let metrics = |r: &Value| {
+                r["apiGroups"]
+                    .as_array()
+                    .is_some_and(|g| g.iter().any(|x| x == "metrics.k8s.io"))
+            };
+            if rules.iter().any(metrics) {
+                let kept: Vec<Value> = rules.iter().filter(|r| !metrics(r)).cloned().collect();
+                role["rules"] = Value::Array(kept);
+                put_if_changed(st, key_of(CLUSTER_ROLES, &role), role);
             }
         }
     }

@@ -45,7 +45,7 @@ fn check_rejects_bad_input_with_exit_2_and_a_reason() {
         "a cluster without the stack cannot be checked"
     );
     assert!(
-        text(&out).contains("none of the stack's Deployments"),
+        text(&out).contains("none of the heapster stack's Deployments"),
         "{}",
         text(&out)
     );

@@ -15,6 +15,57 @@ use crate::cluster::{Cluster, State};
 /// Where the in-cluster heapster client looks (`restclient.go`).
 const HEAPSTER_NAMESPACE: &str = "kube-system";
 const HEAPSTER_SERVICE: &str = "heapster";
+/// Where v2.7.0's in-cluster sidecar client looks: this service in the dashboard's
+/// `--namespace` (D@v2.7.0 `integration/metric/sidecar/restclient.go`).
+const SIDECAR_SERVICE: &str = "dashboard-metrics-scraper";
+
+/// The metric client a dashboard version creates: heapster (v1.10.1) or the
+/// dashboard-metrics-scraper sidecar (v2.7.0, `--metrics-provider=sidecar`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Heapster,
+    Sidecar,
+}
+
+impl Provider {
+    pub fn of(container: &Value) -> Provider {
+        match crate::apps::common::App::of_image(container["image"].as_str().unwrap_or_default()) {
+            crate::apps::common::App::DashboardV2 => Provider::Sidecar,
+            _ => Provider::Heapster,
+        }
+    }
+
+    /// The integration id (`integration/api/types.go`): also what its log lines name.
+    pub fn id(self) -> &'static str {
+        match self {
+            Provider::Heapster => "heapster",
+            Provider::Sidecar => "sidecar",
+        }
+    }
+
+    /// `(namespace, service)` the client proxies to.
+    pub fn service(self, container: &Value) -> (String, &'static str) {
+        match self {
+            Provider::Heapster => (HEAPSTER_NAMESPACE.into(), HEAPSTER_SERVICE),
+            Provider::Sidecar => (dashboard_namespace(container), SIDECAR_SERVICE),
+        }
+    }
+
+    /// The prefix of its data paths: heapster's model API, the scraper's dashboard API.
+    pub fn data_prefix(self) -> &'static str {
+        match self {
+            Provider::Heapster => "/api/v1/model",
+            Provider::Sidecar => "/api/v1/dashboard",
+        }
+    }
+}
+
+/// `--namespace`, by default `$POD_NAMESPACE`, else `kube-system` (D@v2.7.0 `dashboard.go`).
+pub fn dashboard_namespace(container: &Value) -> String {
+    flag(&container_args(container), "namespace")
+        .or_else(|| crate::apps::common::env_var(container, "POD_NAMESPACE"))
+        .unwrap_or_else(|| "kube-system".into())
+}
 /// The API server as a pod reaches it (the `kubernetes` Service).
 pub(super) const API_SERVER: &str = "https://10.96.0.1:443";
 /// `--metric-client-check-period` and `--token-ttl` defaults (`dashboard.go`).
@@ -111,8 +162,9 @@ pub fn raw_error(answer: &Http, resource: &str, name: &str) -> GoError {
     }
 }
 
-/// A GET to heapster through the service proxy, as the dashboard pod's service account.
-pub(super) fn heapster_get(
+/// A GET to the metric service (heapster or the scraper) through the service proxy, as
+/// the dashboard pod's service account.
+pub(super) fn metric_get(
     cluster: &Cluster,
     st: &mut State,
     pod: &Value,
@@ -120,28 +172,31 @@ pub(super) fn heapster_get(
     path: &str,
     now: Timestamp,
 ) -> Result<String, GoError> {
-    let proxy_path =
-        format!("/api/v1/namespaces/{HEAPSTER_NAMESPACE}/services/{HEAPSTER_SERVICE}/proxy{path}");
+    let container = dashboard_container(pod);
+    let (ns, service) = Provider::of(&container).service(&container);
+    let proxy_path = format!("/api/v1/namespaces/{ns}/services/{service}/proxy{path}");
     if cluster.config.faults.dashboard_never_connects {
         return Err(unreachable(&proxy_path));
     }
     let who = service_account_of(pod);
-    let answer = net.proxy(
-        st,
-        &who,
-        HEAPSTER_NAMESPACE,
-        HEAPSTER_SERVICE,
-        &AppRequest::get(path),
-        now,
-    );
+    let answer = net.proxy(st, &who, &ns, service, &AppRequest::get(path), now);
     if answer.is_ok() {
         Ok(answer.body)
     } else {
-        Err(raw_error(&answer, "services", HEAPSTER_SERVICE))
+        Err(raw_error(&answer, "services", service))
     }
 }
 
-/// `inClusterHeapsterClient.HealthCheck`.
+/// The pod's dashboard container (either version).
+pub(super) fn dashboard_container(pod: &Value) -> Value {
+    use crate::apps::common::{App, container_of};
+    container_of(pod, App::Dashboard)
+        .or_else(|| container_of(pod, App::DashboardV2))
+        .unwrap_or_default()
+}
+
+/// `inClusterHeapsterClient.HealthCheck` / `inClusterSidecarClient.HealthCheck`: a GET of
+/// `/healthz` through the proxy (the scraper answers any path with 200).
 pub fn health_check(
     cluster: &Cluster,
     st: &mut State,
@@ -149,7 +204,7 @@ pub fn health_check(
     net: &dyn ServiceProxy,
     now: Timestamp,
 ) -> Result<(), GoError> {
-    heapster_get(cluster, st, pod, net, "/healthz", now).map(|_| ())
+    metric_get(cluster, st, pod, net, "/healthz", now).map(|_| ())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::client::{append_log, health_check, settings, unreachable};
+use super::client::{Provider, append_log, health_check, settings, unreachable};
 use super::lists::Lists;
 use crate::apps::common::{
     AppRequest, Http, ServiceProxy, go_time_json, key_of, service_account_of,
@@ -73,7 +73,7 @@ fn route(
         }
         ("POST", "/api/v1/login") => return login(cluster, st, req, now),
         ("GET", p) if p.starts_with("/api/v1/integration/") => {
-            return integration_state(cluster, st, pod, p, net, now);
+            return integration_state(cluster, st, pod, container, p, net, now);
         }
         _ => {}
     }
@@ -165,6 +165,7 @@ fn integration_state(
     cluster: &Cluster,
     st: &mut State,
     pod: &Value,
+    container: &Value,
     path: &str,
     net: &dyn ServiceProxy,
     now: Timestamp,
@@ -172,7 +173,7 @@ fn integration_state(
     let name = path
         .trim_start_matches("/api/v1/integration/")
         .trim_end_matches("/state");
-    if name != "heapster" {
+    if name != Provider::of(container).id() {
         return Http::go_error(
             500,
             &format!("Integration with given id {name} does not exist"),

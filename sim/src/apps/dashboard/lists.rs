@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::client::{METRICS, append_log, heapster_get, unreachable};
+use super::client::{METRICS, Provider, append_log, metric_get, unreachable};
 use crate::apps::common::{Http, ServiceProxy};
 use crate::cluster::{Cluster, State};
 use crate::rbac::{self, Identity};
@@ -101,7 +101,10 @@ impl Lists<'_> {
             list.iter()
                 .map(|n| {
                     let name = n["metadata"]["name"].as_str().unwrap_or_default();
-                    let path = format!("/api/v1/model/nodes/{name}/metrics/{metric}");
+                    let path = format!(
+                        "{}/nodes/{name}/metrics/{metric}",
+                        self.provider().data_prefix()
+                    );
                     self.download_one(st, &path)
                 })
                 .collect()
@@ -155,7 +158,7 @@ impl Lists<'_> {
                 })
                 .collect()
         } else {
-            self.log(st, "No metric client provided. Skipping metrics.");
+            self.log(st, self.no_client());
             BTreeMap::new()
         };
         let items: Vec<Value> = pods
@@ -191,7 +194,7 @@ impl Lists<'_> {
         download: impl Fn(&[Value], &mut State, &str) -> Result<Vec<ItemMetric>, String>,
     ) -> Vec<Value> {
         if !self.metrics {
-            self.log(st, "No metric client provided. Skipping metrics.");
+            self.log(st, self.no_client());
             return vec![];
         }
         let mut out = Vec::new();
@@ -204,12 +207,31 @@ impl Lists<'_> {
         out
     }
 
-    /// One node's series (`ithResourceDownload`).
+    fn provider(&self) -> Provider {
+        Provider::of(self.container)
+    }
+
+    /// What the lists log without an active metric client (v2.7.0 wraps it as an
+    /// internal error, dashboard#4658).
+    fn no_client(&self) -> &'static str {
+        match self.provider() {
+            Provider::Heapster => "No metric client provided. Skipping metrics.",
+            Provider::Sidecar => {
+                "Internal error occurred: No metric client provided. Skipping metrics."
+            }
+        }
+    }
+
+    /// One node's series (`ithResourceDownload`): heapster's `metrics`, or the first of
+    /// the sidecar's `items` (none: no series).
     fn download_one(&self, st: &mut State, path: &str) -> Result<ItemMetric, String> {
-        let body = heapster_get(self.cluster, st, self.pod, self.net, path, self.now)
-            .map_err(|e| e.text)?;
+        let body =
+            metric_get(self.cluster, st, self.pod, self.net, path, self.now).map_err(|e| e.text)?;
         let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-        Ok(item_metric(&v))
+        Ok(match self.provider() {
+            Provider::Heapster => item_metric(&v),
+            Provider::Sidecar => sidecar_metric(&v["items"][0]),
+        })
     }
 
     /// Pods' series, one `pod-list` request per namespace (`allInOneDownload`).
@@ -234,13 +256,32 @@ impl Lists<'_> {
                 .map(|i| pods[*i]["metadata"]["name"].as_str().unwrap_or_default())
                 .collect();
             let path = format!(
-                "/api/v1/model/namespaces/{ns}/pod-list/{}/metrics/{metric}",
+                "{}/namespaces/{ns}/pod-list/{}/metrics/{metric}",
+                self.provider().data_prefix(),
                 names.join(",")
             );
-            let body = heapster_get(self.cluster, st, self.pod, self.net, &path, self.now)
+            let body = metric_get(self.cluster, st, self.pod, self.net, &path, self.now)
                 .map_err(|e| e.text)?;
             let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
             let results = v["items"].as_array().cloned().unwrap_or_default();
+            if self.provider() == Provider::Sidecar {
+                // `allInOneDownload`: items in any order, matched by `uids[0]`; a pod
+                // without one has no metrics.
+                if results.len() != indexes.len() {
+                    let line = format!(
+                        "received {} resources from sidecar instead of {}",
+                        results.len(),
+                        indexes.len()
+                    );
+                    self.log(st, &line);
+                }
+                for (i, name) in indexes.iter().zip(&names) {
+                    if let Some(r) = results.iter().find(|r| r["uids"][0] == *name) {
+                        out[*i] = sidecar_metric(r);
+                    }
+                }
+                continue;
+            }
             if results.len() != indexes.len() {
                 return Err(format!(
                     "Received invalid number of resources from heapster. Expected {} received {}",
@@ -272,6 +313,12 @@ fn item_metric(result: &Value) -> ItemMetric {
         data_points,
         metric_points: points,
     }
+}
+
+/// The sidecar's `SidecarMetric`: `metricPoints` of `{timestamp, value}` become data
+/// points the same way (D@v2.7.0 `integration/metric/sidecar/client.go`).
+fn sidecar_metric(result: &Value) -> ItemMetric {
+    item_metric(&json!({"metrics": result["metricPoints"].as_array().cloned().unwrap_or_default()}))
 }
 
 /// `AggregateData` with `sum`: dataPoints summed per x; metricPoints only for one item.

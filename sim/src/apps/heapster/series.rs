@@ -7,9 +7,10 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::run::{Heapster, LONG_STORE, LONG_STORE_METRICS, SHORT_STORE};
-use crate::apps::common::{App, GO_ZERO_TIME, go_time_json, key_of, pod_is_running, pod_started};
+use crate::apps::common::{GO_ZERO_TIME, go_time_json, pod_is_running, pod_started};
+pub use crate::apps::measured::{is_consumer, node_usage, pod_usage};
 use crate::cluster::{Cluster, State};
-use crate::usage::{self, Usage};
+use crate::usage::Usage;
 
 pub fn scraped_pods(
     cluster: &Cluster,
@@ -33,45 +34,6 @@ pub fn scraped_pods(
         })
         .filter(|p| !(faults.consumer_without_metrics && is_consumer(p)))
         .collect()
-}
-
-fn is_consumer(pod: &Value) -> bool {
-    crate::apps::common::container_of(pod, App::ResourceConsumer).is_some()
-}
-
-/// A pod's usage at one time: idle usage, or what a resource-consumer burns.
-pub fn pod_usage(cluster: &Cluster, st: &State, pod: &Value, at: Timestamp) -> Usage {
-    let faults = &cluster.config.faults;
-    if faults.zero_metrics {
-        return Usage::default();
-    }
-    if is_consumer(pod) {
-        let from_cmd = pod["spec"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(usage::consumption_from_command)
-            .fold(usage::Consumption::default(), |a, b| a + b);
-        let from_api = st
-            .pods
-            .get(&key_of(pod))
-            .map(|r| r.consumption)
-            .unwrap_or_default();
-        return usage::consumer_usage(from_cmd + from_api, at, faults.consumer_skew.unwrap_or(1.0));
-    }
-    usage::idle_pod_usage(pod["metadata"]["name"].as_str().unwrap_or_default())
-}
-
-pub fn node_usage(cluster: &Cluster, st: &State, node: &str, at: Timestamp) -> Usage {
-    if cluster.config.faults.zero_metrics {
-        return Usage::default();
-    }
-    st.store
-        .iter("/pods", None)
-        .filter(|p| pod_is_running(p) && p["spec"]["nodeName"] == node)
-        .fold(usage::node_base_usage(node), |acc, p| {
-            acc + pod_usage(cluster, st, p, at)
-        })
 }
 
 fn metric_value(usage: Usage, metric: &str, uptime_ms: i64) -> Option<i64> {

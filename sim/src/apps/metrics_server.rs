@@ -1,0 +1,370 @@
+//! metrics-server v0.9.0, emulated from its source (kubernetes-sigs/metrics-server@v0.9.0;
+//! `sim/FIDELITY.md` names each file):
+//!
+//! - The scrape loop (`pkg/server/server.go` `runScrape`): a scrape at start, then one every
+//!   `--metric-resolution` (the binary's default 60 s; the upstream manifest sets 15 s).
+//! - Each scrape reads every node's kubelet at `https://<InternalIP>:10250/metrics/resource`
+//!   (`pkg/scraper/client/resource/client.go`). kind's kubelet serving certificates carry no
+//!   IP SANs, so without `--kubelet-insecure-tls` every scrape fails with Go's x509 error and
+//!   `scraper.go:149` logs `"Failed to scrape node"` for each node.
+//! - Storage (`pkg/storage/`): a node or pod has metrics once two scrapes saw it; `window`
+//!   is the time between them; `/readyz`'s `metric-storage-ready` passes from the second
+//!   good scrape and logs `"Failed probe" ... err="no metrics to serve"` until then.
+//! - The API shapes are `metrics.k8s.io/v1beta1` `NodeMetrics` and `PodMetrics`
+//!   (kubernetes/metrics `pkg/apis/metrics/v1beta1/types.go`): CPU as a nano-scaled
+//!   quantity, memory as a binary-SI quantity.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::common::{
+    App, Http, bool_flag, container_args, flag, go_time_json, node_ip, parse_go_duration,
+    pod_is_running, pod_started,
+};
+use super::heapster::glog;
+use super::measured::{node_usage, pod_usage};
+use crate::cluster::{Cluster, State};
+use crate::usage::Usage;
+
+/// The binary's own `--metric-resolution` default (`cmd/metrics-server/app/options/options.go`).
+const DEFAULT_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// One running metrics-server: when it started and how it scrapes.
+#[derive(Debug, Clone)]
+pub struct MetricsServer {
+    pub started: Timestamp,
+    pub resolution: Duration,
+    /// `--kubelet-insecure-tls`: skip verifying the kubelets' serving certificates.
+    pub insecure_tls: bool,
+}
+
+/// The metrics-server a pod's container runs, once it has started.
+pub fn metrics_server_of(
+    cluster: &Cluster,
+    st: &State,
+    pod: &Value,
+    container: &Value,
+) -> Option<MetricsServer> {
+    let started = pod_started(st, pod)?;
+    let args = container_args(container);
+    let from_flag = flag(&args, "metric-resolution")
+        .and_then(|v| parse_go_duration(&v))
+        .unwrap_or(DEFAULT_RESOLUTION);
+    Some(MetricsServer {
+        started,
+        resolution: cluster.config.timing.metrics_server.unwrap_or(from_flag),
+        insecure_tls: bool_flag(&args, "kubelet-insecure-tls"),
+    })
+}
+
+/// The metrics-server behind the APIService's Service, if one is running.
+pub fn serving(cluster: &Cluster, st: &State) -> Option<MetricsServer> {
+    super::common::pods_running(st, App::MetricsServer)
+        .iter()
+        .find_map(|(pod, c)| metrics_server_of(cluster, st, pod, c))
+}
+
+impl MetricsServer {
+    /// When the scrapes up to `now` ran: at start, then every resolution.
+    pub fn scrapes(&self, now: Timestamp) -> Vec<Timestamp> {
+        let step = self.resolution.max(Duration::from_millis(10));
+        let mut out = Vec::new();
+        let mut t = self.started;
+        while t <= now && out.len() < 100_000 {
+            out.push(t);
+            t += step;
+        }
+        out
+    }
+
+    /// Why scraping `node` fails, as `scraper.go` logs it; `None` when it works.
+    pub fn scrape_error(&self, cluster: &Cluster, st: &State, node: &Value) -> Option<String> {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        if !super::common::node_is_ready(node) {
+            return Some(format!(
+                "\"Failed to scrape node, timeout to access kubelet\" err=\"context deadline exceeded\" node=\"{name}\""
+            ));
+        }
+        if self.insecure_tls {
+            return None;
+        }
+        let ip = node_ip(st, name);
+        let _ = cluster;
+        Some(format!(
+            "\"Failed to scrape node\" err=\"Get \\\"https://{ip}:10250/metrics/resource\\\": tls: failed to verify certificate: x509: cannot validate certificate for {ip} because it doesn't contain any IP SANs\" node=\"{name}\""
+        ))
+    }
+
+    /// The last two scrapes that read at least one kubelet: storage needs two.
+    fn last_two(
+        &self,
+        cluster: &Cluster,
+        st: &State,
+        now: Timestamp,
+    ) -> Option<(Timestamp, Timestamp)> {
+        let any_node_works = st
+            .store
+            .iter("/nodes", None)
+            .any(|n| self.scrape_error(cluster, st, n).is_none());
+        if !any_node_works {
+            return None;
+        }
+        let scrapes = self.scrapes(now);
+        match scrapes.as_slice() {
+            [.., prev, last] => Some((*prev, *last)),
+            _ => None,
+        }
+    }
+
+    /// `metric-storage-ready`: two good scrapes.
+    pub fn ready(&self, cluster: &Cluster, st: &State, now: Timestamp) -> bool {
+        self.last_two(cluster, st, now).is_some()
+    }
+
+    /// `NodeMetrics` of a node both last scrapes read.
+    pub fn node_metrics(
+        &self,
+        cluster: &Cluster,
+        st: &State,
+        node: &Value,
+        now: Timestamp,
+    ) -> Option<Value> {
+        let (prev, last) = self.last_two(cluster, st, now)?;
+        if self.scrape_error(cluster, st, node).is_some() {
+            return None;
+        }
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        let usage = node_usage(cluster, st, name, last);
+        Some(json!({
+            "kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+            "metadata": {"name": name, "labels": node["metadata"]["labels"], "creationTimestamp": go_time_json(now)},
+            "timestamp": go_time_json(last),
+            "window": go_duration(last.duration_since(prev).unsigned_abs()),
+            "usage": usage_quantities(usage),
+        }))
+    }
+
+    /// `PodMetrics` of a running pod whose node both last scrapes read, started before the
+    /// first of them (a pod needs two samples too).
+    pub fn pod_metrics(
+        &self,
+        cluster: &Cluster,
+        st: &State,
+        pod: &Value,
+        now: Timestamp,
+    ) -> Option<Value> {
+        let (prev, last) = self.last_two(cluster, st, now)?;
+        if !pod_is_running(pod) || pod_started(st, pod).is_none_or(|s| s > prev) {
+            return None;
+        }
+        let node_name = pod["spec"]["nodeName"].as_str()?;
+        let node = st
+            .store
+            .get(&crate::store::Key::new("/nodes", "", node_name))?;
+        if self.scrape_error(cluster, st, node).is_some() {
+            return None;
+        }
+        let usage = pod_usage(cluster, st, pod, last);
+        let containers: Vec<Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, c)| {
+                // The pod's usage on its first container, the others idle at a page.
+                let u = if i == 0 {
+                    usage
+                } else {
+                    Usage {
+                        cpu_millicores: 0,
+                        memory_bytes: 4096,
+                    }
+                };
+                json!({"name": c["name"], "usage": usage_quantities(u)})
+            })
+            .collect();
+        Some(json!({
+            "kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+            "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                         "labels": pod["metadata"]["labels"], "creationTimestamp": go_time_json(now)},
+            "timestamp": go_time_json(last),
+            "window": go_duration(last.duration_since(prev).unsigned_abs()),
+            "containers": containers,
+        }))
+    }
+
+    /// Every line the scrapes up to `now` logged after `after` (scrape failures per node,
+    /// and the readiness probe's refusal while storage is not ready).
+    pub fn log_lines(
+        &self,
+        cluster: &Cluster,
+        st: &State,
+        after: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Vec<(Timestamp, String)> {
+        let mut lines = Vec::new();
+        let nodes: Vec<Value> = st.store.list("/nodes", None);
+        for (i, t) in self.scrapes(now).into_iter().enumerate() {
+            if after.is_some_and(|a| t <= a) {
+                continue;
+            }
+            let mut good = 0;
+            for node in &nodes {
+                match self.scrape_error(cluster, st, node) {
+                    Some(e) => lines.push((t, glog('E', t, &format!("scraper.go:149] {e}")))),
+                    None => good += 1,
+                }
+            }
+            if good == 0 || i == 0 {
+                lines.push((
+                    t,
+                    glog(
+                        'I',
+                        t,
+                        "server.go:191] \"Failed probe\" probe=\"metric-storage-ready\" err=\"no metrics to serve\"",
+                    ),
+                ));
+            }
+        }
+        lines
+    }
+}
+
+/// The lines metrics-server prints at start (`cmd/metrics-server/app/start.go`, the
+/// generic API server's serving lines).
+pub fn start_lines(at: Timestamp) -> Vec<String> {
+    vec![
+        glog(
+            'I',
+            at,
+            "serving.go:374] Generated self-signed cert (/tmp/apiserver.crt, /tmp/apiserver.key)",
+        ),
+        glog(
+            'I',
+            at,
+            "secure_serving.go:213] Serving securely on [::]:10250",
+        ),
+    ]
+}
+
+/// `/readyz` and `/livez` on its port (the kubelet's probes), and the discovery document
+/// the aggregator checks.
+pub fn serve(
+    cluster: &Cluster,
+    st: &State,
+    pod: &Value,
+    container: &Value,
+    path: &str,
+    now: Timestamp,
+) -> Http {
+    let Some(ms) = metrics_server_of(cluster, st, pod, container) else {
+        return Http::go_error(503, "not started");
+    };
+    match path {
+        "/readyz" if ms.ready(cluster, st, now) => Http::text(200, "ok"),
+        "/readyz" => Http::text(
+            500,
+            "[-]metric-storage-ready failed: reason withheld\nreadyz check failed\n",
+        ),
+        "/livez" | "/healthz" => Http::text(200, "ok"),
+        _ => Http::go_error(404, "404 page not found"),
+    }
+}
+
+/// `resource.Quantity` as metrics-server builds them: CPU nano-scaled, memory binary SI.
+fn usage_quantities(u: Usage) -> Value {
+    json!({"cpu": decimal_nanos(u.cpu_millicores.max(0) * 1_000_000), "memory": binary_bytes(u.memory_bytes.max(0))})
+}
+
+/// A nano-scaled quantity in canonical form: the largest of n, u, m or none that keeps
+/// the number whole (`"64628397n"`, `"100m"`).
+pub fn decimal_nanos(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0".into();
+    }
+    for (div, suffix) in [(1_000_000_000, ""), (1_000_000, "m"), (1_000, "u")] {
+        if nanos % div == 0 {
+            return format!("{}{suffix}", nanos / div);
+        }
+    }
+    format!("{nanos}n")
+}
+
+/// A binary-SI quantity in canonical form: the largest of Ei..Ki that keeps the number
+/// whole, else plain bytes (`"24653492Ki"`).
+pub fn binary_bytes(bytes: i64) -> String {
+    if bytes == 0 {
+        return "0".into();
+    }
+    for (shift, suffix) in [(40, "Ti"), (30, "Gi"), (20, "Mi"), (10, "Ki")] {
+        if bytes % (1i64 << shift) == 0 {
+            return format!("{}{suffix}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// Go's `metav1.Duration` JSON: `time.Duration.String()` (`"15s"`, `"10.043s"`, `"1m0s"`).
+pub fn go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_string()
+    };
+    if secs >= 60 {
+        format!("{}m{}{frac}s", secs / 60, secs % 60)
+    } else if secs == 0 && nanos > 0 && nanos < 1_000_000 {
+        format!("{}µs", nanos / 1000)
+    } else if secs == 0 && nanos > 0 {
+        let ms = nanos as f64 / 1e6;
+        format!("{}ms", format!("{ms}").trim_end_matches(".0"))
+    } else {
+        format!("{secs}{frac}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_canonical() {
+        assert_eq!(decimal_nanos(64_628_397), "64628397n");
+        assert_eq!(decimal_nanos(100_000_000), "100m");
+        assert_eq!(decimal_nanos(2_000_000_000), "2");
+        assert_eq!(binary_bytes(24_653_492 * 1024), "24653492Ki");
+        assert_eq!(binary_bytes(70 * 1024 * 1024), "70Mi");
+        assert_eq!(binary_bytes(1000), "1000");
+    }
+
+    #[test]
+    fn windows_print_as_go_durations() {
+        assert_eq!(go_duration(Duration::from_secs(15)), "15s");
+        assert_eq!(go_duration(Duration::from_millis(10_043)), "10.043s");
+        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
+        assert_eq!(go_duration(Duration::from_millis(150)), "150ms");
+    }
+
+    #[test]
+    fn scrapes_start_at_once_then_every_resolution() {
+        let t0: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
+        let ms = MetricsServer {
+            started: t0,
+            resolution: Duration::from_secs(15),
+            insecure_tls: true,
+        };
+        let got = ms.scrapes(t0 + Duration::from_secs(31));
+        assert_eq!(
+            got,
+            vec![
+                t0,
+                t0 + Duration::from_secs(15),
+                t0 + Duration::from_secs(30)
+            ]
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! The metrics-server stack's own checks: the APIService `v1beta1.metrics.k8s.io`
+//! (kube-aggregator's `Available` condition), `NodeMetrics` and `PodMetrics` from the
+//! aggregated API (kubernetes/metrics `pkg/apis/metrics/v1beta1/types.go`), and the
+//! dashboard-metrics-scraper's own API through the service proxy (its `/healthz` is a
+//! catch-all 200, so only its data proves it; `pkg/api/dashboard/dashboard.go@v1.0.8`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::Verdict;
+use super::context::{Ctx, answer_json, api_wait};
+use super::nodes::capacity;
+use super::series::{Point, SeriesRules, age, human_value, parse_quantity, series};
+use crate::kubeclient::{self, Answer, snippet};
+
+pub const APISERVICE: &str = "v1beta1.metrics.k8s.io";
+pub const METRICS_SERVER: &str = "metrics-server";
+pub const SCRAPER: &str = "dashboard-metrics-scraper";
+/// A window longer than this is no sample pair metrics-server would keep.
+const MAX_WINDOW: Duration = Duration::from_secs(300);
+
+/// The APIService's `Available` condition. False may heal (metrics-server becomes ready
+/// after two scrapes), so it waits with the aggregator's reason and message.
+pub fn apiservice(v: &Value) -> Verdict {
+    let condition = v["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Available");
+    let Some(c) = condition else {
+        return Verdict::Wait(format!(
+            "APIService {APISERVICE} has no Available condition yet"
+        ));
+    };
+    let (reason, message) = (
+        c["reason"].as_str().unwrap_or_default(),
+        c["message"].as_str().unwrap_or_default(),
+    );
+    if c["status"] == "True" {
+        Verdict::Pass(format!(
+            "APIService {APISERVICE} Available ({reason}: {message})"
+        ))
+    } else {
+        Verdict::Wait(format!(
+            "APIService {APISERVICE} not Available: {reason}: {message}"
+        ))
+    }
+}
+
+/// `window` as Go prints a duration (`15s`, `10.043s`, `1m0s`, `150ms`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        total += n * match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = next;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// What one `NodeMetrics` or `PodMetrics` says: its sample time, window, and usage summed
+/// over containers (CPU in millicores, memory in bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub timestamp: Timestamp,
+    pub window: Duration,
+    pub cpu_millicores: i64,
+    pub memory_bytes: i64,
+}
+
+pub fn sample(v: &Value) -> Result<Sample, String> {
+    let timestamp: Timestamp = v["timestamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| format!("no valid timestamp in {}", snippet(&v.to_string())))?;
+    let window = v["window"]
+        .as_str()
+        .and_then(parse_go_duration)
+        .ok_or_else(|| format!("no valid window in {}", snippet(&v.to_string())))?;
+    let usages: Vec<&Value> = match v["containers"].as_array() {
+        Some(cs) => cs.iter().map(|c| &c["usage"]).collect(),
+        None => vec![&v["usage"]],
+    };
+    let (mut cpu, mut memory) = (0, 0);
+    for u in usages {
+        cpu += parse_quantity(u["cpu"].as_str().unwrap_or("?"), true)
+            .ok_or_else(|| format!("unreadable cpu {}", u["cpu"]))?;
+        memory += parse_quantity(u["memory"].as_str().unwrap_or("?"), false)
+            .ok_or_else(|| format!("unreadable memory {}", u["memory"]))?;
+    }
+    Ok(Sample {
+        timestamp,
+        window,
+        cpu_millicores: cpu,
+        memory_bytes: memory,
+    })
+}
+
+/// A fresh sample with a plausible window; CPU and memory above zero (`must_be_positive`,
+/// nodes) and within the node's capacity when known.
+pub fn judge(what: &str, s: &Sample, rules: &SeriesRules, capacity: Option<(i64, i64)>) -> Verdict {
+    let old = age(rules.now, s.timestamp);
+    if old > rules.max_age {
+        return Verdict::Wait(format!(
+            "{what}: the sample is {} old (more than {})",
+            crate::duration::format(old),
+            crate::duration::format(rules.max_age)
+        ));
+    }
+    if s.window.is_zero() || s.window > MAX_WINDOW {
+        return Verdict::Fail(format!(
+            "{what}: implausible window {:?} (a rate over two kubelet samples, seconds apart)",
+            s.window
+        ));
+    }
+    if rules.must_be_positive && (s.cpu_millicores <= 0 || s.memory_bytes <= 0) {
+        return Verdict::Wait(format!(
+            "{what}: usage must be above zero: cpu {}, memory {}",
+            human_value("cpu", s.cpu_millicores),
+            human_value("memory", s.memory_bytes)
+        ));
+    }
+    if !rules.must_be_positive && s.memory_bytes <= 0 {
+        return Verdict::Wait(format!("{what}: memory is zero"));
+    }
+    if let Some((cpu_cap, mem_cap)) = capacity
+        && (s.cpu_millicores > cpu_cap || s.memory_bytes > mem_cap)
+    {
+        return Verdict::Fail(format!(
+            "{what}: usage above capacity: cpu {} of {}, memory {} of {}",
+            human_value("cpu", s.cpu_millicores),
+            human_value("cpu", cpu_cap),
+            human_value("memory", s.memory_bytes),
+            human_value("memory", mem_cap)
+        ));
+    }
+    Verdict::Pass(format!(
+        "{what}: cpu {}, memory {}, {} ago over {:?}",
+        human_value("cpu", s.cpu_millicores),
+        human_value("memory", s.memory_bytes),
+        crate::duration::format(old),
+        s.window
+    ))
+}
+
+/// An answer of the aggregated API: JSON, or why not (503 while the APIService is not
+/// Available, 404 NotFound while metrics-server has no two samples of the object).
+fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
+    match answer.status {
+        200..=299 => answer
+            .json()
+            .map_err(|e| Verdict::Fail(format!("{path}: {e}"))),
+        503 => Err(Verdict::Wait(format!(
+            "{path}: 503 {} (the aggregator cannot serve metrics.k8s.io: see the APIService check)",
+            snippet(&answer.body)
+        ))),
+        404 => Err(Verdict::Wait(format!(
+            "{path}: not found: {} (metrics-server has no two samples of it yet, or metrics.k8s.io is not registered)",
+            answer
+                .api_status()
+                .map(|s| s.1)
+                .unwrap_or_else(|| snippet(&answer.body))
+        ))),
+        _ => answer_json(answer, "API server", path),
+    }
+}
+
+async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
+    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], false).await {
+        return Err(Verdict::Fail(cause));
+    }
+    let answer = kubeclient::raw(&ctx.client, http::Method::GET, path, &[], vec![])
+        .await
+        .map_err(api_wait)?;
+    ctx.record(path, &answer);
+    aggregated_json(&answer, path)
+}
+
+pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
+    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
+    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], false).await {
+        return Verdict::Fail(cause);
+    }
+    let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &path, &[], vec![]).await {
+        Ok(a) => a,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record(&path, &answer);
+    if answer.status == 404 {
+        return Verdict::Fail(format!(
+            "no APIService {APISERVICE}: metrics.k8s.io is not registered with the aggregator; apply manifests/metrics-server/"
+        ));
+    }
+    match answer_json(&answer, "API server", &path) {
+        Ok(v) => apiservice(&v),
+        Err(v) => v,
+    }
+}
+
+pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
+    let path = format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}");
+    let v = match get(&ctx, &path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let s = match sample(&v) {
+        Ok(s) => s,
+        Err(e) => return Verdict::Fail(format!("NodeMetrics {node}: {e}")),
+    };
+    let age = age(Timestamp::now(), s.timestamp);
+    {
+        let mut summary = ctx.summary.lock().expect("summary lock");
+        let row = summary.nodes.entry(node.clone()).or_default();
+        row.record("cpu", s.cpu_millicores, age);
+        row.record("memory", s.memory_bytes, age);
+    }
+    let cap = match ctx.snapshot().await {
+        Ok(snap) => snap
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+            .and_then(|n| Some((capacity(n, "cpu")?, capacity(n, "memory")?))),
+        Err(_) => None,
+    };
+    let verdict = judge(
+        &format!("NodeMetrics {node}"),
+        &s,
+        &ctx.rules(true, None),
+        cap,
+    );
+    if verdict.is_pass() {
+        let mut first = ctx.first_metrics.lock().expect("first metrics lock");
+        first.get_or_insert(ctx.started().elapsed());
+    }
+    verdict
+}
+
+pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, namespace: String, pod: String) -> Verdict {
+    let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{pod}");
+    ctx.summary
+        .lock()
+        .expect("summary lock")
+        .pods_checked
+        .insert(pod.clone());
+    let v = match get(&ctx, &path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    match sample(&v) {
+        Ok(s) => {
+            let verdict = judge(
+                &format!("PodMetrics {namespace}/{pod}"),
+                &s,
+                &ctx.rules(false, None),
+                None,
+            );
+            if verdict.is_pass() {
+                ctx.summary
+                    .lock()
+                    .expect("summary lock")
+                    .pods_with_metrics
+                    .insert(pod);
+            }
+            verdict
+        }
+        Err(e) => Verdict::Fail(format!("PodMetrics {namespace}/{pod}: {e}")),
+    }
+}
+
+/// The scraper's answer for one node and metric: `items[0].metricPoints`, `{"items":null}`
+/// while it has no rows for it.
+pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
+    let Some(items) = v["items"].as_array() else {
+        return Err(Verdict::Wait(
+            "the scraper holds no samples yet ({\"items\":null}; its first comes one --metric-resolution after it starts)".into(),
+        ));
+    };
+    let Some(item) = items.first() else {
+        return Err(Verdict::Wait(
+            "the scraper answered an empty item list".into(),
+        ));
+    };
+    item["metricPoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            Ok(Point {
+                timestamp: p["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| Verdict::Fail(format!("malformed scraper point {p}")))?,
+                value: p["value"]
+                    .as_i64()
+                    .ok_or_else(|| Verdict::Fail(format!("malformed scraper point {p}")))?,
+            })
+        })
+        .collect()
+}
+
+/// The scraper's series of a node, for CPU and memory, through the service proxy as the
+/// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
+pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[SCRAPER], true).await {
+        return Verdict::Fail(cause);
+    }
+    let ns = ctx.config.stack.dashboard().metric_namespace;
+    let mut seen = Vec::new();
+    for metric in super::METRICS {
+        let path = format!("/api/v1/dashboard/nodes/{node}/metrics/{metric}");
+        let answer = match kubeclient::proxy_get(&ctx.client, ns, SCRAPER, &path).await {
+            Ok(a) => a,
+            Err(e) => return api_wait(e),
+        };
+        ctx.record(&format!("scraper {path}"), &answer);
+        let v = match answer_json(&answer, "scraper", &path) {
+            Ok(v) => v,
+            Err(v) => return v,
+        };
+        let points = match scraper_points(&v) {
+            Ok(p) => p,
+            Err(v) => return v,
+        };
+        let rules = SeriesRules {
+            now: Timestamp::now(),
+            max_age: ctx.config.max_age,
+            must_be_positive: true,
+            capacity: None,
+        };
+        match series(metric, &points, &rules) {
+            Ok(p) => seen.push(format!(
+                "{metric} {} ({} points)",
+                human_value(metric, p.value),
+                points.len()
+            )),
+            Err(v) => return v,
+        }
+    }
+    Verdict::Pass(format!(
+        "the scraper holds {node}'s series: {}",
+        seen.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules(now: &str) -> SeriesRules {
+        SeriesRules {
+            now: now.parse().unwrap(),
+            max_age: Duration::from_secs(120),
+            must_be_positive: true,
+            capacity: None,
+        }
+    }
+
+    #[test]
+    fn a_real_kind_node_metrics_answer_passes() {
+        // Kuadrant/kuadrant-operator#516: NodeMetrics of a kind node, as captured.
+        let v = json!({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+            "metadata": {"name": "kuadrant-local-control-plane", "creationTimestamp": "2024-03-12T10:00:12Z"},
+            "timestamp": "2024-03-12T10:00:01Z", "window": "10.043s",
+            "usage": {"cpu": "64628397n", "memory": "1425132Ki"}});
+        let s = sample(&v).unwrap();
+        assert_eq!(s.cpu_millicores, 64);
+        assert_eq!(s.memory_bytes, 1425132 * 1024);
+        assert_eq!(s.window, Duration::from_millis(10_043));
+        let cap = Some((4000, 24653492 * 1024));
+        assert!(judge("n", &s, &rules("2024-03-12T10:00:30Z"), cap).is_pass());
+        assert!(
+            matches!(judge("n", &s, &rules("2024-03-12T10:30:00Z"), cap), Verdict::Wait(m) if m.contains("old"))
+        );
+        assert!(
+            matches!(judge("n", &s, &rules("2024-03-12T10:00:30Z"), Some((10, 1 << 40))), Verdict::Fail(m) if m.contains("above capacity"))
+        );
+    }
+
+    #[test]
+    fn pod_usage_is_summed_over_containers_and_windows_must_be_plausible() {
+        let v = json!({"timestamp": "2024-03-12T10:00:01Z", "window": "15s", "containers": [
+            {"name": "a", "usage": {"cpu": "2m", "memory": "10Mi"}},
+            {"name": "b", "usage": {"cpu": "0", "memory": "4Ki"}}]});
+        let s = sample(&v).unwrap();
+        assert_eq!((s.cpu_millicores, s.memory_bytes), (2, 10 * 1048576 + 4096));
+        let long = Sample {
+            window: Duration::from_secs(3600),
+            ..s
+        };
+        assert!(
+            matches!(judge("p", &long, &rules("2024-03-12T10:00:30Z"), None), Verdict::Fail(m) if m.contains("window"))
+        );
+    }
+
+    #[test]
+    fn apiservice_conditions() {
+        let missing = json!({"status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints",
+            "message": "endpointslices for service/metrics-server in \"kube-system\" have no addresses with port name \"https\""}]}});
+        assert!(
+            matches!(apiservice(&missing), Verdict::Wait(m) if m.contains("MissingEndpoints") && m.contains("port name"))
+        );
+        let ok = json!({"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed"}]}});
+        assert!(apiservice(&ok).is_pass());
+    }
+
+    #[test]
+    fn scraper_answers() {
+        assert!(
+            matches!(scraper_points(&json!({"items": null})), Err(Verdict::Wait(m)) if m.contains("no samples"))
+        );
+        let v = json!({"items": [{"dataPoints": [], "metricPoints": [{"timestamp": "2026-11-28T09:00:00Z", "value": 230}], "metricName": "cpu", "uids": ["n"]}]});
+        assert_eq!(scraper_points(&v).unwrap()[0].value, 230);
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_go_duration("soon"), None);
+    }
+}
