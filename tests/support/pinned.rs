@@ -7,7 +7,9 @@ use serde_json::Value;
 use heapster_e2e::manifests::lint;
 use heapster_e2e::{manifests, versions};
 
-use super::{TestResult, manifests_dir, root};
+use heapster_e2e::stack::Stack;
+
+use super::{TestResult, root};
 use crate::ensure;
 
 pub fn trials() -> Vec<Trial> {
@@ -36,25 +38,53 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-fn manifest_images() -> TestResult {
-    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
-    let mut used = manifests::images(&docs);
-    used.sort();
-    let mut pinned: Vec<String> = versions::STACK_IMAGES
+/// Each stack's manifests.
+fn stack_docs() -> Result<Vec<(Stack, Vec<manifests::Manifest>)>, String> {
+    Stack::ALL
         .iter()
-        .map(|i| i.reference())
-        .collect();
-    pinned.sort();
-    ensure!(
-        used == pinned,
-        "manifests use {used:?}, the version table pins {pinned:?}"
-    );
-    for d in docs.iter().filter(|d| d.kind() == "Deployment") {
+        .map(|s| {
+            Ok((
+                *s,
+                manifests::load_dir(&s.manifests(&root())).map_err(|e| e.to_string())?,
+            ))
+        })
+        .collect()
+}
+
+fn manifest_images() -> TestResult {
+    for (stack, docs) in stack_docs()? {
+        let mut used = manifests::images(&docs);
+        used.sort();
+        let mut pinned: Vec<String> = stack.images().iter().map(|i| i.reference()).collect();
+        pinned.sort();
         ensure!(
-            d.object["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "amd64",
-            "{} runs amd64-only images: it needs an amd64 nodeSelector",
-            d.describe()
+            used == pinned,
+            "{stack}: manifests use {used:?}, the version table pins {pinned:?}"
         );
+        for d in docs.iter().filter(|d| d.kind() == "Deployment") {
+            let amd64_only = d.images().iter().any(|i| {
+                stack
+                    .images()
+                    .iter()
+                    .any(|p| p.reference() == *i && p.amd64_only)
+            });
+            ensure!(
+                !amd64_only
+                    || d.object["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"]
+                        == "amd64",
+                "{} runs amd64-only images: it needs an amd64 nodeSelector",
+                d.describe()
+            );
+            ensure!(
+                d.object["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|c| c["imagePullPolicy"] != "Always"),
+                "{}: imagePullPolicy Always would pull over the image kind loaded",
+                d.describe()
+            );
+        }
     }
     Ok(())
 }
@@ -84,6 +114,18 @@ fn workflow_matrix() -> TestResult {
     ensure!(
         matrix.len() >= 3,
         "at least three Kubernetes versions in CI"
+    );
+    // The metrics-server stack runs on the newest pinned version at least.
+    let includes = wf["jobs"]["e2e"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        includes
+            .iter()
+            .any(|i| i["stack"] == "metrics-server" && i["k8s"] == table[0].as_str()),
+        "the workflow runs --stack metrics-server on Kubernetes {}: {includes:?}",
+        table[0]
     );
     let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
         .map_err(|e| e.to_string())?;
@@ -123,10 +165,15 @@ fn workflow_actions() -> TestResult {
 }
 
 fn no_removed_apis() -> TestResult {
-    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
-    for n in versions::NODE_IMAGES {
-        let findings = lint::lint(&docs, n.minor);
-        ensure!(findings.is_empty(), "Kubernetes {}: {findings:?}", n.minor);
+    for (stack, docs) in stack_docs()? {
+        for n in versions::NODE_IMAGES {
+            let findings = lint::lint(&docs, n.minor);
+            ensure!(
+                findings.is_empty(),
+                "{stack}, Kubernetes {}: {findings:?}",
+                n.minor
+            );
+        }
     }
     Ok(())
 }
@@ -141,7 +188,7 @@ fn kind_config() -> TestResult {
 }
 
 fn dashboard_rbac() -> TestResult {
-    let docs = manifests::load_dir(&manifests_dir()).map_err(|e| e.to_string())?;
+    let docs: Vec<manifests::Manifest> = stack_docs()?.into_iter().flat_map(|(_, d)| d).collect();
     for d in docs.iter().filter(|d| d.kind().ends_with("Binding")) {
         ensure!(
             d.object["roleRef"]["name"] != "cluster-admin",

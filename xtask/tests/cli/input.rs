@@ -197,6 +197,23 @@ fn defaults_resolve_against_the_workspace_from_any_directory() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Both stacks by default, one with --stack.
+    let all = text(&out);
+    assert!(
+        all.contains("objects in") && all.contains("manifests/metrics-server,"),
+        "both stacks are linted: {all}"
+    );
+    assert_eq!(all.matches("ok: Kubernetes").count(), 2, "{all}");
+    let out = xtask()
+        .current_dir(&src)
+        .args(["lint", "--stack", "metrics-server", "--k8s-version", "1.34"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runs");
+    let one = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{one}");
+    assert_eq!(one.matches("ok: Kubernetes 1.34").count(), 1, "{one}");
+    assert!(one.contains("manifests/metrics-server,"), "{one}");
     // A path the user gives is taken from where they are.
     let out = xtask()
         .current_dir(&src)
