@@ -35,6 +35,33 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A duration as Go's `time.Duration.String()` prints it (`15s`, `10.043s`, `1m0s`,
+/// `150ms`): metrics.k8s.io's `window`. Fractions and µs/ns, which the command line refuses.
+pub fn parse_go(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        total += n * match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = next;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
 /// `1m30s`-style rendering for messages.
 pub fn format(d: Duration) -> String {
     let secs = d.as_secs();
@@ -71,5 +98,12 @@ mod tests {
         assert_eq!(format(Duration::from_secs(90)), "1m30s");
         assert_eq!(format(Duration::from_secs(120)), "2m");
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go("1m0s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_go("soon"), None);
     }
 }

@@ -14,16 +14,13 @@ pub enum Stack {
     MetricsServer,
 }
 
-/// The dashboard of a stack: where it runs and what its metric client logs.
+/// The dashboard of a stack: where it runs and where its metric client reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dashboard {
     pub namespace: &'static str,
-    /// Its integration id (`/api/v1/integration/ID/state`), also the name its log uses.
+    /// Its integration id (`/api/v1/integration/ID/state`), also the name its log uses
+    /// (`Successful request to ID`).
     pub integration: &'static str,
-    /// Logged when the metric client goes from unusable to usable.
-    pub success_line: &'static str,
-    /// Logged by the lists without an active metric client.
-    pub no_client_line: &'static str,
     /// The Service its metric client proxies to, in `metric_namespace`.
     pub metric_service: &'static str,
     pub metric_namespace: &'static str,
@@ -100,8 +97,6 @@ impl Stack {
             Stack::Heapster => Dashboard {
                 namespace: "kube-system",
                 integration: "heapster",
-                success_line: "Successful request to heapster",
-                no_client_line: "No metric client provided. Skipping metrics.",
                 metric_service: "heapster",
                 metric_namespace: "kube-system",
                 checks_token_secret: "heapster-e2e-checks-token",
@@ -110,8 +105,6 @@ impl Stack {
             Stack::MetricsServer => Dashboard {
                 namespace: "kubernetes-dashboard",
                 integration: "sidecar",
-                success_line: "Successful request to sidecar",
-                no_client_line: "No metric client provided. Skipping metrics.",
                 metric_service: "dashboard-metrics-scraper",
                 metric_namespace: "kubernetes-dashboard",
                 checks_token_secret: "metrics-e2e-checks-token",

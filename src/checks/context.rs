@@ -183,7 +183,7 @@ impl Ctx {
                 // The log names no known cause: it goes with the symptom's own hint.
                 for c in causes
                     .iter_mut()
-                    .filter(|c| diagnose::wants_heapster_log(std::slice::from_ref(&c.hint)))
+                    .filter(|c| diagnose::wants_log(std::slice::from_ref(&c.hint)))
                 {
                     c.evidence = evidence.clone();
                 }
@@ -313,8 +313,8 @@ impl Ctx {
                 )
             });
         }
-        let heapster = needs_metrics.then_some(d.metric_service);
-        let components: Vec<&str> = components.iter().copied().chain(heapster).collect();
+        let metric_service = needs_metrics.then_some(d.metric_service);
+        let components: Vec<&str> = components.iter().copied().chain(metric_service).collect();
         let now = Timestamp::now();
         for component in components {
             for pod in snap.pods.iter().filter(|p| pod_belongs_to(p, component)) {

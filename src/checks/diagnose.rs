@@ -219,8 +219,8 @@ pub fn wanted_log(hints: &[Hint]) -> Option<WantedLog> {
     }
 }
 
-/// Whether the hints ask for heapster's (or metrics-server's) own log.
-pub fn wants_heapster_log(hints: &[Hint]) -> bool {
+/// Whether the hints ask for a component's own log.
+pub fn wants_log(hints: &[Hint]) -> bool {
     wanted_log(hints).is_some()
 }
 
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn heapster_without_nodes_asks_for_its_log() {
         let h = hints("heapster::nodes: still failing after 10s: heapster lists no nodes yet");
-        assert!(wants_heapster_log(&h), "{h:?}");
+        assert!(wants_log(&h), "{h:?}");
     }
 
     #[test]
@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn no_data_batch_asks_for_heapster_log() {
         let h = hints(NO_BATCH);
-        assert!(wants_heapster_log(&h), "{h:?}");
+        assert!(wants_log(&h), "{h:?}");
         let causes: Vec<Cause> = h.into_iter().map(Cause::new).collect();
         let explained = explain("dashboard::log failed", &causes);
         assert!(

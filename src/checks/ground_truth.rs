@@ -58,7 +58,7 @@ pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
                 check_pod_metrics(ctx, b.clone(), "memory")
             }),
             check("ground_truth::node_covers_pod", move |ctx| {
-                check_node_metrics_cover_pod(ctx, c.clone())
+                check_node_covers_pod(ctx, c.clone(), Stack::MetricsServer)
             }),
             check("ground_truth::dashboard", move |ctx| {
                 check_dashboard(ctx, e.clone())
@@ -73,7 +73,7 @@ pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
             check_pod(ctx, b.clone(), "memory", "memory/usage")
         }),
         check("ground_truth::node_covers_pod", move |ctx| {
-            check_node_covers_pod(ctx, c.clone())
+            check_node_covers_pod(ctx, c.clone(), Stack::Heapster)
         }),
         check("ground_truth::influxdb", move |ctx| {
             check_influxdb(ctx, d.clone())
@@ -182,39 +182,46 @@ async fn metrics_sample(ctx: &Ctx, path: &str) -> Result<super::metrics_api::Sam
     super::metrics_api::sample(&v).map_err(|e| Verdict::Fail(format!("{path}: {e}")))
 }
 
-/// The node's `NodeMetrics` CPU covers its load pod's `PodMetrics` CPU.
-async fn check_node_metrics_cover_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
-    let pod = match retry(|| pods.get(&load.cpu_pod)).await {
-        Ok(p) => p,
-        Err(e) => return api_wait(e),
-    };
-    let Some(node) = pod.spec.and_then(|s| s.node_name) else {
-        return Verdict::Wait("the CPU load pod is not scheduled".into());
-    };
-    let pod_path = format!(
-        "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods/{}",
-        load.namespace, load.cpu_pod
-    );
-    let pod_cpu = match metrics_sample(&ctx, &pod_path).await {
-        Ok(s) => s.cpu_millicores,
-        Err(v) => return v,
-    };
-    match metrics_sample(&ctx, &format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}")).await {
-        Ok(s) if s.cpu_millicores >= pod_cpu => Verdict::Pass(format!(
-            "node {node} {}m >= load pod {pod_cpu}m",
-            s.cpu_millicores
-        )),
-        Ok(s) => Verdict::Wait(format!(
-            "node {node} reports {}m, less than its load pod's {pod_cpu}m",
-            s.cpu_millicores
-        )),
-        Err(v) => v,
+/// A pod's latest CPU in millicores: heapster's model series, or its `PodMetrics`.
+async fn pod_cpu(ctx: &Ctx, stack: Stack, namespace: &str, pod: &str) -> Result<i64, Verdict> {
+    let metric = "cpu/usage_rate";
+    match stack {
+        Stack::Heapster => super::heapster::get_series(
+            ctx,
+            &pod_series_path(namespace, pod, metric),
+            metric,
+            ctx.rules(true, None),
+        )
+        .await
+        .map(|p| p.value),
+        Stack::MetricsServer => {
+            let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{pod}");
+            metrics_sample(ctx, &path).await.map(|s| s.cpu_millicores)
+        }
     }
 }
 
-async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {
+/// A node's latest CPU in millicores: heapster's model series, or its `NodeMetrics`.
+async fn node_cpu(ctx: &Ctx, stack: Stack, node: &str) -> Result<i64, Verdict> {
     let metric = "cpu/usage_rate";
+    match stack {
+        Stack::Heapster => super::heapster::get_series(
+            ctx,
+            &format!("/api/v1/model/nodes/{node}/metrics/{metric}"),
+            metric,
+            ctx.rules(true, None),
+        )
+        .await
+        .map(|p| p.value),
+        Stack::MetricsServer => {
+            let path = format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}");
+            metrics_sample(ctx, &path).await.map(|s| s.cpu_millicores)
+        }
+    }
+}
+
+/// The CPU load pod's node reports at least the pod's own CPU.
+async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load, stack: Stack) -> Verdict {
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), &load.namespace);
     let pod = match retry(|| pods.get(&load.cpu_pod)).await {
         Ok(p) => p,
@@ -223,31 +230,14 @@ async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load) -> Verdict {
     let Some(node) = pod.spec.and_then(|s| s.node_name) else {
         return Verdict::Wait("the CPU load pod is not scheduled".into());
     };
-    let pod_cpu = match super::heapster::get_series(
-        &ctx,
-        &pod_series_path(&load.namespace, &load.cpu_pod, metric),
-        metric,
-        ctx.rules(true, None),
-    )
-    .await
-    {
-        Ok(p) => p.value,
+    let pod_cpu = match pod_cpu(&ctx, stack, &load.namespace, &load.cpu_pod).await {
+        Ok(v) => v,
         Err(v) => return v,
     };
-    match super::heapster::get_series(
-        &ctx,
-        &format!("/api/v1/model/nodes/{node}/metrics/{metric}"),
-        metric,
-        ctx.rules(true, None),
-    )
-    .await
-    {
-        Ok(p) if p.value >= pod_cpu => {
-            Verdict::Pass(format!("node {node} {}m >= load pod {pod_cpu}m", p.value))
-        }
-        Ok(p) => Verdict::Wait(format!(
-            "node {node} reports {}m, less than its load pod's {pod_cpu}m",
-            p.value
+    match node_cpu(&ctx, stack, &node).await {
+        Ok(n) if n >= pod_cpu => Verdict::Pass(format!("node {node} {n}m >= load pod {pod_cpu}m")),
+        Ok(n) => Verdict::Wait(format!(
+            "node {node} reports {n}m, less than its load pod's {pod_cpu}m"
         )),
         Err(v) => v,
     }

@@ -50,32 +50,6 @@ pub fn apiservice(v: &Value) -> Verdict {
     }
 }
 
-/// `window` as Go prints a duration (`15s`, `10.043s`, `1m0s`, `150ms`).
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (num, tail) = rest.split_at(split);
-        let n: f64 = num.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        total += n * match unit {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        rest = next;
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
 /// What one `NodeMetrics` or `PodMetrics` says: its sample time, window, and usage summed
 /// over containers (CPU in millicores, memory in bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +67,7 @@ pub fn sample(v: &Value) -> Result<Sample, String> {
         .ok_or_else(|| format!("no valid timestamp in {}", snippet(&v.to_string())))?;
     let window = v["window"]
         .as_str()
-        .and_then(parse_go_duration)
+        .and_then(crate::duration::parse_go)
         .ok_or_else(|| format!("no valid window in {}", snippet(&v.to_string())))?;
     let usages: Vec<&Value> = match v["containers"].as_array() {
         Some(cs) => cs.iter().map(|c| &c["usage"]).collect(),
@@ -339,13 +313,7 @@ pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
             Ok(p) => p,
             Err(v) => return v,
         };
-        let rules = SeriesRules {
-            now: Timestamp::now(),
-            max_age: ctx.config.max_age,
-            must_be_positive: true,
-            capacity: None,
-        };
-        match series(metric, &points, &rules) {
+        match series(metric, &points, &ctx.rules(true, None)) {
             Ok(p) => seen.push(format!(
                 "{metric} {} ({} points)",
                 human_value(metric, p.value),
@@ -429,12 +397,5 @@ mod tests {
         );
         let v = json!({"items": [{"dataPoints": [], "metricPoints": [{"timestamp": "2026-11-28T09:00:00Z", "value": 230}], "metricName": "cpu", "uids": ["n"]}]});
         assert_eq!(scraper_points(&v).unwrap()[0].value, 230);
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_go_duration("150ms"), Some(Duration::from_millis(150)));
-        assert_eq!(parse_go_duration("soon"), None);
     }
 }

@@ -166,11 +166,9 @@ fn append_json_log(
 }
 
 /// The lines it prints at start (`server.go`).
-pub fn start_lines(container: &Value) -> Vec<String> {
+pub fn start_lines(container: &Value, at: Timestamp) -> Vec<String> {
     let ns = env_var(container, "POD_NAMESPACE").unwrap_or_default();
-    let stamp = go_time_json(
-        Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::now()),
-    );
+    let stamp = go_time_json(Timestamp::from_second(at.as_second()).unwrap_or(at));
     [
         "Kubernetes host: https://10.96.0.1:443".to_string(),
         format!("Namespace(s): [{ns}]"),
@@ -224,7 +222,8 @@ pub fn serve(st: &State, pod: &Value, path: &str) -> Http {
 /// name and time, one item per name (`uids` holds the name); `{"items":null}` for none.
 fn results(rows: &[Row], namespace: Option<&str>, names: &str, metric: &str) -> Value {
     let wanted: Vec<&str> = names.split(',').collect();
-    // A pod list query without a namespace reads "default" (`getRows`).
+    // Pod rows are picked by namespace too; node rows (no namespace) by name only. (Both
+    // routes give pods a namespace, so `getRows`' "default" fallback is never reached.)
     let ns = namespace.unwrap_or("");
     let mut sums: BTreeMap<(String, Timestamp), u64> = BTreeMap::new();
     for r in rows {

@@ -303,7 +303,7 @@ fn readiness(
         }
         (App::MetricsServer, Some("/readyz")) => {
             let ready = crate::apps::metrics_server::metrics_server_of(cluster, st, pod, container)
-                .is_some_and(|ms| ms.ready(cluster, st, now));
+                .is_some_and(|ms| ms.ready(st, now));
             if ready {
                 Ok(())
             } else {
@@ -366,7 +366,7 @@ fn start_logs(st: &mut State, pod: &Value, containers: &[Value], now: Timestamp)
                 "Starting Grafana in foreground mode".into(),
             ],
             App::MetricsServer => crate::apps::metrics_server::start_lines(now),
-            App::Scraper => crate::apps::scraper::start_lines(c),
+            App::Scraper => crate::apps::scraper::start_lines(c, now),
             _ => vec![],
         };
         let log = st

@@ -62,7 +62,7 @@ fn metrics_server_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
         };
         let key = crate::cluster::object_key(&pod);
         let after = st.metrics_server_logged.get(&key).copied();
-        let lines = ms.log_lines(cluster, st, after, now);
+        let lines = ms.log_lines(st, after, now);
         let Some(newest) = lines.last().map(|(t, _)| *t) else {
             continue;
         };
