@@ -25,11 +25,15 @@ impl std::ops::Add for Usage {
 }
 
 /// What a resource-consumer pod was asked to burn: from its command line
-/// (`consume-cpu --millicores=N`) and from `POST /ConsumeCPU` / `POST /ConsumeMem`.
+/// (`consume-cpu --millicores=N`, `stress -m W --vm-bytes B`) and from `POST /ConsumeCPU` /
+/// `POST /ConsumeMem`; and the memory of the processes themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Consumption {
     pub millicores: i64,
     pub megabytes: i64,
+    /// The container's own processes: the `/consumer` HTTP server (the image's default
+    /// command) holds more than a lone `consume-cpu` or `stress`.
+    pub process_bytes: i64,
 }
 
 impl std::ops::Add for Consumption {
@@ -38,27 +42,73 @@ impl std::ops::Add for Consumption {
         Consumption {
             millicores: self.millicores + o.millicores,
             megabytes: self.megabytes + o.megabytes,
+            process_bytes: self.process_bytes + o.process_bytes,
         }
     }
 }
 
-/// The consume-cpu command line of a resource-consumer container (`consume-cpu` parses
-/// it with Go's `flag` package: `-millicores=N`, `--millicores=N`, `--millicores N`).
+/// The memory of the consumer's HTTP server (a Go program). Inferred, not measured here.
+const SERVER_BYTES: i64 = 6 * MIB;
+/// A lone `stress` or `consume-cpu`: metrics-server's e2e expects `stress -m 1 --vm-bytes
+/// 50M` to read 50 MiB within 5 MiB (MS@v0.9.0 `test/e2e_test.go`), so little. Inferred.
+const LONE_PROCESS_BYTES: i64 = MIB;
+
+/// A resource-consumer container's command line: `consume-cpu` (Go `flag`: `-millicores=N`,
+/// `--millicores=N`, `--millicores N`), `stress` (`-m`/`--vm` workers each holding
+/// `--vm-bytes`, with stress's binary `k`/`m`/`g` suffixes), or none (the HTTP server).
 pub fn consumption_from_command(container: &Value) -> Consumption {
     let words: Vec<String> = ["command", "args"]
         .iter()
         .flat_map(|f| container[*f].as_array().cloned().unwrap_or_default())
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let runs_consume_cpu = words.first().is_some_and(|w| w.ends_with("consume-cpu"));
-    let millicores = runs_consume_cpu
-        .then(|| crate::goflag::flag(&words, "millicores"))
-        .flatten()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let program = words.first().map(String::as_str).unwrap_or_default();
+    if program.ends_with("consume-cpu") {
+        let millicores = crate::goflag::flag(&words, "millicores")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        return Consumption {
+            millicores,
+            process_bytes: LONE_PROCESS_BYTES,
+            ..Default::default()
+        };
+    }
+    if program.ends_with("stress") {
+        let after = |names: &[&str]| {
+            words
+                .windows(2)
+                .find(|w| names.contains(&w[0].as_str()))
+                .map(|w| w[1].clone())
+        };
+        let workers: i64 = after(&["-m", "--vm"])
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let bytes = after(&["--vm-bytes"]).map_or(256 * MIB, |b| stress_bytes(&b));
+        return Consumption {
+            megabytes: workers * bytes / MIB,
+            process_bytes: LONE_PROCESS_BYTES,
+            ..Default::default()
+        };
+    }
     Consumption {
-        millicores,
-        megabytes: 0,
+        process_bytes: SERVER_BYTES,
+        ..Default::default()
+    }
+}
+
+/// stress's sizes: a number with an optional `b`, `k`, `m` or `g` (powers of 1024;
+/// stress 1.0.4 `atoll_b`). Its `--vm-bytes` default is 256M.
+fn stress_bytes(text: &str) -> i64 {
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = digits.parse().unwrap_or(0);
+    n * match unit.to_ascii_lowercase().as_str() {
+        "k" => 1024,
+        "m" => MIB,
+        "g" => 1024 * MIB,
+        _ => 1,
     }
 }
 
@@ -71,12 +121,12 @@ pub fn idle_pod_usage(pod_name: &str) -> Usage {
     }
 }
 
-/// A resource-consumer pod uses what it burns plus a small runtime overhead, with a
+/// A resource-consumer pod uses what it burns plus its processes' own memory, with a
 /// little noise (±3 %) as real cgroup readings have.
 pub fn consumer_usage(c: Consumption, at: Timestamp, skew: f64) -> Usage {
     let noise = 1.0 + ((at.as_second() % 7) as f64 - 3.0) / 100.0;
     let cpu = (c.millicores as f64 * noise * skew) as i64 + 1;
-    let mem = ((c.megabytes * MIB) as f64 * noise * skew) as i64 + 6 * MIB;
+    let mem = ((c.megabytes * MIB) as f64 * noise * skew) as i64 + c.process_bytes;
     Usage {
         cpu_millicores: cpu,
         memory_bytes: mem,
@@ -103,6 +153,7 @@ mod tests {
             Consumption {
                 millicores: 100,
                 megabytes: 64,
+                process_bytes: SERVER_BYTES,
             },
             t,
             1.0,
@@ -112,7 +163,7 @@ mod tests {
         let skewed = consumer_usage(
             Consumption {
                 millicores: 100,
-                megabytes: 0,
+                ..Default::default()
             },
             t,
             10.0,
@@ -129,5 +180,21 @@ mod tests {
         assert_eq!(consumption_from_command(&spaced).millicores, 70);
         let other: Value = serde_json::json!({"command": ["/server", "--millicores=150"]});
         assert_eq!(consumption_from_command(&other).millicores, 0);
+    }
+
+    #[test]
+    fn stress_holds_its_workers_bytes() {
+        // metrics-server's e2e memory consumer (MS@v0.9.0 test/e2e_test.go).
+        let c: Value = serde_json::json!({"command": ["stress"], "args": ["-m", "1", "--vm-bytes", "50M", "--vm-hang", "0", "-t", "600"]});
+        let got = consumption_from_command(&c);
+        assert_eq!((got.megabytes, got.process_bytes), (50, LONE_PROCESS_BYTES));
+        let two: Value =
+            serde_json::json!({"command": ["stress", "--vm", "2", "--vm-bytes", "1g"]});
+        assert_eq!(consumption_from_command(&two).megabytes, 2048);
+        let server: Value = serde_json::json!({"image": "resource-consumer:1.13"});
+        assert_eq!(
+            consumption_from_command(&server).process_bytes,
+            SERVER_BYTES
+        );
     }
 }

@@ -115,7 +115,13 @@ async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'stat
             Ok(p) => p,
             Err(v) => return v,
         };
-    within_tolerance(pod, metric, target, point.value, load.config.tolerance)
+    within_tolerance(
+        pod,
+        metric,
+        target,
+        point.value,
+        load.config.tolerance(what),
+    )
 }
 
 /// A load pod's `PodMetrics` against its target (metrics-server's own e2e does the same
@@ -161,7 +167,7 @@ async fn check_pod_metrics(ctx: Arc<Ctx>, load: Load, what: &'static str) -> Ver
     } else {
         s.memory_bytes
     };
-    within_tolerance(pod, metric, target, measured, load.config.tolerance)
+    within_tolerance(pod, metric, target, measured, load.config.tolerance(what))
 }
 
 async fn metrics_sample(ctx: &Ctx, path: &str) -> Result<super::metrics_api::Sample, Verdict> {

@@ -1,6 +1,8 @@
 //! Ground truth: pods that burn a known amount of CPU and memory (Kubernetes' e2e
-//! resource-consumer), so the checks can compare what heapster reports with what was
-//! asked for. They live in a namespace of their own, unique per run, deleted at the end.
+//! resource-consumer image, run as metrics-server's own e2e runs it: `consume-cpu` and
+//! `stress` as the container's command, MS@v0.9.0 `test/e2e_test.go`), so the checks can
+//! compare what the stack reports with what was asked for. They live in a namespace of
+//! their own, unique per run, deleted at the end.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
 
 use crate::cancel::Cancel;
-use crate::kubeclient::{self, retry};
+use crate::kubeclient::retry;
 use crate::manifests::Manifest;
 use crate::versions::LOAD_IMAGE;
 
@@ -22,8 +24,10 @@ pub const MEMORY: &str = "load-memory";
 pub struct LoadConfig {
     pub cpu_millicores: i64,
     pub memory_mib: i64,
-    /// Accepted relative difference between target and measurement (0.3 = ±30 %).
-    pub tolerance: f64,
+    /// Accepted relative difference between target and measurement (0.2 = ±20 %), for
+    /// CPU and for memory.
+    pub cpu_tolerance: f64,
+    pub memory_tolerance: f64,
     /// How long the load runs (it outlives the checks; the namespace is deleted anyway).
     pub duration: Duration,
 }
@@ -33,8 +37,21 @@ impl Default for LoadConfig {
         LoadConfig {
             cpu_millicores: 100,
             memory_mib: 64,
-            tolerance: 0.3,
+            // As tight as metrics-server's e2e: 50m within 10m, 50 MiB within 5 MiB.
+            cpu_tolerance: 0.2,
+            memory_tolerance: 0.1,
             duration: Duration::from_secs(1800),
+        }
+    }
+}
+
+impl LoadConfig {
+    /// The tolerance for `cpu` or `memory`.
+    pub fn tolerance(&self, what: &str) -> f64 {
+        if what == "cpu" {
+            self.cpu_tolerance
+        } else {
+            self.memory_tolerance
         }
     }
 }
@@ -61,8 +78,9 @@ pub fn namespace_for_run() -> String {
     )
 }
 
-/// The objects: a namespace, a CPU burner (consume-cpu run directly), and a memory
-/// consumer reached through a Service (its HTTP API takes `POST /ConsumeMem`).
+/// The objects: a namespace, a CPU burner (`consume-cpu`) and a memory holder (`stress`
+/// with one worker), each the container's command as in metrics-server's e2e: no HTTP
+/// server whose own memory would blur the reading.
 pub fn objects(namespace: &str, config: &LoadConfig) -> Vec<Manifest> {
     let image = LOAD_IMAGE.reference();
     let deployment = |name: &str, container: Value| {
@@ -73,21 +91,23 @@ pub fn objects(namespace: &str, config: &LoadConfig) -> Vec<Manifest> {
                      "template": {"metadata": {"labels": {"app": name}}, "spec": {"automountServiceAccountToken": false, "containers": [container]}}},
         })
     };
+    let seconds = config.duration.as_secs().to_string();
     let cpu = deployment(
         CPU,
         json!({"name": "consumer", "image": image, "imagePullPolicy": "IfNotPresent",
-               "command": ["/consume-cpu/consume-cpu", format!("--millicores={}", config.cpu_millicores), format!("--duration-sec={}", config.duration.as_secs())]}),
+               "command": ["/consume-cpu/consume-cpu", format!("--millicores={}", config.cpu_millicores), format!("--duration-sec={seconds}")]}),
     );
+    // stress reads `M` as MiB (powers of 1024).
     let memory = deployment(
         MEMORY,
-        json!({"name": "consumer", "image": image, "imagePullPolicy": "IfNotPresent", "ports": [{"containerPort": 8080}]}),
+        json!({"name": "consumer", "image": image, "imagePullPolicy": "IfNotPresent",
+               "command": ["stress"],
+               "args": ["-m", "1", "--vm-bytes", format!("{}M", config.memory_mib), "--vm-hang", "0", "-t", seconds]}),
     );
     let docs = vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"app.kubernetes.io/managed-by": "heapster-e2e"}}}),
         cpu,
         memory,
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": MEMORY, "namespace": namespace},
-               "spec": {"selector": {"app": MEMORY}, "ports": [{"port": 8080, "targetPort": 8080}]}}),
     ];
     docs.into_iter()
         .enumerate()
@@ -99,7 +119,7 @@ pub fn objects(namespace: &str, config: &LoadConfig) -> Vec<Manifest> {
         .collect()
 }
 
-/// Create the load and start the memory consumption; the caller must `stop` it, whatever happens.
+/// Create the load and wait for its pods; the caller must `stop` it, whatever happens.
 pub async fn start(
     client: &Client,
     namespace: &str,
@@ -134,28 +154,6 @@ pub async fn start(
             .with_context(|| format!("no {app} pod in {namespace}"))
     };
     let (cpu_pod, memory_pod) = (named(CPU)?, named(MEMORY)?);
-    let body = format!(
-        "megabytes={}&durationSec={}",
-        config.memory_mib,
-        config.duration.as_secs()
-    );
-    let path =
-        kubeclient::service_proxy_path(namespace, &format!("http:{MEMORY}:8080"), "/ConsumeMem");
-    let answer = kubeclient::raw(
-        client,
-        http::Method::POST,
-        &path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body.into_bytes(),
-    )
-    .await?;
-    if !answer.is_ok() {
-        anyhow::bail!(
-            "the memory consumer refused POST /ConsumeMem: {} {}",
-            answer.status,
-            kubeclient::snippet(&answer.body)
-        );
-    }
     Ok(Load {
         namespace: namespace.to_string(),
         cpu_pod,
@@ -183,7 +181,7 @@ mod tests {
     fn load_objects_are_valid_and_pinned() {
         let docs = objects("heapster-e2e-load-1", &LoadConfig::default());
         let kinds: Vec<&str> = docs.iter().map(|d| d.kind()).collect();
-        assert_eq!(kinds, ["Namespace", "Deployment", "Deployment", "Service"]);
+        assert_eq!(kinds, ["Namespace", "Deployment", "Deployment"]);
         let cpu = &docs[1].object["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(
             cpu["image"],
@@ -192,6 +190,12 @@ mod tests {
         assert!(
             cpu["command"].to_string().contains("--millicores=100"),
             "{cpu}"
+        );
+        let memory = &docs[2].object["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(memory["command"], json!(["stress"]));
+        assert!(
+            memory["args"].to_string().contains(r#""--vm-bytes","64M""#),
+            "{memory}"
         );
         for d in &docs {
             let text = serde_json::to_string(&d.object).unwrap();

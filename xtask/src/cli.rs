@@ -150,9 +150,13 @@ pub struct LoadArgs {
     /// Memory the load pod holds, in MiB.
     #[arg(long = "load-memory", default_value_t = 64)]
     pub memory_mib: i64,
-    /// Accepted difference between target and measurement, in percent (above 0, below 100).
-    #[arg(long = "load-tolerance", default_value = "30", value_parser = validate::tolerance_percent)]
-    pub tolerance_percent: f64,
+    /// Accepted difference between the CPU target and measurement, in percent (above 0,
+    /// below 100); the default is metrics-server's e2e (50m within 10m).
+    #[arg(long = "load-cpu-tolerance", default_value = "20", value_parser = validate::tolerance_percent)]
+    pub cpu_tolerance_percent: f64,
+    /// The same for memory; the default is metrics-server's e2e (50 MiB within 5 MiB).
+    #[arg(long = "load-memory-tolerance", default_value = "10", value_parser = validate::tolerance_percent)]
+    pub memory_tolerance_percent: f64,
 }
 
 impl LoadArgs {
@@ -160,7 +164,8 @@ impl LoadArgs {
         heapster_e2e::pipeline::load::LoadConfig {
             cpu_millicores: self.cpu_millicores,
             memory_mib: self.memory_mib,
-            tolerance: self.tolerance_percent / 100.0,
+            cpu_tolerance: self.cpu_tolerance_percent / 100.0,
+            memory_tolerance: self.memory_tolerance_percent / 100.0,
             ..Default::default()
         }
     }

@@ -119,7 +119,7 @@ fn bad_values_are_refused_before_anything_runs() {
     refused(&["check", "--timeout", "0s"], "above zero");
     refused(&["e2e", "--parallel", "0", "--dry-run"], "give 1 or more");
     refused(
-        &["e2e", "--load-tolerance", "100", "--dry-run"],
+        &["e2e", "--load-memory-tolerance", "100", "--dry-run"],
         "below 100",
     );
     refused(

@@ -45,12 +45,16 @@ fn ctrl_c_during_check_with_load_deletes_the_load() {
         &kubeconfig,
         &["--timeout", "2m", "--with-load"],
     ));
-    let posted = within(
+    // The ground truth asks heapster for the load pod's series: the load runs and the
+    // checks wait on it.
+    let asked = within(
         &rt,
         60,
-        handle.wait_for_request("POST /api/v1/namespaces/heapster-e2e-load-"),
+        handle.wait_for_request(
+            "GET /api/v1/namespaces/kube-system/services/heapster/proxy/api/v1/model/namespaces/heapster-e2e-load-",
+        ),
     );
-    assert!(posted, "the load was started");
+    assert!(asked, "the load was started and is being checked");
     let all = interrupt_the_checks(child);
     assert!(all.contains("deleted the load namespace"), "{all}");
     assert!(
