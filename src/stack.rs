@@ -64,6 +64,34 @@ impl Stack {
         }
     }
 
+    /// The stack a set of manifests deploys: the one whose metrics source (its first
+    /// Deployment) is among them.
+    pub fn detect(docs: &[crate::manifests::Manifest]) -> Option<Stack> {
+        let deployments = crate::manifests::deployments(docs);
+        Stack::ALL.iter().copied().find(|s| {
+            let (ns, name) = s.deployments()[0];
+            deployments.iter().any(|(n, d)| n == ns && d == name)
+        })
+    }
+
+    /// `dashboard v1.10.1`: the stack's dashboard by its pinned tag.
+    pub fn dashboard_release(self) -> String {
+        let tag = self
+            .images()
+            .iter()
+            .find(|i| i.repository.contains("dashboard"))
+            .map_or("?", |i| i.tag);
+        format!("dashboard {tag}")
+    }
+
+    /// Where the stack's node and pod metrics are read.
+    pub fn metrics_source(self) -> &'static str {
+        match self {
+            Stack::Heapster => "heapster model API",
+            Stack::MetricsServer => "metrics.k8s.io",
+        }
+    }
+
     /// The stack's Deployments, `(namespace, name)`, in the order they serve each other.
     pub fn deployments(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -134,6 +162,18 @@ mod tests {
             err.contains("`heapster`") && err.contains("`metrics-server`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn each_shipped_stack_is_detected_from_its_manifests() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for s in Stack::ALL {
+            let docs = crate::manifests::load_dir(&s.manifests(root)).unwrap();
+            assert_eq!(Stack::detect(&docs), Some(*s));
+        }
+        assert_eq!(Stack::detect(&[]), None);
+        assert_eq!(Stack::Heapster.dashboard_release(), "dashboard v1.10.1");
+        assert_eq!(Stack::MetricsServer.dashboard_release(), "dashboard v2.7.0");
     }
 
     #[test]

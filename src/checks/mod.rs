@@ -4,8 +4,10 @@
 //! of checks; `run` polls them to their outcomes.
 //!
 //! One file per component: `nodes`, `heapster`, `influxdb`, `grafana`, `dashboard` (v1
-//! and v2), `metrics_api` (metrics-server and its scraper), `ground_truth`, `upgrade`; shared: `context` (what every check reads), `series` (the
-//! rules of a fresh series), `diagnose` (known causes of failures).
+//! and v2), `metrics_api` (metrics-server and its scraper), `ground_truth`, `upgrade` (a
+//! rollout within the heapster stack) and `switch` (the dashboards through a move across
+//! stacks); shared: `context` (what every check reads), `series` (the rules of a fresh
+//! series), `diagnose` (known causes of failures).
 
 pub mod context;
 pub mod dashboard;
@@ -19,6 +21,7 @@ pub mod nodes;
 mod plan;
 pub mod run;
 pub mod series;
+pub mod switch;
 pub mod upgrade;
 
 use std::sync::Arc;

@@ -253,6 +253,28 @@ pub fn images(manifests: &[Manifest]) -> Vec<String> {
     out
 }
 
+/// The value of a command-line flag (`--name=value`, `-name=value`) given to a container
+/// of the Deployment `deployment`, in `command` or `args`.
+pub fn container_flag(manifests: &[Manifest], deployment: &str, flag: &str) -> Option<String> {
+    manifests
+        .iter()
+        .filter(|m| m.kind() == "Deployment" && m.name() == deployment)
+        .flat_map(|m| {
+            let containers = m.object["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            containers.into_iter().flat_map(|c| {
+                ["command", "args"].map(|f| c[f].as_array().cloned().unwrap_or_default())
+            })
+        })
+        .flatten()
+        .find_map(|arg| {
+            let arg = arg.as_str()?.trim_start_matches('-');
+            Some(arg.strip_prefix(flag)?.strip_prefix('=')?.to_string())
+        })
+}
+
 /// `(namespace, name)` of every Deployment in the manifests.
 pub fn deployments(manifests: &[Manifest]) -> Vec<(String, String)> {
     manifests

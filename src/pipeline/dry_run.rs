@@ -1,10 +1,31 @@
 //! `--dry-run`: after the commands printed so far, what the rest of the run would do.
 
+use super::phases::Prepared;
 use super::state::Run;
-use super::{apply, manifests};
+use super::{apply, manifests, remove, upgrade};
 
-pub(super) fn print_rest(run: &Run, docs: &[manifests::Manifest]) {
+pub(super) fn print_rest(run: &Run, prepared: &Prepared) {
     let opts = run.opts;
+    let docs = &prepared.docs;
+    let (old_stack, new_stack) = (prepared.old_stack, opts.checks.stack);
+    if let Some(old) = &prepared.old_docs {
+        run.report.line(format!(
+            "  would apply the {} objects to upgrade from ({old_stack} stack), wait for them and run its checks",
+            old.len()
+        ));
+        let watched = if upgrade::watches_series(old_stack, new_stack) {
+            "heapster's node series".to_string()
+        } else {
+            format!(
+                "the node metrics of {} and {}",
+                old_stack.dashboard_release(),
+                new_stack.dashboard_release()
+            )
+        };
+        run.report.line(format!(
+            "  would watch {watched} from then until the checks end"
+        ));
+    }
     for m in manifests::apply_order(docs) {
         run.report.line(format!(
             "  would apply (server-side, field manager {}): {} ({})",
@@ -22,6 +43,22 @@ pub(super) fn print_rest(run: &Run, docs: &[manifests::Manifest]) {
         crate::duration::format(opts.timeout),
         deployments.join(", ")
     ));
+    if let Some(old) = &prepared.old_docs
+        && old_stack != new_stack
+    {
+        for m in remove::leftovers(old, docs) {
+            run.report.line(format!(
+                "  would delete (the {old_stack} stack): {} ({})",
+                m.describe(),
+                m.origin()
+            ));
+        }
+        let (bound, why) = upgrade::switch_bound(docs);
+        run.report.line(format!(
+            "  would fail if no dashboard showed node metrics for longer than {} ({why})",
+            crate::duration::format(bound)
+        ));
+    }
     if let Some(load) = &opts.load
         && !opts.up_only
     {

@@ -130,9 +130,12 @@ pub fn pull_failure_message(
     images: &[String],
     mirror: Option<&str>,
 ) -> String {
-    let stack_failed = failures
-        .iter()
-        .any(|f| all_stack_images().any(|s| f.starts_with(&s.reference())));
+    // Only the heapster stack's images are retired; the metrics-server stack's are current.
+    let stack_failed = failures.iter().any(|f| {
+        crate::versions::STACK_IMAGES
+            .iter()
+            .any(|s| f.starts_with(&s.reference()))
+    });
     let mut out = format!(
         "could not pull {} image(s):\n  {}",
         failures.len(),
@@ -253,6 +256,19 @@ mod tests {
         assert!(
             with_mirror.contains("The mirror docker.io/someone does not have them"),
             "{with_mirror}"
+        );
+        // The metrics-server stack's images are current: no word of retirement.
+        let current = "kubernetesui/dashboard:v2.7.0".to_string();
+        let m = pull_failure_message(
+            &[format!(
+                "{current}: `docker pull {current}` failed: timeout"
+            )],
+            &[current],
+            None,
+        );
+        assert!(
+            !m.contains("retired") && m.contains("--image-mirror"),
+            "{m}"
         );
     }
 

@@ -1,6 +1,8 @@
 //! `e2e` and `up`: preflight -> manifests -> images -> cluster -> load -> apply -> rollout
-//! -> load generators -> checks -> evidence -> teardown, one file per phase. The same code
-//! runs for users, in CI, and in `cargo test` against the simulated cluster.
+//! -> load generators -> checks -> evidence -> teardown, one file per phase; with
+//! `--upgrade-from`, the old manifests' apply, rollout and checks come first (`upgrade`),
+//! and across stacks the old stack is removed after the new one's rollout (`remove`). The
+//! same code runs for users, in CI, and in `cargo test` against the simulated cluster.
 
 pub mod apply;
 pub mod cluster;
@@ -9,6 +11,7 @@ pub mod images;
 pub mod load;
 mod phases;
 pub mod preflight;
+mod remove;
 pub mod rollout;
 mod state;
 mod teardown;
@@ -245,18 +248,35 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
     let prepared = phases::read_manifests(run)?;
     let kubeconfig = phases::cluster_with_images(run, &prepared)?;
     if run.opts.dry_run {
-        dry_run::print_rest(run, &prepared.docs);
+        dry_run::print_rest(run, &prepared);
         return Ok(RunResult::default());
     }
     let client = phases::connect(run, &kubeconfig)?;
-    let mut before = Vec::new();
+    let mut before = upgrade::Before::default();
     let mut monitor = None;
     if let Some(old) = &prepared.old_docs {
-        before = upgrade::before(run, &client, old, prepared.expected_nodes)?;
-        monitor = upgrade::Monitor::start(run, &client)?;
+        before = upgrade::before(
+            run,
+            &client,
+            old,
+            prepared.old_stack,
+            prepared.expected_nodes,
+        )?;
+        monitor =
+            upgrade::Monitor::start(run, &client, prepared.old_stack, prepared.expected_nodes)?;
     }
     let load = phases::start_load(run, &client);
     phases::deploy(run, &client, &prepared.docs, "")?.map_err(phases::stack_failure)?;
+    let removed = match &prepared.old_docs {
+        Some(old) if prepared.old_stack != run.opts.checks.stack => Some(upgrade::remove_old(
+            run,
+            &client,
+            old,
+            &prepared.docs,
+            prepared.old_stack,
+        )?),
+        _ => None,
+    };
     if run.opts.up_only {
         return Ok(RunResult {
             kubeconfig: Some(kubeconfig),
@@ -272,13 +292,13 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         return Ok(RunResult {
             exit: exit::HARNESS,
             outcomes,
-            before,
+            before: before.outcomes,
             kubeconfig: Some(kubeconfig),
             error: Some("interrupted".into()),
         });
     }
     if let Some(monitor) = monitor {
-        let gap = monitor.finish(run, &before, &prepared.docs);
+        let gap = monitor.finish(run, &before.outcomes, &prepared.docs, removed);
         let line = report::terminal::outcome_line(&gap);
         if gap.failed() {
             run.report.important(line);
@@ -286,6 +306,15 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             run.report.line(line);
         }
         outcomes.push(gap);
+        let after = run
+            .ctx
+            .as_ref()
+            .map(|c| c.summary.lock().expect("summary lock").clone())
+            .unwrap_or_default();
+        run.report.line(report::summary::render_upgrade(
+            (prepared.old_stack, &before.outcomes, &before.summary),
+            (run.opts.checks.stack, &outcomes, &after),
+        ));
     }
     let failed = outcomes.iter().any(Outcome::failed);
     Ok(RunResult {
@@ -295,7 +324,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             exit::PASSED
         },
         outcomes,
-        before,
+        before: before.outcomes,
         kubeconfig: Some(kubeconfig),
         error: None,
     })

@@ -20,6 +20,8 @@ pub(super) struct Prepared {
     pub docs: Vec<manifests::Manifest>,
     /// With `--upgrade-from`: the manifests to start from.
     pub old_docs: Option<Vec<manifests::Manifest>>,
+    /// The stack the old manifests deploy (this run's stack when they name none).
+    pub old_stack: crate::stack::Stack,
     pub images: Vec<String>,
     pub expected_nodes: usize,
 }
@@ -69,9 +71,14 @@ pub(super) fn read_manifests(run: &Run) -> anyhow::Result<Prepared> {
         }
     }
     let expected_nodes = cluster::node_count(&opts.kind_config)?;
+    let old_stack = old_docs
+        .as_deref()
+        .and_then(crate::stack::Stack::detect)
+        .unwrap_or(opts.checks.stack);
     Ok(Prepared {
         docs,
         old_docs,
+        old_stack,
         images,
         expected_nodes,
     })

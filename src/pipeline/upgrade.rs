@@ -1,7 +1,9 @@
-//! Add-on upgrades (`--upgrade-from DIR|GIT_REF`): the old manifests applied, rolled out
-//! and checked first (their failures are recorded, not fatal: the upgrade may be the fix),
-//! a monitor polling heapster's node series from there through the upgrade, and the gap
-//! verdict on what it saw.
+//! Add-on upgrades (`--upgrade-from STACK|DIR|GIT_REF`): the old manifests applied,
+//! rolled out and checked first (their failures are recorded, not fatal: the upgrade may
+//! be the fix), a monitor from there through the upgrade, and its verdict. Within one
+//! stack the monitor polls heapster's node series; across stacks (heapster ->
+//! metrics-server) it reads both dashboards' node metrics, and the old stack is removed
+//! once the new one has rolled out.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,30 +12,46 @@ use std::time::{Duration, Instant};
 use kube::Client;
 
 use super::state::Run;
-use super::{manifests, phases};
+use super::{manifests, phases, remove};
+use crate::checks::switch::{SwitchWatch, switch_verdict, watch_dashboards};
 use crate::checks::upgrade::{StopOnDrop, Watch, gap_verdict, watch_series};
-use crate::checks::{self, Ctx, HEAPSTER, Outcome, Verdict};
-use crate::manifests::Manifest;
+use crate::checks::{self, CheckConfig, Ctx, HEAPSTER, Outcome, Summary, Verdict};
+use crate::manifests::{Manifest, container_flag};
+use crate::stack::Stack;
 
-/// The old manifests: apply, wait, check.
+/// The old manifests' checks, and the numbers they saw.
+#[derive(Debug, Default)]
+pub struct Before {
+    pub outcomes: Vec<Outcome>,
+    pub summary: Summary,
+}
+
+/// The checks' settings for `stack`, with the node count the kind config asks for.
+fn config_for(run: &Run, stack: Stack, expected_nodes: usize) -> CheckConfig {
+    let mut config = run.opts.checks.clone();
+    config.stack = stack;
+    config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
+    config
+}
+
+/// The old manifests (of `stack`): apply, wait, check.
 pub(super) fn before(
     run: &mut Run,
     client: &Client,
     old: &[manifests::Manifest],
+    stack: Stack,
     expected_nodes: usize,
-) -> anyhow::Result<Vec<Outcome>> {
-    let opts = run.opts;
+) -> anyhow::Result<Before> {
     let mut outcomes = Vec::new();
     if let Err(e) = phases::deploy(run, client, old, " (old)")? {
         outcomes.push(Outcome::checked("before::rollout", false, e.to_string()));
     }
-    let mut config = opts.checks.clone();
-    config.expected_nodes = config.expected_nodes.or(Some(expected_nodes));
-    let mut ctx = Ctx::new(client.clone(), config);
+    let mut ctx = Ctx::new(client.clone(), config_for(run, stack, expected_nodes));
     let start = Instant::now();
     let plan = run.rt.block_on(checks::plan(&mut ctx))?;
+    let ctx = Arc::new(ctx);
     let checked =
-        run.block_on_cancellable(async { Ok(checks::run::run_all(Arc::new(ctx), plan).await) })?;
+        run.block_on_cancellable(async { Ok(checks::run::run_all(ctx.clone(), plan).await) })?;
     outcomes.extend(checked.into_iter().map(|o| Outcome {
         name: format!("before::{}", o.name),
         ..o
@@ -47,80 +65,175 @@ pub(super) fn before(
         start.elapsed(),
         &format!("{failed} of {} failed before the upgrade", outcomes.len()),
     );
-    Ok(outcomes)
+    let summary = ctx.summary.lock().expect("summary lock").clone();
+    Ok(Before { outcomes, summary })
 }
 
-/// Polls one node's series in the background until stopped.
+/// After a move across stacks has rolled out: delete what only the old stack declares.
+pub(super) fn remove_old(
+    run: &Run,
+    client: &Client,
+    old: &[Manifest],
+    new: &[Manifest],
+    old_stack: Stack,
+) -> anyhow::Result<Instant> {
+    let doomed = remove::leftovers(old, new);
+    run.timed(
+        "Remove old stack",
+        || run.block_on_cancellable(remove::remove(client, &doomed, run.opts.timeout)),
+        |n| format!("{n} objects of the {old_stack} stack deleted, its pods gone"),
+    )?;
+    Ok(Instant::now())
+}
+
+/// What the monitor watches: heapster's series within one stack, both dashboards across.
+enum Watching {
+    Series(tokio::task::JoinHandle<Watch>),
+    Dashboards(tokio::task::JoinHandle<SwitchWatch>),
+}
+
+/// heapster's series within the heapster stack; the dashboards wherever the
+/// metrics-server stack is involved (it keeps no series of its own to follow).
+pub fn watches_series(old: Stack, new: Stack) -> bool {
+    old == Stack::Heapster && new == Stack::Heapster
+}
+
+/// Watches the metrics in the background from the old stack's checks until stopped.
 pub(super) struct Monitor {
     stop: StopOnDrop,
-    task: tokio::task::JoinHandle<Watch>,
+    started: Instant,
+    watching: Watching,
 }
 
 impl Monitor {
-    /// Watch the first Ready node's series from now on.
-    pub fn start(run: &Run, client: &Client) -> anyhow::Result<Option<Monitor>> {
-        let nodes = run.rt.block_on(checks::ready_nodes(client))?;
-        let Some(node) = nodes.first() else {
-            return Ok(None);
-        };
+    /// Within the heapster stack, the first Ready node's heapster series; else the old
+    /// and the new stack's dashboards' node lists.
+    pub fn start(
+        run: &Run,
+        client: &Client,
+        old: Stack,
+        expected_nodes: usize,
+    ) -> anyhow::Result<Option<Monitor>> {
         let stop = StopOnDrop::default();
         let every = run.opts.checks.poll.min(Duration::from_secs(1));
-        let task = run.rt.spawn(watch_series(
-            client.clone(),
-            node.clone(),
-            every,
-            stop.flag(),
-        ));
-        Ok(Some(Monitor { stop, task }))
+        let new = run.opts.checks.stack;
+        let watching = if watches_series(old, new) {
+            let nodes = run.rt.block_on(checks::ready_nodes(client))?;
+            let Some(node) = nodes.first() else {
+                return Ok(None);
+            };
+            Watching::Series(run.rt.spawn(watch_series(
+                client.clone(),
+                node.clone(),
+                every,
+                stop.flag(),
+            )))
+        } else {
+            let ctx = |stack| Ctx::new(client.clone(), config_for(run, stack, expected_nodes));
+            Watching::Dashboards(run.rt.spawn(watch_dashboards(
+                ctx(old),
+                ctx(new),
+                every,
+                stop.flag(),
+            )))
+        };
+        Ok(Some(Monitor {
+            stop,
+            started: Instant::now(),
+            watching,
+        }))
     }
 
-    /// Stop watching and judge the series: meaningful only if heapster had data before.
-    pub fn finish(self, run: &Run, before: &[Outcome], docs: &[Manifest]) -> Outcome {
+    /// Stop watching and judge what was seen, against the new manifests' settings. A
+    /// verdict is meaningful only if the old stack showed the metrics before.
+    pub fn finish(
+        self,
+        run: &Run,
+        before: &[Outcome],
+        new: &[Manifest],
+        removed: Option<Instant>,
+    ) -> Outcome {
         drop(self.stop);
-        let watch = run.rt.block_on(self.task).unwrap_or_default();
-        no_gap_outcome(before, &watch, metric_resolution(docs))
+        match self.watching {
+            Watching::Series(task) => {
+                let watch = run.rt.block_on(task).unwrap_or_default();
+                no_gap_outcome(before, &watch, metric_resolution(new))
+            }
+            Watching::Dashboards(task) => {
+                let mut watch = run.rt.block_on(task).unwrap_or_default();
+                watch.removed = removed.map(|r| r.duration_since(self.started));
+                switch_outcome(before, &watch, new)
+            }
+        }
     }
 }
 
-fn no_gap_outcome(before: &[Outcome], watch: &Watch, resolution: Duration) -> Outcome {
-    let name = "upgrade::no_gap_in_node_metrics".to_string();
-    let had_data = before
-        .iter()
-        .any(|o| o.name.starts_with("before::heapster::node_metrics::") && o.passed);
-    if !had_data {
-        return Outcome::skipped(
-            name,
-            "heapster had no node metrics before the upgrade: there was no series to keep",
-        );
+/// Judge a verdict only if a `before::` check named `had_data` passed.
+fn judged(
+    name: &str,
+    before: &[Outcome],
+    had_data: impl Fn(&str) -> bool,
+    nothing_to_keep: &str,
+    verdict: impl FnOnce() -> Verdict,
+) -> Outcome {
+    if !before.iter().any(|o| o.passed && had_data(&o.name)) {
+        return Outcome::skipped(name, nothing_to_keep);
     }
-    match gap_verdict(watch, resolution) {
+    match verdict() {
         Verdict::Pass(m) => Outcome::checked(name, true, m),
         Verdict::Fail(m) | Verdict::Wait(m) => Outcome::checked(name, false, m),
     }
 }
 
+fn no_gap_outcome(before: &[Outcome], watch: &Watch, resolution: Duration) -> Outcome {
+    judged(
+        "upgrade::no_gap_in_node_metrics",
+        before,
+        |n| n.starts_with("before::heapster::node_metrics::"),
+        "heapster had no node metrics before the upgrade: there was no series to keep",
+        || gap_verdict(watch, resolution),
+    )
+}
+
+fn switch_outcome(before: &[Outcome], watch: &SwitchWatch, new: &[Manifest]) -> Outcome {
+    let (bound, why) = switch_bound(new);
+    judged(
+        "upgrade::no_gap_in_dashboard_node_metrics",
+        before,
+        |n| n == "before::dashboard::node_metrics",
+        "the old dashboard showed no node metrics before the upgrade: there were none to keep",
+        || switch_verdict(watch, bound, &why),
+    )
+}
+
+/// How long the new stack's dashboard may take to show node metrics once the old one is
+/// gone: two of the scraper's `--metric-resolution` periods (its ticker first fires one
+/// period after start, dashboard-metrics-scraper@v1.0.8 `server.go`, and that first scrape
+/// may find metrics-server not yet serving) and one of the dashboard's
+/// `--metric-client-check-period` (its client is active only after a health check passed,
+/// dashboard@v2.7.0 `integration/metric/manager.go` `EnableWithRetry`). Upstream defaults where a flag is unset.
+pub fn switch_bound(new: &[Manifest]) -> (Duration, String) {
+    let resolution = container_flag(new, "dashboard-metrics-scraper", "metric-resolution")
+        .and_then(|d| crate::duration::parse_go(&d))
+        .unwrap_or(Duration::from_secs(60));
+    let check_period = container_flag(new, checks::DASHBOARD, "metric-client-check-period")
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(30), Duration::from_secs);
+    let format = crate::duration::format;
+    (
+        resolution * 2 + check_period,
+        format!(
+            "two scraper periods of {} and a dashboard check period of {}",
+            format(resolution),
+            format(check_period)
+        ),
+    )
+}
+
 /// Heapster's `--metric_resolution` in the manifests (60 s when unset, as upstream).
 pub fn metric_resolution(manifests: &[Manifest]) -> Duration {
-    manifests
-        .iter()
-        .filter(|m| m.kind() == "Deployment" && m.name() == HEAPSTER)
-        .flat_map(|m| {
-            let containers = m.object["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            containers.into_iter().flat_map(|c| {
-                ["command", "args"]
-                    .map(|f| c[f].as_array().cloned().unwrap_or_default())
-                    .concat()
-            })
-        })
-        .filter_map(|arg| {
-            arg.as_str()
-                .and_then(|a| a.strip_prefix("--metric_resolution="))
-                .map(str::to_string)
-        })
-        .find_map(|d| crate::duration::parse(&d).ok())
+    crate::manifests::container_flag(manifests, HEAPSTER, "metric_resolution")
+        .and_then(|d| crate::duration::parse(&d).ok())
         .unwrap_or(Duration::from_secs(60))
 }
 
@@ -166,6 +279,15 @@ mod tests {
             format!("{err:#}").contains("neither a directory nor a git revision"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn the_switch_bound_comes_from_the_new_stack_flags() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = crate::manifests::load_dir(&Stack::MetricsServer.manifests(root)).unwrap();
+        let (bound, why) = switch_bound(&docs);
+        assert_eq!(bound, Duration::from_secs(35), "{why}");
+        assert_eq!(switch_bound(&[]).0, Duration::from_secs(150));
     }
 
     #[test]

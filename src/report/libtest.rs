@@ -83,7 +83,10 @@ pub fn run_trials(
     }
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     if !list_only {
-        say(&summary::render(&ctx.summary.lock().expect("summary lock")));
+        say(&summary::render(
+            &ctx.summary.lock().expect("summary lock"),
+            ctx.config.stack,
+        ));
         say(&summary::render_causes(&outcomes));
         say(&summary::counts(&outcomes));
     }

@@ -6,11 +6,65 @@ use std::fmt::Write as _;
 use crate::checks::Summary;
 use crate::checks::diagnose::group;
 use crate::checks::run::Outcome;
+use crate::stack::Stack;
+
+/// One side of an upgrade: the stack, its checks, and what they saw.
+pub type Side<'a> = (Stack, &'a [Outcome], &'a Summary);
+
+/// Before and after an upgrade, side by side: the checks passed, each node's CPU and
+/// memory as each stack's source reported them, the pods with metrics.
+pub fn render_upgrade(before: Side, after: Side) -> String {
+    let mut out = String::new();
+    let (old, new) = (before.0, after.0);
+    let _ = writeln!(out, "\nUpgrade {old} -> {new}");
+    let passed = |o: &[Outcome]| {
+        let run = o.iter().filter(|o| !o.ignored).count();
+        format!("{}/{run} passed", o.iter().filter(|o| o.passed).count())
+    };
+    let _ = writeln!(
+        out,
+        "  checks: before {} ({}), after {} ({})",
+        passed(before.1),
+        old.metrics_source(),
+        passed(after.1),
+        new.metrics_source()
+    );
+    let nodes: std::collections::BTreeSet<&String> =
+        before.2.nodes.keys().chain(after.2.nodes.keys()).collect();
+    if !nodes.is_empty() {
+        let width = nodes.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>10}  {:>12}  {:>10}  {:>12}",
+            "NODE", "CPU BEFORE", "MEM BEFORE", "CPU AFTER", "MEM AFTER"
+        );
+        for node in nodes {
+            let cells = |s: &Summary| s.nodes.get(node).cloned().unwrap_or_default().cells();
+            let ([c0, m0, _], [c1, m1, _]) = (cells(before.2), cells(after.2));
+            let _ = writeln!(
+                out,
+                "  {node:<width$}  {:>10}  {:>12}  {:>10}  {:>12}",
+                format!("{c0}m"),
+                format!("{m0} MiB"),
+                format!("{c1}m"),
+                format!("{m1} MiB")
+            );
+        }
+    }
+    let pods = |s: &Summary| format!("{}/{}", s.pods_with_metrics.len(), s.pods_checked.len());
+    let _ = writeln!(
+        out,
+        "  pods with metrics: before {}, after {}",
+        pods(before.2),
+        pods(after.2)
+    );
+    out
+}
 
 /// The summary table: per node checked, CPU, memory and the age of the latest point
 /// seen (fresh or not); the pods checked and how many had metrics; ground truth. What
 /// was not checked (filtered out) is left out rather than shown as `-`.
-pub fn render(summary: &Summary) -> String {
+pub fn render(summary: &Summary, stack: Stack) -> String {
     let mut out = String::new();
     if summary.nodes.is_empty()
         && summary.pods_checked.is_empty()
@@ -18,7 +72,7 @@ pub fn render(summary: &Summary) -> String {
     {
         return out;
     }
-    let _ = writeln!(out, "\nMetrics seen (heapster model API)");
+    let _ = writeln!(out, "\nMetrics seen ({})", stack.metrics_source());
     if !summary.nodes.is_empty() {
         let width = summary
             .nodes
@@ -40,9 +94,10 @@ pub fn render(summary: &Summary) -> String {
     if !summary.pods_checked.is_empty() {
         let _ = writeln!(
             out,
-            "  pods with metrics: {}/{} checked in kube-system",
+            "  pods with metrics: {}/{} checked in {}",
             summary.pods_with_metrics.len(),
-            summary.pods_checked.len()
+            summary.pods_checked.len(),
+            stack.namespaces().join(", ")
         );
     }
     for (what, (target, measured)) in &summary.ground_truth {
@@ -140,7 +195,7 @@ mod tests {
     #[test]
     fn summary_table_has_numbers_per_node() {
         let mut s = Summary::default();
-        assert_eq!(render(&s), "", "nothing checked, no table");
+        assert_eq!(render(&s, Stack::Heapster), "", "nothing checked, no table");
         let mut stale = NodeRow::default();
         stale.record("cpu/usage_rate", 250, Duration::from_secs(7));
         stale.record("memory/usage", 1024 * 1048576, Duration::from_secs(2400));
@@ -151,25 +206,88 @@ mod tests {
             "grafana-1".into(),
         ]);
         s.pods_with_metrics.insert("heapster-1".into());
-        let t = render(&s);
+        let t = render(&s, Stack::Heapster);
         assert!(
-            t.contains("kind-worker")
+            t.contains("Metrics seen (heapster model API)")
+                && t.contains("kind-worker")
                 && t.contains("250")
                 && t.contains("1024")
                 && t.contains("40m"),
             "the oldest metric's age, as seen: {t}"
         );
-        assert!(t.contains("pods with metrics: 1/3 checked"), "{t}");
+        assert!(
+            t.contains("pods with metrics: 1/3 checked in kube-system"),
+            "{t}"
+        );
+        let t = render(&s, Stack::MetricsServer);
+        assert!(
+            t.contains("Metrics seen (metrics.k8s.io)")
+                && t.contains("checked in kube-system, kubernetes-dashboard"),
+            "{t}"
+        );
         s.pods_checked.clear();
         s.ground_truth
             .insert("cpu".into(), ("100m".into(), Some("0m".into())));
-        let t = render(&s);
+        let t = render(&s, Stack::Heapster);
         assert!(
             !t.contains("pods with metrics"),
             "unchecked pods are left out: {t}"
         );
         assert!(
             t.contains("ground truth cpu: target 100m, measured 0m"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_shows_both_sides_per_node() {
+        let row = |cpu, mib: i64| {
+            let mut r = NodeRow::default();
+            r.record("cpu/usage_rate", cpu, Duration::from_secs(5));
+            r.record("memory/usage", mib << 20, Duration::from_secs(5));
+            r
+        };
+        let mut old = Summary::default();
+        old.nodes.insert("n1".into(), row(120, 800));
+        let mut new = Summary::default();
+        new.nodes.insert("n1".into(), row(135, 812));
+        new.nodes.insert("n2".into(), row(40, 300));
+        new.pods_checked.insert("p".into());
+        let before = [
+            Outcome::checked("before::a", true, ""),
+            Outcome::checked("before::b", false, ""),
+        ];
+        let after = [
+            Outcome::checked("a", true, ""),
+            Outcome::skipped("b", "no token"),
+        ];
+        let t = render_upgrade(
+            (Stack::Heapster, &before, &old),
+            (Stack::MetricsServer, &after, &new),
+        );
+        assert!(t.contains("Upgrade heapster -> metrics-server"), "{t}");
+        assert!(
+            t.contains("before 1/2 passed (heapster model API), after 1/1 passed (metrics.k8s.io)"),
+            "{t}"
+        );
+        let n1 = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("n1"))
+            .unwrap();
+        assert!(
+            n1.contains("120m")
+                && n1.contains("800 MiB")
+                && n1.contains("135m")
+                && n1.contains("812 MiB"),
+            "{n1}"
+        );
+        let n2 = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("n2"))
+            .unwrap();
+        assert!(n2.contains("-m") && n2.contains("40m"), "{n2}");
+        assert!(
+            t.contains("pods with metrics: before 0/0, after 0/1"),
             "{t}"
         );
     }

@@ -12,8 +12,11 @@ use heapster_e2e::stack::Stack;
 use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
+use heapster_e2e::pipeline::RunResult;
+use heapster_e2e::report::Report;
+
 use super::pipeline::{expect_passed, run_on, world};
-use super::{Group, Rt, TestResult, failures, root};
+use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, root};
 use crate::ensure;
 
 /// For states that can heal (the faults here never do): how long they are given.
@@ -30,6 +33,19 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial(
             "scenario::dashboard_without_scraper",
             dashboard_without_scraper,
+        ),
+        g.trial(
+            "upgrade_from_heapster::keeps_node_metrics_on_screen",
+            upgrade_from_heapster,
+        ),
+        g.trial(
+            "upgrade_from_heapster::to_a_scraper_without_data_is_red",
+            upgrade_to_scraper_without_data,
+        ),
+        g.trial("upgrade_from_heapster::dry_run", upgrade_dry_run),
+        g.trial(
+            "upgrade_in_place::scraper_replaced_within_the_bound",
+            upgrade_in_place,
         ),
     ]
 }
@@ -218,4 +234,192 @@ fn dashboard_without_scraper(rt: &tokio::runtime::Runtime) -> TestResult {
         "dashboard::log",
         &["dashboard-metrics-scraper"],
     )
+}
+
+/// `--stack metrics-server --upgrade-from heapster`, the cluster kept so that what was
+/// removed can be read back.
+fn upgrade_from(
+    rt: &tokio::runtime::Runtime,
+    config: WorldConfig,
+    adjust: impl FnOnce(&mut Options),
+) -> (Fakes, RunResult, Report) {
+    run_on(rt, config, |o| {
+        on_stack(o);
+        o.upgrade_from = Some(Stack::Heapster.manifests(&root()));
+        o.keep = true;
+        adjust(o);
+    })
+}
+
+fn upgrade_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (fakes, result, report) = upgrade_from(rt, world(), |_| {});
+    expect_passed(&result, &report)?;
+    for wanted in [
+        "before::heapster::node_metrics::e2e-worker",
+        "before::dashboard::node_metrics",
+    ] {
+        ensure!(
+            result.before.iter().any(|o| o.name == wanted && o.passed),
+            "the heapster stack was checked first: {wanted} {:?}",
+            failures(&result.before)
+        );
+    }
+    let gap = outcome(
+        &result.outcomes,
+        "upgrade::no_gap_in_dashboard_node_metrics",
+    );
+    ensure!(
+        gap.passed
+            && gap
+                .message
+                .contains("dashboard v1.10.1 showed node metrics until")
+            && gap.message.contains("dashboard v2.7.0 from")
+            && gap.message.contains("the old stack was removed at")
+            && gap
+                .message
+                .contains("(bound 35s: two scraper periods of 15s"),
+        "{gap:?}"
+    );
+    ensure!(
+        result
+            .outcomes
+            .iter()
+            .all(|o| !o.name.starts_with("heapster::")),
+        "after the move only the new stack is checked"
+    );
+    let text = report.lines().join("\n");
+    for wanted in [
+        "objects of the heapster stack deleted, its pods gone",
+        "Upgrade heapster -> metrics-server",
+        "(heapster model API), after",
+        "MEM BEFORE",
+    ] {
+        ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    // What is left: the new stack's Deployments only; nothing of heapster's.
+    let deployments = rt.block_on(async {
+        let kubeconfig = result.kubeconfig.clone().ok_or("no kubeconfig")?;
+        let client = heapster_e2e::kubeclient::connect(Some(&kubeconfig), Some("kind-e2e"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::all(client);
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<Vec<String>, String>(
+            list.items
+                .into_iter()
+                .filter_map(|d| d.metadata.name)
+                .collect(),
+        )
+    })?;
+    for gone in ["heapster", "monitoring-influxdb", "monitoring-grafana"] {
+        ensure!(
+            !deployments.iter().any(|d| d == gone),
+            "{gone} removed: {deployments:?}"
+        );
+    }
+    ensure!(
+        deployments.iter().any(|d| d == "metrics-server"),
+        "{deployments:?}"
+    );
+    drop(fakes);
+    Ok(())
+}
+
+/// The new stack's scraper never gets data: once the old stack is gone no dashboard
+/// shows node metrics, and the gap stays open to the end.
+fn upgrade_to_scraper_without_data(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = upgrade_from(rt, scenario(Scenario::ScraperWithoutData), |o| {
+        o.checks.timeout = SHORT;
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    ensure!(
+        result
+            .before
+            .iter()
+            .any(|o| o.name == "before::dashboard::node_metrics" && o.passed),
+        "the old dashboard showed them: {:?}",
+        failures(&result.before)
+    );
+    let gap = outcome(
+        &result.outcomes,
+        "upgrade::no_gap_in_dashboard_node_metrics",
+    );
+    ensure!(
+        !gap.passed
+            && !gap.ignored
+            && gap
+                .message
+                .contains("dashboard v2.7.0 never showed node metrics"),
+        "{gap:?}"
+    );
+    Ok(())
+}
+
+fn upgrade_dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (fakes, result, report) = upgrade_from(rt, world(), |o| o.dry_run = true);
+    ensure!(result.exit == 0, "exit {}: {:?}", result.exit, result.error);
+    let text = report.lines().join("\n");
+    for wanted in [
+        "objects to upgrade from (heapster stack)",
+        "registry.k8s.io/heapster-amd64:v1.5.4",
+        "kubernetesui/dashboard:v2.7.0",
+        "would watch the node metrics of dashboard v1.10.1 and dashboard v2.7.0",
+        "would delete (the heapster stack): Deployment kube-system/heapster",
+        "longer than 35s",
+    ] {
+        ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
+        "a dry run creates nothing"
+    );
+    Ok(())
+}
+
+/// The scraper replaced in place (a new pod template): its database starts empty, so the
+/// dashboard has no node metrics until the new pod's first sample; judged against the
+/// same bound, and nothing is removed.
+fn upgrade_in_place(rt: &tokio::runtime::Runtime) -> TestResult {
+    let from = Stack::MetricsServer.manifests(&root());
+    let next = copy_manifests_of(&from, |name, text| {
+        if name != "20-dashboard.yaml" {
+            return text;
+        }
+        text.replace(
+            "  template:\n    metadata:\n      labels:\n        k8s-app: dashboard-metrics-scraper\n",
+            "  template:\n    metadata:\n      annotations:\n        heapster-e2e/revision: \"2\"\n      labels:\n        k8s-app: dashboard-metrics-scraper\n",
+        )
+    })?;
+    ensure!(
+        std::fs::read_to_string(next.path().join("20-dashboard.yaml"))
+            .map_err(|e| e.to_string())?
+            .contains("heapster-e2e/revision"),
+        "the scraper's template changed"
+    );
+    let (_fakes, result, report) = run_on(rt, world(), |o| {
+        on_stack(o);
+        o.upgrade_from = Some(from.clone());
+        o.manifests = next.path().to_path_buf();
+    });
+    expect_passed(&result, &report)?;
+    let gap = outcome(
+        &result.outcomes,
+        "upgrade::no_gap_in_dashboard_node_metrics",
+    );
+    ensure!(
+        gap.passed
+            && gap
+                .message
+                .contains("dashboard v2.7.0 (old) showed node metrics until")
+            && !gap.message.contains("removed"),
+        "{gap:?}"
+    );
+    ensure!(
+        !report.lines().join("\n").contains("Remove old stack"),
+        "nothing is removed within one stack"
+    );
+    Ok(())
 }

@@ -174,8 +174,16 @@ impl SimStack {
 
 /// A copy of the shipped manifests with `edit` applied to each file's text.
 pub fn copy_manifests(edit: impl Fn(&str, String) -> String) -> Result<tempfile::TempDir, String> {
+    copy_manifests_of(&manifests_dir(), edit)
+}
+
+/// The manifest files of `from` (not its folders), each through `edit(file name, text)`.
+pub fn copy_manifests_of(
+    from: &std::path::Path,
+    edit: impl Fn(&str, String) -> String,
+) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    for entry in std::fs::read_dir(manifests_dir()).map_err(|e| e.to_string())? {
+    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.is_file() {
             let name = path

@@ -127,6 +127,13 @@ fn workflow_matrix() -> TestResult {
         "the workflow runs --stack metrics-server on Kubernetes {}: {includes:?}",
         table[0]
     );
+    // And the move from heapster to it, passed to `--upgrade-from`.
+    ensure!(
+        includes.iter().any(|i| i["stack"] == "metrics-server"
+            && i["upgrade-from"] == "heapster"
+            && i["k8s"] == table[0].as_str()),
+        "the workflow runs --upgrade-from heapster: {includes:?}"
+    );
     let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
         .map_err(|e| e.to_string())?;
     ensure!(

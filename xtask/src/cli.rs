@@ -117,9 +117,13 @@ pub struct ClusterArgs {
 pub struct E2eArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Add-on upgrade: apply the manifests of DIR (or of the git revision GIT_REF) first,
-    /// check, then upgrade to --manifests, check again and measure gaps in the series.
-    #[arg(long = "upgrade-from", value_name = "DIR|GIT_REF")]
+    /// Add-on upgrade: apply the manifests of STACK (heapster or metrics-server, from this
+    /// checkout), DIR, or the git revision GIT_REF (this --stack's) first, check, then
+    /// upgrade to --manifests and check again, watching the metrics throughout. From
+    /// another stack (`--stack metrics-server --upgrade-from heapster`), the old stack is
+    /// removed once the new one is up, and the dashboards' node metrics must not be gone
+    /// for longer than the new stack needs to show them.
+    #[arg(long = "upgrade-from", value_name = "STACK|DIR|GIT_REF")]
     pub upgrade_from: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,

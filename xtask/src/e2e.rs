@@ -7,6 +7,7 @@ use heapster_e2e::checks::CheckConfig;
 use heapster_e2e::checks::run as suite;
 use heapster_e2e::pipeline::{self, ChecksMode, Options};
 use heapster_e2e::report::{self, Report, junit, matrix};
+use heapster_e2e::stack::Stack;
 use heapster_e2e::versions;
 
 use crate::cli::{ClusterArgs, E2eArgs, libtest_args, workspace_root};
@@ -98,11 +99,17 @@ fn run(
     // A git revision's manifests are unpacked once, for every version's run.
     let unpacked = tempfile_dir()?;
     let upgrade_from = match e2e.and_then(|e| e.upgrade_from.as_deref()) {
-        Some(from) if Path::new(from).is_dir() => Some(std::path::absolute(from)?),
-        Some(rev) => Some(pipeline::upgrade::manifests_at_revision(
-            sh, rev, &unpacked,
-        )?),
         None => None,
+        Some(from) => Some(match Stack::parse(from) {
+            // A stack's name: its manifests in this checkout (the move across stacks).
+            Ok(stack) => stack.manifests(&workspace_root()),
+            Err(_) if Path::new(from).is_dir() => std::path::absolute(from)?,
+            // A revision: this run's stack's manifests as they were then.
+            Err(_) => {
+                pipeline::upgrade::manifests_at_revision(sh, from, &unpacked)?;
+                cluster.stack.stack.manifests(&unpacked)
+            }
+        }),
     };
     let runs: Vec<Options> = cluster
         .k8s_version

@@ -56,10 +56,10 @@ pub fn stack_images() -> Vec<String> {
         .collect()
 }
 
-/// What the fake registry serves: the stack and the load image.
+/// What the fake registry serves: both stacks and the load image.
 pub fn registry() -> Vec<(String, Option<String>)> {
-    stack_images()
-        .into_iter()
+    heapster_e2e::versions::all_stack_images()
+        .map(|i| i.reference())
         .chain([heapster_e2e::versions::LOAD_IMAGE.reference()])
         .map(|i| (i, None))
         .collect()

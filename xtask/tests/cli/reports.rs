@@ -377,3 +377,35 @@ fn a_dry_run_does_not_say_passed() {
         "{all}"
     );
 }
+
+#[test]
+fn an_upgrade_across_stacks_names_both_sides() {
+    let (out, dir) = e2e_with(
+        "across",
+        Scenario::Healthy,
+        &[
+            "--stack",
+            "metrics-server",
+            "--upgrade-from",
+            "heapster",
+            "--timeout",
+            "60s",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for wanted in [
+        "objects to upgrade from, in",
+        "Remove old stack",
+        "upgrade::no_gap_in_dashboard_node_metrics",
+        "Upgrade heapster -> metrics-server",
+    ] {
+        assert!(all.contains(wanted), "{wanted:?} in:\n{all}");
+    }
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit");
+    assert!(
+        junit.contains("upgrade::no_gap_in_dashboard_node_metrics"),
+        "{junit}"
+    );
+}
