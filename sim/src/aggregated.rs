@@ -25,7 +25,12 @@ fn apiservice(st: &State) -> Option<&Value> {
 
 /// Whether the aggregator serves the group: an APIService whose `Available` is True.
 pub fn available(st: &State) -> bool {
-    apiservice(st).is_some_and(|a| {
+    registered(st) == Some(true)
+}
+
+/// Whether the group's APIService exists, and if so whether it is Available.
+pub fn registered(st: &State) -> Option<bool> {
+    apiservice(st).map(|a| {
         a["status"]["conditions"]
             .as_array()
             .into_iter()

@@ -224,6 +224,29 @@ pub fn wants_log(hints: &[Hint]) -> bool {
     wanted_log(hints).is_some()
 }
 
+/// Whether an unready pod's log makes readiness impossible, not just late: metrics-server
+/// becomes ready only after two good scrapes (MS@v0.9.0 `pkg/server/server.go`), and a
+/// kubelet certificate without IP SANs fails every scrape of that node for good. When every
+/// node's latest scrape in `log` failed so, the line for the last one is returned.
+pub fn never_ready(log: &str, nodes: &[String]) -> Option<String> {
+    if nodes.is_empty() {
+        return None;
+    }
+    let mut last_line = None;
+    for node in nodes {
+        let tag = format!("node=\"{node}\"");
+        let latest = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("Failed to scrape node") && l.contains(&tag))?;
+        if !latest.contains("doesn't contain any IP SANs") {
+            return None;
+        }
+        last_line = Some(latest.trim().to_string());
+    }
+    last_line
+}
+
 /// A known cause of a failure: the hint, and the evidence it was read from (heapster's
 /// last log lines) when it was not in the failure message itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,5 +412,23 @@ mod tests {
             explained.contains("cause: heapster runs but cannot scrape"),
             "{explained}"
         );
+    }
+
+    #[test]
+    fn a_metrics_server_failing_every_node_on_x509_never_gets_ready() {
+        let line = |node: &str, err: &str| {
+            format!(
+                "E1128 10:00:00.000000       1 scraper.go:149] \"Failed to scrape node\" err=\"{err}\" node=\"{node}\""
+            )
+        };
+        let x509 = "Get \\\"https://172.18.0.3:10250/metrics/resource\\\": tls: failed to verify certificate: x509: cannot validate certificate for 172.18.0.3 because it doesn't contain any IP SANs";
+        let nodes = vec!["a".to_string(), "b".to_string()];
+        let all = [line("a", x509), line("b", x509)].join("\n");
+        assert!(never_ready(&all, &nodes).is_some_and(|l| l.contains("node=\"b\"")));
+        // One node not yet scraped, or one that scrapes fine: readiness may still come.
+        assert_eq!(never_ready(&line("a", x509), &nodes), None);
+        let healed = [line("a", x509), line("b", x509), line("a", "timeout")].join("\n");
+        assert_eq!(never_ready(&healed, &nodes), None);
+        assert_eq!(never_ready(&all, &[]), None);
     }
 }

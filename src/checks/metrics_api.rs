@@ -50,6 +50,60 @@ pub fn apiservice(v: &Value) -> Verdict {
     }
 }
 
+/// What `kubectl top` (and every client-go client) concludes from discovery: the
+/// aggregated `/apis` document (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`) lists
+/// `metrics.k8s.io/v1beta1` and not `Stale` (client-go drops stale versions; kubectl
+/// `top` then fails with "Metrics API not available"). A server answering the legacy
+/// `APIGroupList` marks no staleness: the group's presence is all it says
+/// (KA@v0.36.2 `handler_discovery.go`, `handler_apis.go`).
+pub fn discovery(v: &Value) -> Verdict {
+    let gv = "metrics.k8s.io/v1beta1";
+    let unavailable = "Metrics API not available";
+    match v["kind"].as_str() {
+        Some("APIGroupDiscoveryList") => {
+            let version = v["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["metadata"]["name"] == "metrics.k8s.io")
+                .flat_map(|i| i["versions"].as_array().cloned().unwrap_or_default())
+                .find(|ver| ver["version"] == "v1beta1");
+            match version {
+                None => Verdict::Wait(format!(
+                    "{unavailable}: discovery does not list {gv} (its APIService is missing)"
+                )),
+                Some(ver) if ver["freshness"] == "Stale" => Verdict::Wait(format!(
+                    "{unavailable}: discovery lists {gv} as Stale (the aggregator cannot reach metrics-server), and clients such as kubectl top drop it"
+                )),
+                Some(ver) => Verdict::Pass(format!(
+                    "discovery lists {gv} as current, with {} resources: kubectl top and autoscalers can find it",
+                    ver["resources"].as_array().map_or(0, Vec::len)
+                )),
+            }
+        }
+        Some("APIGroupList") => {
+            let listed = v["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|g| g["name"] == "metrics.k8s.io")
+                .flat_map(|g| g["versions"].as_array().cloned().unwrap_or_default())
+                .any(|ver| ver["groupVersion"] == gv);
+            if listed {
+                Verdict::Pass(format!(
+                    "legacy discovery lists {gv} (this server does not say whether it is stale)"
+                ))
+            } else {
+                Verdict::Wait(format!("{unavailable}: discovery does not list {gv}"))
+            }
+        }
+        _ => Verdict::Fail(format!(
+            "malformed discovery answer from /apis: {}",
+            kubeclient::snippet(&v.to_string())
+        )),
+    }
+}
+
 /// What one `NodeMetrics` or `PodMetrics` says: its sample time, window, and usage summed
 /// over containers (CPU in millicores, memory in bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +239,30 @@ pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
     }
     match answer_json(&answer, "API server", &path) {
         Ok(v) => apiservice(&v),
+        Err(v) => v,
+    }
+}
+
+/// Media types client-go asks `/apis` for: the aggregated document first, then legacy.
+const DISCOVERY_ACCEPT: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+pub(super) async fn check_discovery(ctx: Arc<Ctx>) -> Verdict {
+    let answer = match kubeclient::raw(
+        &ctx.client,
+        http::Method::GET,
+        "/apis",
+        &[("accept", DISCOVERY_ACCEPT)],
+        vec![],
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record("/apis", &answer);
+    match answer_json(&answer, "API server", "/apis") {
+        Ok(v) => discovery(&v),
         Err(v) => v,
     }
 }
@@ -397,5 +475,27 @@ mod tests {
         );
         let v = json!({"items": [{"dataPoints": [], "metricPoints": [{"timestamp": "2026-11-28T09:00:00Z", "value": 230}], "metricName": "cpu", "uids": ["n"]}]});
         assert_eq!(scraper_points(&v).unwrap()[0].value, 230);
+    }
+
+    #[test]
+    fn discovery_as_kubectl_top_reads_it() {
+        let aggregated = |versions: Value| {
+            json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "items": [
+                {"metadata": {"name": "apps"}, "versions": [{"version": "v1", "resources": [], "freshness": "Current"}]},
+                {"metadata": {"name": "metrics.k8s.io"}, "versions": versions}]})
+        };
+        let current = aggregated(json!([{"version": "v1beta1", "freshness": "Current",
+            "resources": [{"resource": "nodes"}, {"resource": "pods"}]}]));
+        assert!(matches!(discovery(&current), Verdict::Pass(m) if m.contains("with 2 resources")));
+        let stale = aggregated(json!([{"version": "v1beta1", "freshness": "Stale"}]));
+        assert!(
+            matches!(discovery(&stale), Verdict::Wait(m) if m.starts_with("Metrics API not available") && m.contains("Stale"))
+        );
+        let none = json!({"kind": "APIGroupDiscoveryList", "items": []});
+        assert!(matches!(discovery(&none), Verdict::Wait(m) if m.contains("does not list")));
+        let legacy = json!({"kind": "APIGroupList", "groups": [{"name": "metrics.k8s.io",
+            "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}]}]});
+        assert!(matches!(discovery(&legacy), Verdict::Pass(m) if m.contains("legacy")));
+        assert!(matches!(discovery(&json!({})), Verdict::Fail(_)));
     }
 }

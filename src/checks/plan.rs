@@ -147,10 +147,10 @@ fn heapster_checks(cluster: &Cluster) -> Vec<Check> {
 /// metrics.k8s.io for every Ready node and the stack's pods (CoreDNS's among them, in
 /// kube-system), and the scraper's series of every Ready node.
 fn metrics_server_checks(cluster: &Cluster) -> Vec<Check> {
-    let mut checks = vec![check(
-        "metrics_server::apiservice",
-        metrics_api::check_apiservice,
-    )];
+    let mut checks = vec![
+        check("metrics_server::apiservice", metrics_api::check_apiservice),
+        check("metrics_server::discovery", metrics_api::check_discovery),
+    ];
     for node in &cluster.ready {
         let n = node.clone();
         checks.push(check(

@@ -61,6 +61,7 @@ pub async fn wait(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = "waiting for the first watch events".to_string();
+    let mut logs_read: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = events.next() => {}
@@ -85,13 +86,69 @@ pub async fn wait(
             UNSCHEDULABLE_GRACE,
         ) {
             Rollout::Done => return Ok(()),
-            Rollout::Waiting(why) => last = why,
+            Rollout::Waiting(why) => {
+                last = why;
+                if logs_read.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    logs_read = Some(tokio::time::Instant::now());
+                    if let Some(problem) = never_ready(client, wanted, &ds, &ps).await {
+                        let evidence = crate::kubeclient::evidence::pod(client, &problem.pod).await;
+                        return Err(RolloutError::Stuck { problem, evidence });
+                    }
+                }
+            }
             Rollout::Failed(problem) => {
                 let evidence = crate::kubeclient::evidence::pod(client, &problem.pod).await;
                 return Err(RolloutError::Stuck { problem, evidence });
             }
         }
     }
+}
+
+/// How often the logs of Running but unready pods are read for a certain cause.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// A Running pod of `wanted` that is not Ready and whose log says it never will be
+/// (`diagnose::never_ready`: every node's scrape fails on its certificate).
+async fn never_ready(
+    client: &Client,
+    wanted: &[(String, String)],
+    deployments: &[Deployment],
+    pods: &[Pod],
+) -> Option<PodProblem> {
+    let unready: Vec<&Pod> = status::pods_of(wanted, deployments, pods)
+        .into_iter()
+        .filter(|p| {
+            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                && !status::pod_is_ready(p)
+        })
+        .collect();
+    if unready.is_empty() {
+        return None;
+    }
+    let nodes: Vec<String> = crate::checks::ready_nodes(client).await.ok()?;
+    for pod in unready {
+        let name = status::pod_name(pod);
+        let (ns, pod_name) = name.split_once('/')?;
+        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let params = kube::api::LogParams {
+            tail_lines: Some(50),
+            ..Default::default()
+        };
+        let Ok(log) = api.logs(pod_name, &params).await else {
+            continue;
+        };
+        if let Some(line) = crate::checks::diagnose::never_ready(&log, &nodes) {
+            return Some(PodProblem {
+                pod: name,
+                container: String::new(),
+                reason: "never Ready".into(),
+                message: format!(
+                    "every node's scrape fails, and readiness needs two good ones: {line}"
+                ),
+            });
+        }
+    }
+    None
 }
 
 /// Where the stack stands after waiting for it to settle (for `check`, which may start

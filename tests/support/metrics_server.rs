@@ -74,6 +74,7 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
     let names: Vec<&str> = result.outcomes.iter().map(|o| o.name.as_str()).collect();
     for wanted in [
         "metrics_server::apiservice",
+        "metrics_server::discovery",
         "metrics_server::node_metrics::e2e-worker",
         "scraper::node_series::e2e-control-plane",
         "dashboard::sidecar_state",
@@ -135,7 +136,12 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 /// Run the stack on a broken cluster: red (exit 1), and `check` failed naming `needles`.
-fn red(rt: &tokio::runtime::Runtime, s: Scenario, check: &str, needles: &[&str]) -> TestResult {
+fn red(
+    rt: &tokio::runtime::Runtime,
+    s: Scenario,
+    check: &str,
+    needles: &[&str],
+) -> Result<Vec<Outcome>, libtest_mimic::Failed> {
     let (_fakes, result, _report) = run_on(rt, scenario(s), |o| {
         on_stack(o);
         o.checks.timeout = SHORT;
@@ -169,21 +175,24 @@ fn red(rt: &tokio::runtime::Runtime, s: Scenario, check: &str, needles: &[&str])
             o.causes
         );
     }
-    Ok(())
+    Ok(result.outcomes)
 }
 
-/// metrics-server never becomes ready, so the rollout stops at its deadline with the pod's
-/// log as evidence, and the cause is read from it.
+/// metrics-server can never become ready: once its log shows every node's scrape failing on
+/// the certificate, the rollout stops (not at its deadline), with the cause read from it.
 fn insecure_tls_missing(rt: &tokio::runtime::Runtime) -> TestResult {
     let (_fakes, result, report) = run_on(rt, scenario(Scenario::InsecureTlsMissing), |o| {
         on_stack(o);
-        o.timeout = SHORT;
+        o.timeout = Duration::from_secs(120);
     });
     ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
     let error = result.error.clone().unwrap_or_default();
     ensure!(
-        error.contains("metrics-server") && error.contains("doesn't contain any IP SANs"),
-        "the rollout error shows metrics-server's scrape error: {error}"
+        error.contains("metrics-server")
+            && error.contains("is never Ready")
+            && error.contains("doesn't contain any IP SANs")
+            && !error.contains("did not roll out within"),
+        "the rollout stops on the certain cause, with metrics-server's scrape error: {error}"
     );
     let text = report.lines().join("\n");
     ensure!(
@@ -194,12 +203,23 @@ fn insecure_tls_missing(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn apiservice_unavailable(rt: &tokio::runtime::Runtime) -> TestResult {
-    red(
+    let outcomes = red(
         rt,
         Scenario::ApiServiceUnavailable,
         "metrics_server::apiservice",
         &["FailedDiscoveryCheck", "failing or missing response"],
-    )
+    )?;
+    // What kubectl top says on such a cluster, with its cause.
+    let discovery = outcome(&outcomes, "metrics_server::discovery");
+    let causes: Vec<&str> = discovery.causes.iter().map(|c| c.hint.cause).collect();
+    ensure!(
+        !discovery.passed
+            && discovery.message.contains("Metrics API not available")
+            && discovery.message.contains("Stale")
+            && causes.iter().any(|c| c.contains("marks the group stale")),
+        "{discovery:?}"
+    );
+    Ok(())
 }
 
 fn scraper_without_data(rt: &tokio::runtime::Runtime) -> TestResult {
@@ -234,6 +254,7 @@ fn dashboard_without_scraper(rt: &tokio::runtime::Runtime) -> TestResult {
         "dashboard::log",
         &["dashboard-metrics-scraper"],
     )
+    .map(drop)
 }
 
 /// `--stack metrics-server --upgrade-from heapster`, the cluster kept so that what was

@@ -111,6 +111,8 @@ impl Fakes {
 pub struct SimStack {
     pub handle: ClusterHandle,
     pub client: kube::Client,
+    /// Its admin kubeconfig, for other clients (kubectl).
+    pub kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -141,6 +143,7 @@ impl SimStack {
         SimStack {
             handle,
             client,
+            kubeconfig,
             _dir: dir,
         }
     }

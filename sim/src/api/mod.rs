@@ -3,6 +3,7 @@
 //! kube-rs to work unchanged: authentication and discovery here, reads in `reads`, writes
 //! in `writes`, service and pod proxy requests to `crate::proxy`.
 
+mod discovery;
 mod reads;
 mod reply;
 mod selectors;
@@ -103,8 +104,12 @@ async fn handle(
             json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]}),
         ),
         ["apis"] => {
-            let served = crate::aggregated::available(&cluster.lock());
-            json_reply(api_groups(cluster.minor, served))
+            let metrics = crate::aggregated::registered(&cluster.lock());
+            if discovery::wants_aggregated(&headers) {
+                reply(discovery::aggregated(cluster.minor, metrics))
+            } else {
+                json_reply(discovery::api_groups(cluster.minor, metrics.is_some()))
+            }
         }
         ["apis", "metrics.k8s.io", version, rest @ ..] => {
             let st = cluster.lock();
@@ -117,9 +122,10 @@ async fn handle(
                 now(),
             ))
         }
-        ["api", "v1"] => json_reply(resource_list("", "v1", cluster.minor)),
+        ["api", "v1"] => json_reply(discovery::resource_list("", "v1", cluster.minor)),
         ["apis", group] => {
-            match api_groups(cluster.minor, crate::aggregated::available(&cluster.lock()))["groups"]
+            let metrics = crate::aggregated::registered(&cluster.lock()).is_some();
+            match discovery::api_groups(cluster.minor, metrics)["groups"]
                 .as_array()
                 .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
             {
@@ -132,7 +138,7 @@ async fn handle(
         ["apis", group, version]
             if resources::served_group_versions(cluster.minor).contains(&(*group, *version)) =>
         {
-            json_reply(resource_list(group, version, cluster.minor))
+            json_reply(discovery::resource_list(group, version, cluster.minor))
         }
         ["api", "v1", rest @ ..] => {
             resource_request(
@@ -154,64 +160,6 @@ fn version(cluster: &Cluster) -> Value {
     let (major, minor, git) = cluster.config.version();
     json!({"major": major.to_string(), "minor": minor.to_string(), "gitVersion": git, "gitCommit": "simulated", "gitTreeState": "clean",
            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"})
-}
-
-/// The groups `/apis` lists; `metrics.k8s.io` while its APIService is Available (client-go
-/// drops an aggregated group the aggregator marks stale, so clients see it this way).
-fn api_groups(minor: u32, metrics_available: bool) -> Value {
-    let mut groups: Vec<Value> = Vec::new();
-    for (group, version) in resources::served_group_versions(minor)
-        .into_iter()
-        .filter(|(g, _)| !g.is_empty())
-    {
-        let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-        match groups.iter_mut().find(|g| g["name"] == group) {
-            Some(g) => g["versions"].as_array_mut().expect("array").push(gv),
-            None => groups
-                .push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})),
-        }
-    }
-    if metrics_available {
-        let gv = json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"});
-        groups.push(
-            json!({"name": "metrics.k8s.io", "versions": [gv.clone()], "preferredVersion": gv}),
-        );
-    }
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-}
-
-fn resource_list(group: &str, version: &str, minor: u32) -> Value {
-    let all_verbs = json!([
-        "create", "delete", "get", "list", "patch", "update", "watch"
-    ]);
-    let mut out = Vec::new();
-    for r in resources::RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version && r.served_in(minor))
-    {
-        out.push(json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced, "kind": r.kind, "verbs": all_verbs, "shortNames": r.short_names}));
-        let subresources: &[(&str, &[&str])] = match r.plural {
-            "pods" => &[
-                ("log", &["get"]),
-                ("status", &["get", "patch", "update"]),
-                ("proxy", &["create", "delete", "get", "patch", "update"]),
-            ],
-            "services" => &[("proxy", &["create", "delete", "get", "patch", "update"])],
-            "deployments" | "daemonsets" | "replicasets" => {
-                &[("status", &["get", "patch", "update"])]
-            }
-            _ => &[],
-        };
-        for (sub, verbs) in subresources {
-            out.push(json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": verbs}));
-        }
-    }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out})
 }
 
 #[allow(clippy::too_many_arguments)]
