@@ -37,12 +37,9 @@ pub fn e2e(
     adjust: impl FnOnce(&mut Options),
 ) -> (RunResult, Report) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let images =
-        manifests::images(&manifests::load_dir(&root.join("manifests")).expect("manifests"));
     let world = World::new(WorldConfig {
-        registry: images
-            .iter()
-            .cloned()
+        registry: versions::all_stack_images()
+            .map(|i| i.reference())
             .chain([versions::LOAD_IMAGE.reference()])
             .map(|i| (i, None))
             .collect(),
