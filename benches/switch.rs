@@ -23,19 +23,7 @@ fn main() {
         o.upgrade_from = Some(Stack::Heapster.manifests(root));
     });
     println!("\nheapster -> metrics-server on the simulated timeline");
-    println!(
-        "{:<18} {:>8} {:>8} {:>8}",
-        "phase", "start s", "end s", "took s"
-    );
-    for s in report.timings() {
-        println!(
-            "{:<18} {:>8.1} {:>8.1} {:>8.1}",
-            s.phase,
-            s.start.as_secs_f64(),
-            s.end().as_secs_f64(),
-            s.took.as_secs_f64()
-        );
-    }
+    support::print_phases(&report.timings());
     let gap = result
         .outcomes
         .iter()

@@ -30,19 +30,7 @@ fn main() {
         let total = report.elapsed();
         totals.push(total);
         println!("\nrun {run}: healthy e2e with the calibrated load, on the simulated timeline");
-        println!(
-            "{:<16} {:>8} {:>8} {:>8}",
-            "phase", "start s", "end s", "took s"
-        );
-        for s in &spans {
-            println!(
-                "{:<16} {:>8.1} {:>8.1} {:>8.1}",
-                s.phase,
-                s.start.as_secs_f64(),
-                s.end().as_secs_f64(),
-                s.took.as_secs_f64()
-            );
-        }
+        support::print_phases(&spans);
         let first = result.outcomes.iter().filter(|o| o.passed).count();
         println!(
             "critical path: {}",

@@ -112,3 +112,20 @@ pub fn healthy_cluster(
     .expect("rollout");
     (handle, dir, kubeconfig, client)
 }
+
+/// Each phase's start, end and duration, one line each.
+pub fn print_phases(spans: &[heapster_e2e::report::Span]) {
+    println!(
+        "{:<18} {:>8} {:>8} {:>8}",
+        "phase", "start s", "end s", "took s"
+    );
+    for s in spans {
+        println!(
+            "{:<18} {:>8.1} {:>8.1} {:>8.1}",
+            s.phase,
+            s.start.as_secs_f64(),
+            s.end().as_secs_f64(),
+            s.took.as_secs_f64()
+        );
+    }
+}

@@ -19,6 +19,9 @@ use super::pipeline::{expect_passed, run_on, world};
 use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, root};
 use crate::ensure;
 
+/// The verdict on the dashboards' node metrics through an upgrade of this stack.
+const SWITCH_GAP: &str = "upgrade::no_gap_in_dashboard_node_metrics";
+
 /// For states that can heal (the faults here never do): how long they are given.
 const SHORT: Duration = Duration::from_secs(4);
 
@@ -285,10 +288,7 @@ fn upgrade_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
             failures(&result.before)
         );
     }
-    let gap = outcome(
-        &result.outcomes,
-        "upgrade::no_gap_in_dashboard_node_metrics",
-    );
+    let gap = outcome(&result.outcomes, SWITCH_GAP);
     ensure!(
         gap.passed
             && gap
@@ -364,10 +364,7 @@ fn upgrade_to_scraper_without_data(rt: &tokio::runtime::Runtime) -> TestResult {
         "the old dashboard showed them: {:?}",
         failures(&result.before)
     );
-    let gap = outcome(
-        &result.outcomes,
-        "upgrade::no_gap_in_dashboard_node_metrics",
-    );
+    let gap = outcome(&result.outcomes, SWITCH_GAP);
     ensure!(
         !gap.passed
             && !gap.ignored
@@ -426,10 +423,7 @@ fn upgrade_in_place(rt: &tokio::runtime::Runtime) -> TestResult {
         o.manifests = next.path().to_path_buf();
     });
     expect_passed(&result, &report)?;
-    let gap = outcome(
-        &result.outcomes,
-        "upgrade::no_gap_in_dashboard_node_metrics",
-    );
+    let gap = outcome(&result.outcomes, SWITCH_GAP);
     ensure!(
         gap.passed
             && gap
