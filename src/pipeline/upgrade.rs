@@ -237,6 +237,14 @@ pub fn metric_resolution(manifests: &[Manifest]) -> Duration {
         .unwrap_or(Duration::from_secs(60))
 }
 
+/// `stack`'s manifests in an unpacked revision `root`, or the heapster stack's when the
+/// revision has no folder for `stack` (it predates it: the move from an older checkout).
+pub fn stack_folder(root: &Path, stack: Stack) -> std::path::PathBuf {
+    Some(stack.manifests(root))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or_else(|| Stack::Heapster.manifests(root))
+}
+
 /// The manifests of a git revision (`git archive REV manifests`), unpacked into `into`.
 pub fn manifests_at_revision(
     sh: &xshell::Shell,
@@ -279,6 +287,20 @@ mod tests {
             format!("{err:#}").contains("neither a directory nor a git revision"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_revision_without_the_new_stack_gives_the_heapster_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        let heapster = dir.path().join("manifests");
+        assert_eq!(stack_folder(dir.path(), Stack::MetricsServer), heapster);
+        std::fs::create_dir_all(dir.path().join("manifests/metrics-server")).unwrap();
+        assert_eq!(
+            stack_folder(dir.path(), Stack::MetricsServer),
+            heapster.join("metrics-server")
+        );
+        assert_eq!(stack_folder(dir.path(), Stack::Heapster), heapster);
     }
 
     #[test]

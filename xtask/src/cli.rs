@@ -118,7 +118,8 @@ pub struct E2eArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Add-on upgrade: apply the manifests of STACK (heapster or metrics-server, from this
-    /// checkout), DIR, or the git revision GIT_REF (this --stack's) first, check, then
+    /// checkout), DIR, or the git revision GIT_REF (this --stack's, or the heapster stack's
+    /// if the revision has no other) first, check, then
     /// upgrade to --manifests and check again, watching the metrics throughout. From
     /// another stack (`--stack metrics-server --upgrade-from heapster`), the old stack is
     /// removed once the new one is up, and the dashboards' node metrics must not be gone

@@ -107,7 +107,7 @@ fn run(
             // A revision: this run's stack's manifests as they were then.
             Err(_) => {
                 pipeline::upgrade::manifests_at_revision(sh, from, &unpacked)?;
-                cluster.stack.stack.manifests(&unpacked)
+                pipeline::upgrade::stack_folder(&unpacked, cluster.stack.stack)
             }
         }),
     };
