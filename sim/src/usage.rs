@@ -74,16 +74,14 @@ pub fn consumption_from_command(container: &Value) -> Consumption {
         };
     }
     if program.ends_with("stress") {
-        let after = |names: &[&str]| {
-            words
-                .windows(2)
-                .find(|w| names.contains(&w[0].as_str()))
-                .map(|w| w[1].clone())
-        };
-        let workers: i64 = after(&["-m", "--vm"])
+        // stress's getopt_long reads `-m N`, `--vm N`, `--vm-bytes B` and `--vm-bytes=B`
+        // as Go's flag packages read them.
+        let flag = |name| crate::goflag::flag(&words, name);
+        let workers: i64 = flag("m")
+            .or_else(|| flag("vm"))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let bytes = after(&["--vm-bytes"]).map_or(256 * MIB, |b| stress_bytes(&b));
+        let bytes = flag("vm-bytes").map_or(256 * MIB, |b| stress_bytes(&b));
         return Consumption {
             megabytes: workers * bytes / MIB,
             process_bytes: LONE_PROCESS_BYTES,

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -41,6 +40,10 @@ impl SwitchWatch {
     fn first_new(&self) -> Option<Duration> {
         self.looks.iter().find(|l| l.new).map(|l| l.at)
     }
+
+    fn last_new(&self) -> Option<Duration> {
+        self.looks.iter().rev().find(|l| l.new).map(|l| l.at)
+    }
 }
 
 /// The longest stretch with no dashboard showing node metrics, from its first dark look to
@@ -73,7 +76,7 @@ pub fn switch_verdict(watch: &SwitchWatch, bound: Duration, why: &str) -> Verdic
         .map(|r| format!(", the old stack was removed at +{}", format(r)))
         .unwrap_or_default();
     let (longest, open) = darkest(&watch.looks);
-    let Some(first_new) = watch.first_new() else {
+    let (Some(first_new), Some(last_new)) = (watch.first_new(), watch.last_new()) else {
         return Verdict::Fail(format!(
             "{} never showed node metrics in {} looks over {}{removed}",
             watch.new_name,
@@ -87,12 +90,7 @@ pub fn switch_verdict(watch: &SwitchWatch, bound: Duration, why: &str) -> Verdic
             format(since),
             format(last.at - since),
             watch.new_name,
-            watch
-                .looks
-                .iter()
-                .rev()
-                .find(|l| l.new)
-                .map_or(format(first_new), |l| format(l.at))
+            format(last_new)
         ));
     }
     let shown = format!(
@@ -125,15 +123,16 @@ pub fn switch_verdict(watch: &SwitchWatch, bound: Duration, why: &str) -> Verdic
     ))
 }
 
-/// Look at both dashboards every `every` until `stop` is set, and once more then. Each context reads its own
-/// stack's dashboard; the new one's login token appears only once its stack is applied.
+/// Look at both dashboards every `every` until `stop` is set, and once more then; each
+/// look is timed from `started`, the monitor's clock. Each context reads its own stack's
+/// dashboard; the new one's login token appears only once its stack is applied.
 pub async fn watch_dashboards(
     mut old: Ctx,
     mut new: Ctx,
     every: Duration,
     stop: Arc<AtomicBool>,
+    started: Instant,
 ) -> SwitchWatch {
-    let started = Instant::now();
     let (old_stack, new_stack) = (old.config.stack, new.config.stack);
     let mut watch = SwitchWatch {
         old_name: old_stack.dashboard_release(),

@@ -13,7 +13,7 @@ use crate::manifests::{Manifest, apply_order};
 
 pub const FIELD_MANAGER: &str = "heapster-e2e";
 
-fn gvk_of(m: &Manifest) -> GroupVersionKind {
+pub(super) fn gvk_of(m: &Manifest) -> GroupVersionKind {
     let (group, version) = m
         .api_version()
         .rsplit_once('/')

@@ -306,14 +306,9 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
             run.report.line(line);
         }
         outcomes.push(gap);
-        let after = run
-            .ctx
-            .as_ref()
-            .map(|c| c.summary.lock().expect("summary lock").clone())
-            .unwrap_or_default();
         run.report.line(report::summary::render_upgrade(
             (prepared.old_stack, &before.outcomes, &before.summary),
-            (run.opts.checks.stack, &outcomes, &after),
+            (run.opts.checks.stack, &outcomes, &run.summary()),
         ));
     }
     let failed = outcomes.iter().any(Outcome::failed);
@@ -334,11 +329,7 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
 fn keep_evidence(run: &Run, result: &RunResult) {
     let opts = run.opts;
     report::clear_stale(&opts.artifacts);
-    let summary = run
-        .ctx
-        .as_ref()
-        .map(|c| c.summary.lock().expect("summary lock").clone())
-        .unwrap_or_default();
+    let summary = run.summary();
     let responses = run
         .ctx
         .as_ref()

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams};
 
-use super::apply::Apis;
+use super::apply::{Apis, gvk_of};
 use crate::kubeclient::retry;
 use crate::manifests::{Manifest, apply_order};
 
@@ -17,13 +17,8 @@ const CLUSTER_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 
 /// Group (without version), kind, namespace and name: one object across API versions.
 fn identity(m: &Manifest) -> (String, String, Option<String>, String) {
-    let group = m
-        .api_version()
-        .rsplit_once('/')
-        .map_or("", |(g, _)| g)
-        .to_string();
     (
-        group,
+        gvk_of(m).group,
         m.kind().to_string(),
         m.namespace().map(str::to_string),
         m.name().to_string(),

@@ -66,6 +66,14 @@ impl Run<'_> {
         })
     }
 
+    /// What the checks saw so far (empty before they ran).
+    pub fn summary(&self) -> crate::checks::Summary {
+        self.ctx
+            .as_ref()
+            .map(|c| c.summary.lock().expect("summary lock").clone())
+            .unwrap_or_default()
+    }
+
     /// How long after the checks started the first node metrics passed.
     pub fn first_metrics(&self) -> Option<Duration> {
         self.ctx

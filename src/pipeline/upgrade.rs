@@ -115,6 +115,7 @@ impl Monitor {
         expected_nodes: usize,
     ) -> anyhow::Result<Option<Monitor>> {
         let stop = StopOnDrop::default();
+        let started = Instant::now();
         let every = run.opts.checks.poll.min(Duration::from_secs(1));
         let new = run.opts.checks.stack;
         let watching = if watches_series(old, new) {
@@ -135,11 +136,12 @@ impl Monitor {
                 ctx(new),
                 every,
                 stop.flag(),
+                started,
             )))
         };
         Ok(Some(Monitor {
             stop,
-            started: Instant::now(),
+            started,
             watching,
         }))
     }

@@ -319,38 +319,30 @@ mod tests {
 
     #[test]
     fn apps_are_recognised_by_image() {
-        assert_eq!(
-            App::of_image("registry.k8s.io/heapster-amd64:v1.5.4"),
-            App::Heapster
-        );
-        assert_eq!(
-            App::of_image("registry.k8s.io/heapster-influxdb-amd64:v1.5.2"),
-            App::InfluxDb
-        );
-        assert_eq!(
-            App::of_image("registry.k8s.io/heapster-grafana-amd64:v5.0.4"),
-            App::Grafana
-        );
-        assert_eq!(
-            App::of_image("registry.k8s.io/kubernetes-dashboard-amd64:v1.10.1"),
-            App::Dashboard
-        );
-        assert_eq!(
-            App::of_image("kubernetesui/dashboard:v2.7.0"),
-            App::DashboardV2
-        );
-        assert_eq!(
-            App::of_image("registry.k8s.io/metrics-server/metrics-server:v0.9.0"),
-            App::MetricsServer
-        );
-        assert_eq!(
-            App::of_image("kubernetesui/metrics-scraper:v1.0.8"),
-            App::Scraper
-        );
-        assert_eq!(
-            App::of_image("registry.k8s.io/coredns/coredns:v1.12.1"),
-            App::Other
-        );
+        for (image, app) in [
+            ("registry.k8s.io/heapster-amd64:v1.5.4", App::Heapster),
+            (
+                "registry.k8s.io/heapster-influxdb-amd64:v1.5.2",
+                App::InfluxDb,
+            ),
+            (
+                "registry.k8s.io/heapster-grafana-amd64:v5.0.4",
+                App::Grafana,
+            ),
+            (
+                "registry.k8s.io/kubernetes-dashboard-amd64:v1.10.1",
+                App::Dashboard,
+            ),
+            ("kubernetesui/dashboard:v2.7.0", App::DashboardV2),
+            (
+                "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
+                App::MetricsServer,
+            ),
+            ("kubernetesui/metrics-scraper:v1.0.8", App::Scraper),
+            ("registry.k8s.io/coredns/coredns:v1.12.1", App::Other),
+        ] {
+            assert_eq!(App::of_image(image), app, "{image}");
+        }
     }
 
     #[test]
