@@ -188,41 +188,20 @@ async fn metrics_sample(ctx: &Ctx, path: &str) -> Result<super::metrics_api::Sam
     super::metrics_api::sample(&v).map_err(|e| Verdict::Fail(format!("{path}: {e}")))
 }
 
-/// A pod's latest CPU in millicores: heapster's model series, or its `PodMetrics`.
-async fn pod_cpu(ctx: &Ctx, stack: Stack, namespace: &str, pod: &str) -> Result<i64, Verdict> {
+/// The latest CPU in millicores of the object at `model` (heapster's model API, without
+/// the `/metrics/...` suffix) or `metrics` (its `PodMetrics`/`NodeMetrics`), per stack.
+async fn latest_cpu(ctx: &Ctx, stack: Stack, model: &str, metrics: &str) -> Result<i64, Verdict> {
     let metric = "cpu/usage_rate";
     match stack {
         Stack::Heapster => super::heapster::get_series(
             ctx,
-            &pod_series_path(namespace, pod, metric),
+            &format!("{model}/metrics/{metric}"),
             metric,
             ctx.rules(true, None),
         )
         .await
         .map(|p| p.value),
-        Stack::MetricsServer => {
-            let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{pod}");
-            metrics_sample(ctx, &path).await.map(|s| s.cpu_millicores)
-        }
-    }
-}
-
-/// A node's latest CPU in millicores: heapster's model series, or its `NodeMetrics`.
-async fn node_cpu(ctx: &Ctx, stack: Stack, node: &str) -> Result<i64, Verdict> {
-    let metric = "cpu/usage_rate";
-    match stack {
-        Stack::Heapster => super::heapster::get_series(
-            ctx,
-            &format!("/api/v1/model/nodes/{node}/metrics/{metric}"),
-            metric,
-            ctx.rules(true, None),
-        )
-        .await
-        .map(|p| p.value),
-        Stack::MetricsServer => {
-            let path = format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}");
-            metrics_sample(ctx, &path).await.map(|s| s.cpu_millicores)
-        }
+        Stack::MetricsServer => metrics_sample(ctx, metrics).await.map(|s| s.cpu_millicores),
     }
 }
 
@@ -236,11 +215,26 @@ async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load, stack: Stack) -> Verdi
     let Some(node) = pod.spec.and_then(|s| s.node_name) else {
         return Verdict::Wait("the CPU load pod is not scheduled".into());
     };
-    let pod_cpu = match pod_cpu(&ctx, stack, &load.namespace, &load.cpu_pod).await {
+    let (ns, pod) = (&load.namespace, &load.cpu_pod);
+    let pod_cpu = match latest_cpu(
+        &ctx,
+        stack,
+        &format!("/api/v1/model/namespaces/{ns}/pods/{pod}"),
+        &format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{pod}"),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(v) => return v,
     };
-    match node_cpu(&ctx, stack, &node).await {
+    let node_cpu = latest_cpu(
+        &ctx,
+        stack,
+        &format!("/api/v1/model/nodes/{node}"),
+        &format!("/apis/metrics.k8s.io/v1beta1/nodes/{node}"),
+    )
+    .await;
+    match node_cpu {
         Ok(n) if n >= pod_cpu => Verdict::Pass(format!("node {node} {n}m >= load pod {pod_cpu}m")),
         Ok(n) => Verdict::Wait(format!(
             "node {node} reports {n}m, less than its load pod's {pod_cpu}m"

@@ -85,16 +85,15 @@ fn metrics_server_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
 /// dropped, each as soon as it appears.
 fn meddle(cluster: &Cluster, st: &mut State) {
     let faults = &cluster.config.faults;
-    if faults.no_heapster_service {
-        for svc in st.store.list("/services", None) {
-            if svc["metadata"]["name"] == "heapster" {
-                st.store.delete(&key_of("/services", &svc));
-            }
+    for (deleting, service) in [
+        (faults.no_heapster_service, "heapster"),
+        (faults.no_scraper_service, "dashboard-metrics-scraper"),
+    ] {
+        if !deleting {
+            continue;
         }
-    }
-    if faults.no_scraper_service {
         for svc in st.store.list("/services", None) {
-            if svc["metadata"]["name"] == "dashboard-metrics-scraper" {
+            if svc["metadata"]["name"] == service {
                 st.store.delete(&key_of("/services", &svc));
             }
         }
@@ -120,42 +119,55 @@ fn meddle(cluster: &Cluster, st: &mut State) {
         }
     }
     if faults.scraper_without_metrics_rights {
-        const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
-        for mut role in st.store.list(CLUSTER_ROLES, None) {
-            if role["metadata"]["name"] != "kubernetes-dashboard" {
-                continue;
-            }
-            let Some(rules) = role["rules"].as_array() else {
-                continue;
-            };
-            let metrics = |r: &Value| {
-                r["apiGroups"]
-                    .as_array()
-                    .is_some_and(|g| g.iter().any(|x| x == "metrics.k8s.io"))
-            };
-            if rules.iter().any(metrics) {
-                let kept: Vec<Value> = rules.iter().filter(|r| !metrics(r)).cloned().collect();
-                role["rules"] = Value::Array(kept);
-                put_if_changed(st, key_of(CLUSTER_ROLES, &role), role);
-            }
-        }
+        let metrics = |r: &Value| {
+            r["apiGroups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|x| x == "metrics.k8s.io"))
+        };
+        strip_rules(
+            st,
+            "rbac.authorization.k8s.io/clusterroles",
+            None,
+            Some("kubernetes-dashboard"),
+            metrics,
+        );
     }
     if faults.dashboard_without_proxy_rights {
-        const ROLES: &str = "rbac.authorization.k8s.io/roles";
-        for mut role in st.store.list(ROLES, Some("kube-system")) {
-            let Some(rules) = role["rules"].as_array() else {
-                continue;
-            };
-            let grants_proxy = |r: &Value| {
-                r["resources"]
-                    .as_array()
-                    .is_some_and(|rs| rs.iter().any(|x| x == "services/proxy"))
-            };
-            if rules.iter().any(grants_proxy) {
-                let kept: Vec<Value> = rules.iter().filter(|r| !grants_proxy(r)).cloned().collect();
-                role["rules"] = Value::Array(kept);
-                put_if_changed(st, key_of(ROLES, &role), role);
-            }
+        let grants_proxy = |r: &Value| {
+            r["resources"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|x| x == "services/proxy"))
+        };
+        strip_rules(
+            st,
+            "rbac.authorization.k8s.io/roles",
+            Some("kube-system"),
+            None,
+            grants_proxy,
+        );
+    }
+}
+
+/// Remove the rules `matching` from the RBAC roles of `resource` (in `namespace`, named
+/// `name` when given), as someone editing them by hand would.
+fn strip_rules(
+    st: &mut State,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    matching: impl Fn(&Value) -> bool,
+) {
+    for mut role in st.store.list(resource, namespace) {
+        if name.is_some_and(|n| role["metadata"]["name"] != n) {
+            continue;
+        }
+        let Some(rules) = role["rules"].as_array() else {
+            continue;
+        };
+        if rules.iter().any(&matching) {
+            let kept: Vec<Value> = rules.iter().filter(|r| !matching(r)).cloned().collect();
+            role["rules"] = Value::Array(kept);
+            put_if_changed(st, key_of(resource, &role), role);
         }
     }
 }
