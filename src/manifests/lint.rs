@@ -1,6 +1,9 @@
-//! Offline checks of manifests against the APIs a Kubernetes version serves.
+//! Offline checks of manifests: the APIs a Kubernetes version serves, and flags the
+//! stack's programs refuse at start.
 //! Source of the removal table: the Kubernetes deprecated API migration guide,
 //! https://kubernetes.io/docs/reference/using-api/deprecation-guide/
+
+use std::time::Duration;
 
 use crate::manifests::Manifest;
 
@@ -185,7 +188,89 @@ pub fn lint(manifests: &[Manifest], k8s_version: &str) -> Vec<Finding> {
             });
         }
     }
+    findings.extend(refused_flags(manifests));
     findings
+}
+
+/// Flags a program of the stack refuses at start, so its pod would crash-loop: metrics-server's
+/// `--metric-resolution` under 10 s or not above `--kubelet-request-timeout` (10 s) by a tenth
+/// (MS@v0.9.0 `cmd/metrics-server/app/options/options.go` `validate`), heapster's
+/// `--metric_resolution` under 5 s (H@v1.5.4 `metrics/heapster.go` `validateFlags`).
+fn refused_flags(manifests: &[Manifest]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for m in manifests {
+        let containers = m.object["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for c in containers {
+            let image = c["image"].as_str().unwrap_or_default();
+            let args: Vec<String> = ["command", "args"]
+                .iter()
+                .flat_map(|f| c[*f].as_array().cloned().unwrap_or_default())
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect();
+            let flag = |name: &str| {
+                args.iter().find_map(|a| {
+                    let v = a
+                        .trim_start_matches('-')
+                        .strip_prefix(name)?
+                        .strip_prefix('=')?;
+                    Some((v.to_string(), crate::duration::parse_go(v)))
+                })
+            };
+            let what = format!("{} ({}): {}", m.origin(), m.file.display(), m.describe());
+            let problem = if image.contains("metrics-server/metrics-server") {
+                metrics_server_refusal(flag("metric-resolution"), flag("kubelet-request-timeout"))
+            } else if image.contains("heapster-amd64") {
+                flag("metric_resolution").and_then(|(text, d)| {
+                    (d? < Duration::from_secs(5)).then(|| {
+                        format!("--metric_resolution={text}: heapster exits at start with \"metric resolution should not be less than 5 seconds\"; use 6s or more")
+                    })
+                })
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                findings.push(Finding {
+                    severity: Severity::Error,
+                    message: format!("{what}: {problem}"),
+                });
+            }
+        }
+    }
+    findings
+}
+
+/// metrics-server's own check of its flags, in its order; the first error is the one it
+/// exits with.
+fn metrics_server_refusal(
+    resolution: Option<(String, Option<Duration>)>,
+    timeout: Option<(String, Option<Duration>)>,
+) -> Option<String> {
+    const DEFAULT_RESOLUTION: Duration = Duration::from_secs(60);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    let res = resolution
+        .as_ref()
+        .map_or(Some(DEFAULT_RESOLUTION), |(_, d)| *d)?;
+    let limit = timeout
+        .as_ref()
+        .map_or(Some(DEFAULT_TIMEOUT), |(_, d)| *d)?;
+    let shown = |d: &Option<(String, Option<Duration>)>, default: &str| {
+        d.as_ref().map_or(default.to_string(), |(t, _)| t.clone())
+    };
+    let why = if res < Duration::from_secs(10) {
+        "metric-resolution should be a time duration at least 10s"
+    } else if res * 9 / 10 < limit {
+        "metric-resolution should be larger than kubelet-request-timeout"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "--metric-resolution={} with --kubelet-request-timeout={}: metrics-server exits at start with \"{why}\"; use 15s (the upstream manifest's) or more",
+        shown(&resolution, "60s"),
+        shown(&timeout, "10s"),
+    ))
 }
 
 #[cfg(test)]
@@ -230,6 +315,47 @@ mod tests {
                 .contains("removed in 1.22; use rbac.authorization.k8s.io/v1")
         );
         assert!(lint(&m, "1.16").is_empty());
+    }
+
+    fn metrics_server_with(args: &str) -> Vec<Manifest> {
+        docs(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: metrics-server, namespace: kube-system}}\nspec: {{selector: {{matchLabels: {{a: b}}}}, template: {{metadata: {{labels: {{a: b}}}}, spec: {{containers: [{{name: m, image: 'registry.k8s.io/metrics-server/metrics-server:v0.9.0', args: [{args}]}}]}}}}}}\n"
+        ))
+    }
+
+    #[test]
+    fn flags_the_programs_refuse_are_errors() {
+        // Under 10 s, then not above the 10 s kubelet timeout by a tenth (options.go).
+        let under = lint(&metrics_server_with("--metric-resolution=5s"), "1.37");
+        assert_eq!(under.len(), 1);
+        assert_eq!(under[0].severity, Severity::Error);
+        assert!(under[0].message.contains("at least 10s"), "{:?}", under[0]);
+        assert!(under[0].message.contains("--metric-resolution=5s"));
+        let ten = lint(&metrics_server_with("--metric-resolution=10s"), "1.37");
+        assert!(
+            ten[0]
+                .message
+                .contains("larger than kubelet-request-timeout"),
+            "{ten:?}"
+        );
+        let tight = "--metric-resolution=15s, --kubelet-request-timeout=14s";
+        assert!(
+            lint(&metrics_server_with(tight), "1.37")[0]
+                .message
+                .contains("larger than")
+        );
+        // The upstream manifest's 15 s, and the binary's 60 s default, start.
+        assert!(lint(&metrics_server_with("--metric-resolution=15s"), "1.37").is_empty());
+        assert!(lint(&metrics_server_with("--cert-dir=/tmp"), "1.37").is_empty());
+        assert!(lint(&metrics_server_with("--metric-resolution=12s"), "1.37").is_empty());
+        let heapster = docs(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: heapster, namespace: kube-system}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: h, image: 'k8s.gcr.io/heapster-amd64:v1.5.4', command: [/heapster, --metric_resolution=4s]}]}}}\n",
+        );
+        assert!(
+            lint(&heapster, "1.37")[0]
+                .message
+                .contains("less than 5 seconds")
+        );
     }
 
     #[test]
