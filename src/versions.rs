@@ -141,11 +141,12 @@ pub fn all_stack_images() -> impl Iterator<Item = &'static StackImage> {
     STACK_IMAGES.iter().chain(METRICS_SERVER_STACK_IMAGES)
 }
 
-/// The calibrated load of the ground-truth checks: Kubernetes' own e2e resource-consumer
-/// (tag as pinned in kubernetes/test/utils/image/manifest.go; multi-arch).
+/// The calibrated load of the ground-truth checks: Kubernetes' own e2e resource-consumer at
+/// the tag metrics-server's e2e runs with the same two commands (`./consume-cpu/consume-cpu`
+/// and `stress`; MS@v0.9.0 `test/e2e_test.go`), so both are known to be in the image.
 pub const LOAD_IMAGE: StackImage = StackImage {
     repository: "registry.k8s.io/e2e-test-images/resource-consumer",
-    tag: "1.13",
+    tag: "1.9",
     digest: None,
     amd64_only: false,
 };

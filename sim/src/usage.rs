@@ -189,7 +189,7 @@ mod tests {
         let two: Value =
             serde_json::json!({"command": ["stress", "--vm", "2", "--vm-bytes", "1g"]});
         assert_eq!(consumption_from_command(&two).megabytes, 2048);
-        let server: Value = serde_json::json!({"image": "resource-consumer:1.13"});
+        let server: Value = serde_json::json!({"image": "resource-consumer:1.9"});
         assert_eq!(
             consumption_from_command(&server).process_bytes,
             SERVER_BYTES

@@ -185,7 +185,7 @@ mod tests {
         let cpu = &docs[1].object["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(
             cpu["image"],
-            "registry.k8s.io/e2e-test-images/resource-consumer:1.13"
+            "registry.k8s.io/e2e-test-images/resource-consumer:1.9"
         );
         assert!(
             cpu["command"].to_string().contains("--millicores=100"),
