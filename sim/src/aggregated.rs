@@ -19,7 +19,7 @@ pub const APISERVICES: &str = "apiregistration.k8s.io/apiservices";
 pub const APISERVICE: &str = "v1beta1.metrics.k8s.io";
 
 /// The stored APIService for `metrics.k8s.io`, if one was created.
-fn apiservice(st: &State) -> Option<&Value> {
+pub(crate) fn apiservice(st: &State) -> Option<&Value> {
     st.store.get(&Key::new(APISERVICES, "", APISERVICE))
 }
 
@@ -72,13 +72,23 @@ pub fn availability(cluster: &Cluster, st: &State, apiservice: &Value) -> (bool,
         );
     };
     let port_name = svc_port["name"].as_str().unwrap_or_default();
+    // 1.34 moved the controller to EndpointSlices and changed the wording.
+    let what = if cluster.minor >= 34 {
+        "endpointslices"
+    } else {
+        "endpoints"
+    };
+    if !st
+        .endpoint_slices
+        .contains(&(svc_ns.to_string(), svc_name.to_string()))
+    {
+        return (
+            false,
+            "EndpointsNotFound".into(),
+            format!("cannot find {what} for service/{svc_name} in {svc_ns:?}"),
+        );
+    }
     if crate::endpoints::ready_backends(st, svc).is_empty() {
-        // 1.34 moved the controller to EndpointSlices and changed the wording.
-        let what = if cluster.minor >= 34 {
-            "endpointslices"
-        } else {
-            "endpoints"
-        };
         return (
             false,
             "MissingEndpoints".into(),
@@ -187,24 +197,29 @@ pub fn request(
                 Err(e) => return e,
             };
             let key = Key::new(&format!("/{resource}"), namespace.unwrap_or_default(), name);
-            let found = st
-                .store
-                .get(&key)
-                .and_then(|o| metrics_of(cluster, st, &ms, resource, o, now));
-            match found {
+            let Some(object) = st.store.get(&key) else {
+                // The informers' listers answer first (MS@v0.9.0 `pkg/api/node.go`,
+                // `pod.go`): the generated node lister names `node`, the metadata lister
+                // of pods the resource `pods`.
+                let what = if *resource == "nodes" { "node" } else { "pods" };
+                return status(404, "NotFound", &format!("{what} \"{name}\" not found"));
+            };
+            match metrics_of(cluster, st, &ms, resource, object, now) {
                 Some(m) => Http::json(200, m),
-                None => {
-                    let kind = if *resource == "nodes" {
-                        "nodemetrics"
-                    } else {
-                        "podmetrics"
-                    };
-                    status(
-                        404,
-                        "NotFound",
-                        &format!("{kind}.{GROUP} \"{name}\" not found"),
-                    )
-                }
+                // `errors.NewNotFound(m.groupResource, ...)`: a pod by `NS/NAME`.
+                None if *resource == "nodes" => status(
+                    404,
+                    "NotFound",
+                    &format!("nodemetrics.{GROUP} \"{name}\" not found"),
+                ),
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!(
+                        "podmetrics.{GROUP} \"{}/{name}\" not found",
+                        namespace.unwrap_or_default()
+                    ),
+                ),
             }
         }
         _ => Http::go_error(404, "404 page not found"),

@@ -95,6 +95,10 @@ pub fn kind_node_names(cluster: &str, roles: &[&str]) -> Vec<NodeSpec> {
 pub struct PodRuntime {
     pub node: Option<String>,
     pub created: Timestamp,
+    /// When the kubelet admitted the pod (its probe workers' tickers start then).
+    pub admitted: Option<Timestamp>,
+    /// Each container's readiness worker, by container name.
+    pub probes: std::collections::BTreeMap<String, crate::prober::ProbeState>,
     pub started: Option<Timestamp>,
     pub restarts: u32,
     pub last_crash: Option<Timestamp>,
@@ -158,6 +162,9 @@ pub struct State {
     pub heapster_logged: HashMap<(String, String), (Timestamp, usize)>,
     /// Per metrics-server pod: the last scrape whose lines it logged.
     pub metrics_server_logged: HashMap<(String, String), Timestamp>,
+    /// Services the EndpointSlice controller has synced (it makes a slice, empty or not,
+    /// for every Service with a selector).
+    pub endpoint_slices: BTreeSet<(String, String)>,
     /// Per dashboard-metrics-scraper pod: its database.
     pub scrapers: HashMap<(String, String), ScraperDb>,
     /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.

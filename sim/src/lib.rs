@@ -27,6 +27,7 @@ pub mod goflag;
 pub mod images;
 pub mod kubeconfig;
 pub mod pki;
+pub mod prober;
 pub mod proxy;
 pub mod rbac;
 pub mod resources;

@@ -93,10 +93,16 @@ pub fn service_proxy(
     }
     let (scheme, name, port) = parse_service_ref(reference);
     let Some(svc) = st.store.get(&Key::new("/services", ns, name)).cloned() else {
-        // Without a port number ResourceLocation reads the Endpoints, which the missing
-        // Service never got.
+        // With a port number ResourceLocation reads the Service first. Without one it read
+        // the Endpoints, which the missing Service never got; from 1.37 it lists the
+        // Service's EndpointSlices instead and finds none (kubernetes/kubernetes#134860).
         return match port.and_then(|p| p.parse::<i64>().ok()) {
             Some(_) => status(404, "NotFound", &format!("services \"{name}\" not found")),
+            None if cluster.minor >= 37 => status(
+                503,
+                "ServiceUnavailable",
+                &format!("no endpoints available for service \"{name}\""),
+            ),
             None => status(404, "NotFound", &format!("endpoints \"{name}\" not found")),
         };
     };

@@ -76,6 +76,9 @@ pub struct Timing {
     pub scraper: Option<Duration>,
     /// Back-off between restarts of a crashing container.
     pub crash_backoff: Duration,
+    /// How long one second of a probe's spec (`initialDelaySeconds`, `periodSeconds`) lasts:
+    /// a second as upstream, less in tests. The kubelet's prober grid follows it.
+    pub probe_second: Duration,
 }
 
 /// An accelerated heapster clock.
@@ -101,6 +104,7 @@ impl Timing {
             metrics_server: Some(Duration::from_millis(150)),
             scraper: Some(Duration::from_millis(200)),
             crash_backoff: Duration::from_millis(200),
+            probe_second: Duration::from_millis(10),
         }
     }
 
@@ -117,6 +121,7 @@ impl Timing {
             metrics_server: Some(Duration::from_millis(50)),
             scraper: Some(Duration::from_millis(50)),
             crash_backoff: Duration::from_millis(50),
+            probe_second: Duration::from_millis(1),
         }
     }
 
@@ -135,6 +140,7 @@ impl Timing {
             metrics_server: None,
             scraper: None,
             crash_backoff: Duration::from_secs(10),
+            probe_second: Duration::from_secs(1),
         }
     }
 
@@ -168,6 +174,7 @@ impl Timing {
             metrics_server: None,
             scraper: None,
             crash_backoff: Duration::from_secs(10),
+            probe_second: Duration::from_secs(1),
         }
     }
 }

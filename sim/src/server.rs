@@ -87,8 +87,9 @@ impl Drop for ClusterHandle {
     }
 }
 
-/// Start a simulated cluster on 127.0.0.1 with a random port, inside the current tokio runtime.
-pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
+/// A simulated cluster's state and identity, without a server or a clock: `start` serves
+/// it; tests can also drive it by hand (`controllers::reconcile_at`).
+pub fn build(config: SimConfig) -> std::io::Result<Cluster> {
     let (_, minor, git_version) = config.version();
     let mut state = State {
         store: Store::new(),
@@ -100,12 +101,13 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
         dashboard_sessions: HashMap::new(),
         heapster_logged: HashMap::new(),
         metrics_server_logged: HashMap::new(),
+        endpoint_slices: Default::default(),
         scrapers: HashMap::new(),
         requests: Vec::new(),
         next_ip: 2,
     };
     bootstrap(&mut state, &config, &git_version);
-    let cluster = Arc::new(Cluster {
+    Ok(Cluster {
         admin_token: crate::random_token("admin"),
         pki: crate::pki::generate()?,
         requested: tokio::sync::Notify::new(),
@@ -114,7 +116,12 @@ pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
         started: now(),
         config,
         state: Mutex::new(state),
-    });
+    })
+}
+
+/// Start a simulated cluster on 127.0.0.1 with a random port, inside the current tokio runtime.
+pub async fn start(config: SimConfig) -> std::io::Result<ClusterHandle> {
+    let cluster = Arc::new(build(config)?);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -310,8 +310,11 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
         },
     );
     let state = log_state(&log);
-    // A missing service is certain once the API confirms it; until then it may heal.
-    if let LogState::MissingService(line) = &state
+    // A missing service is certain once the API confirms it; until then it may heal. The
+    // failure line is evidence, not the test: since 1.37 the service proxy answers a missing
+    // Service with 503 "no endpoints available" (kubernetes/kubernetes#134860), which the
+    // dashboard logs as "the server is currently unable to handle the request".
+    if let LogState::MissingService(line) | LogState::Failing(line) = &state
         && snap.metric_service == Some(false)
     {
         let svc = ctx.config.stack.dashboard().metric_service;
@@ -364,9 +367,10 @@ async fn session(ctx: &Ctx) -> Result<String, Verdict> {
     }
 }
 
-/// Whether the dashboard refused the session: a 401 without one, and a 500
-/// `MSG_TOKEN_EXPIRED_ERROR` once its JWE token outlived `--token-ttl` (900 s): v1.10.1
-/// answers expiry with `HandleInternalError` (`auth/jwe/manager.go`, `errors/handler.go`).
+/// Whether the dashboard refused the session: a 401 without one, and
+/// `MSG_TOKEN_EXPIRED_ERROR` once its JWE token outlived `--token-ttl` (900 s): a 500 from
+/// v1.10.1 (`HandleInternalError` of a plain error), a 401 from v2.7.0 (`NewTokenExpired`)
+/// (`auth/jwe/manager.go`, `errors/handler.go` at each tag).
 pub fn session_refused(answer: &Answer) -> bool {
     answer.status == 401
         || (answer.status == 500 && answer.body.trim() == "MSG_TOKEN_EXPIRED_ERROR")

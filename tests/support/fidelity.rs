@@ -10,9 +10,10 @@ use heapster_e2e::checks::series::{age, parse_metric_result};
 use heapster_e2e::checks::{DASHBOARD_PROXY, NAMESPACE};
 use heapster_e2e::checks::{Verdict, dashboard, heapster};
 use heapster_e2e::kubeclient::{self, Answer};
+use heapster_e2e::stack::Stack;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kind_sim::Scenario;
+use kind_sim::{Scenario, SimConfig};
 use kube::Api;
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
@@ -34,6 +35,8 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             "dashboard_session_expiry_is_a_500_renewed_once",
             session_expiry,
         ),
+        g.trial("v2_expired_session_is_401_and_renewed", v2_session_expiry),
+        g.trial("v2_list_without_rows_keeps_both_entries", v2_partial_list),
         g.trial("dashboard_state_needs_no_login", state_without_login),
         g.trial("heapster_healthy_without_scrapes", heapster_without_scrapes),
         g.trial("api_server_proxy_errors", proxy_errors),
@@ -43,11 +46,24 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// A healthy simulated cluster with the shipped stack rolled out.
+/// A healthy simulated cluster with the shipped heapster stack rolled out.
 fn stack(rt: &tokio::runtime::Runtime) -> Result<SimStack, libtest_mimic::Failed> {
-    let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
+    stack_of(rt, Stack::Heapster, Scenario::Healthy)
+}
+
+/// A simulated cluster in `scenario` with `which` stack rolled out.
+fn stack_of(
+    rt: &tokio::runtime::Runtime,
+    which: Stack,
+    scenario: Scenario,
+) -> Result<SimStack, libtest_mimic::Failed> {
+    let dir = which.manifests(&super::root());
+    let images = heapster_e2e::manifests::images(
+        &heapster_e2e::manifests::load_dir(&dir).map_err(|e| e.to_string())?,
+    );
+    let stack = SimStack::start(rt, "sim", scenario, images);
     stack
-        .apply_and_wait(rt, &manifests_dir(), LONG)
+        .apply_and_wait(rt, &dir, LONG)
         .map_err(|e| format!("rollout: {e}"))?;
     Ok(stack)
 }
@@ -63,7 +79,11 @@ async fn get(
 }
 
 fn dashboard(path: &str) -> String {
-    kubeclient::service_proxy_path(NAMESPACE, DASHBOARD_PROXY, path)
+    dashboard_of(Stack::Heapster, path)
+}
+
+fn dashboard_of(which: Stack, path: &str) -> String {
+    kubeclient::service_proxy_path(which.dashboard().namespace, DASHBOARD_PROXY, path)
 }
 
 fn heapster(path: &str) -> String {
@@ -72,13 +92,14 @@ fn heapster(path: &str) -> String {
 
 /// Log in as the checks' read-only account, as the dashboard's UI does.
 async fn login(client: &kube::Client) -> Result<String, String> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    login_to(client, Stack::Heapster).await
+}
+
+async fn login_to(client: &kube::Client, which: Stack) -> Result<String, String> {
+    let dashboard = |path: &str| dashboard_of(which, path);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), which.dashboard().namespace);
     let secret = secrets
-        .get(
-            heapster_e2e::stack::Stack::Heapster
-                .dashboard()
-                .checks_token_secret,
-        )
+        .get(which.dashboard().checks_token_secret)
         .await
         .map_err(|e| e.to_string())?;
     let token = secret
@@ -307,19 +328,31 @@ fn events_as_the_user(rt: &tokio::runtime::Runtime) -> TestResult {
     })
 }
 
-/// `auth/jwe/manager.go`: an expired token is a plain error, answered 500
+/// D@v1.10.1 `auth/jwe/manager.go`: an expired token is a plain error, answered 500
 /// `MSG_TOKEN_EXPIRED_ERROR`; the checks log in again once and carry on.
 fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
-    let stack = stack(rt)?;
+    expiry_renewed(rt, Stack::Heapster, 500)
+}
+
+/// D@v2.7.0 `auth/jwe/manager.go`: `NewTokenExpired`, a 401 that keeps its code; the checks
+/// log in again once and carry on.
+fn v2_session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
+    expiry_renewed(rt, Stack::MetricsServer, 401)
+}
+
+fn expiry_renewed(rt: &tokio::runtime::Runtime, which: Stack, status: u16) -> TestResult {
+    let stack = stack_of(rt, which, Scenario::Healthy)?;
     let client = stack.client.clone();
     rt.block_on(async {
-        let jwe = login(&client).await?;
-        list_with_points(&client, &jwe, "/api/v1/node").await?;
+        let jwe = login_to(&client, which).await?;
+        let path = dashboard_of(which, "/api/v1/node");
+        let fresh = get(&client, &path, &[("jweToken", &jwe)]).await?;
+        ensure!(fresh.status == 200, "a fresh session works: {fresh:?}");
         stack.handle.expire_dashboard_sessions();
-        let expired = get(&client, &dashboard("/api/v1/node"), &[("jweToken", &jwe)]).await?;
+        let expired = get(&client, &path, &[("jweToken", &jwe)]).await?;
         ensure!(
-            expired.status == 500 && expired.body.trim() == "MSG_TOKEN_EXPIRED_ERROR",
-            "expiry is a 500: {} {}",
+            expired.status == status && expired.body.trim() == "MSG_TOKEN_EXPIRED_ERROR",
+            "expiry is a {status}: {} {}",
             expired.status,
             expired.body
         );
@@ -339,7 +372,9 @@ fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
             .count()
     };
     let before = logins();
-    let mut ctx = heapster_e2e::checks::Ctx::new(client.clone(), check_config(LONG));
+    let mut config = check_config(LONG);
+    config.stack = which;
+    let mut ctx = heapster_e2e::checks::Ctx::new(client.clone(), config);
     let plan = rt
         .block_on(heapster_e2e::checks::plan(&mut ctx))
         .map_err(|e| e.to_string())?;
@@ -375,6 +410,40 @@ fn session_expiry(rt: &tokio::runtime::Runtime) -> TestResult {
         "one login, one renewal: {}",
         logins() - before
     );
+    Ok(())
+}
+
+/// D@v2.7.0 `integration/metric/api/types.go` `GetMetrics` skips a failed download: with
+/// the scraper holding no rows (it may not list metrics) the connected dashboard's lists
+/// still carry both `cumulativeMetrics` entries, with no points; v1.10.1 would drop them.
+fn v2_partial_list(rt: &tokio::runtime::Runtime) -> TestResult {
+    let which = Stack::MetricsServer;
+    let stack = stack_of(rt, which, Scenario::ScraperWithoutData)?;
+    let client = stack.client.clone();
+    rt.block_on(async {
+        let jwe = login_to(&client, which).await?;
+        let list = eventually("a connected dashboard's node list", || async {
+            let v = get(&client, &dashboard_of(which, "/api/v1/node"), &[("jweToken", &jwe)])
+                .await?
+                .json()?;
+            Ok(v["cumulativeMetrics"].as_array().is_some_and(|m| !m.is_empty()).then_some(v))
+        })
+        .await?;
+        let metrics = list["cumulativeMetrics"].as_array().cloned().unwrap_or_default();
+        let names: Vec<&str> = metrics.iter().filter_map(|m| m["metricName"].as_str()).collect();
+        ensure!(names == ["cpu/usage_rate", "memory/usage"], "both entries: {list}");
+        ensure!(
+            metrics.iter().all(|m| m["dataPoints"] == json!([]) && m["metricPoints"] == json!([])),
+            "no points, three nodes: {list}"
+        );
+        // What the checks make of it: a series without points, not a list without metrics.
+        let judged = dashboard::list(&list, "nodes", Timestamp::now(), Duration::from_secs(120));
+        ensure!(
+            matches!(&judged, Verdict::Wait(m) | Verdict::Fail(m) if m.contains("cpu/usage_rate") && !m.contains("no cumulativeMetrics")),
+            "{judged:?}"
+        );
+        Ok::<(), libtest_mimic::Failed>(())
+    })?;
     Ok(())
 }
 
@@ -466,15 +535,42 @@ fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 /// A current kube-apiserver's service proxy: RBAC on the reference as written, a missing
-/// Service read through its Endpoints, and no ready endpoints a 503.
+/// Service read through its Endpoints up to 1.36 and its EndpointSlices from 1.37
+/// (kubernetes/kubernetes#134860), and no ready endpoints a 503.
 fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
+    let mut older = SimConfig::scenario("sim", Scenario::Healthy);
+    older.node_image = heapster_e2e::versions::node_image("1.36")
+        .map_err(|e| e.to_string())?
+        .reference();
+    let old = SimStack::start_with(rt, older);
+    rt.block_on(async {
+        let missing = get(
+            &old.client,
+            &kubeclient::service_proxy_path(NAMESPACE, "heapster", "/healthz"),
+            &[],
+        )
+        .await?;
+        ensure!(
+            missing.status == 404
+                && missing.api_status()
+                    == Some(("NotFound".into(), "endpoints \"heapster\" not found".into())),
+            "1.36: {missing:?}"
+        );
+        Ok::<(), libtest_mimic::Failed>(())
+    })?;
     let stack = SimStack::start(rt, "sim", Scenario::Healthy, stack_images());
     let client = stack.client.clone();
     rt.block_on(async {
         let missing = get(&client, &kubeclient::service_proxy_path(NAMESPACE, "heapster", "/healthz"), &[]).await?;
         ensure!(
-            missing.status == 404 && missing.api_status() == Some(("NotFound".into(), "endpoints \"heapster\" not found".into())),
-            "{missing:?}"
+            missing.status == 503 && missing.api_status() == Some(("ServiceUnavailable".into(), "no endpoints available for service \"heapster\"".into())),
+            "1.37: {missing:?}"
+        );
+        // The answer is the same as for a Service whose pods are not ready yet, so the
+        // verdict over it alone waits; the Service's absence is read with a GET.
+        ensure!(
+            matches!(heapster::health(&missing), Verdict::Wait(_)),
+            "a 503 alone can still heal"
         );
         let numbered = get(&client, &kubeclient::service_proxy_path(NAMESPACE, "heapster:80", "/healthz"), &[]).await?;
         ensure!(
@@ -482,8 +578,8 @@ fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
             "{numbered:?}"
         );
         ensure!(
-            matches!(heapster::health(&missing), Verdict::Fail(m) if m.contains("no heapster service")),
-            "the verdict reads the current form"
+            matches!(heapster::health(&numbered), Verdict::Fail(m) if m.contains("no heapster service")),
+            "the verdict reads the numbered form"
         );
         Ok::<(), libtest_mimic::Failed>(())
     })?;

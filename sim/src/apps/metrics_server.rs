@@ -31,6 +31,13 @@ use crate::usage::Usage;
 /// The binary's own `--metric-resolution` default (`cmd/metrics-server/app/options/options.go`).
 const DEFAULT_RESOLUTION: Duration = Duration::from_secs(60);
 
+/// The binary's `--kubelet-request-timeout` default (`options/kubelet_client.go`).
+const DEFAULT_KUBELET_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A container younger than this at a scrape needs a second scrape (`pkg/storage/pod.go`
+/// `freshContainerMinMetricsResolution`).
+const FRESH_CONTAINER_MIN: Duration = Duration::from_secs(10);
+
 /// One running metrics-server: when it started and how it scrapes.
 #[derive(Debug, Clone)]
 pub struct MetricsServer {
@@ -38,6 +45,39 @@ pub struct MetricsServer {
     pub resolution: Duration,
     /// `--kubelet-insecure-tls`: skip verifying the kubelets' serving certificates.
     pub insecure_tls: bool,
+    /// klog's `--v`: a NotReady node's failed scrape is logged at 4.
+    pub verbosity: u32,
+}
+
+/// Why metrics-server exits at start, as `runCommand` returns the first of
+/// `Options.Validate`'s errors (MS@v0.9.0 `cmd/metrics-server/app/start.go`,
+/// `options/options.go` `validate`): cobra prints `Error: ...`, then `main` panics with it
+/// (exit status 2).
+pub fn fatal_error(args: &[String]) -> Option<String> {
+    let duration = |name: &str, default: Duration| {
+        flag(args, name)
+            .and_then(|v| parse_go_duration(&v))
+            .unwrap_or(default)
+    };
+    let resolution = duration("metric-resolution", DEFAULT_RESOLUTION);
+    let timeout = duration("kubelet-request-timeout", DEFAULT_KUBELET_TIMEOUT);
+    let message = if resolution < Duration::from_secs(10) {
+        format!(
+            "metric-resolution should be a time duration at least 10s, but value {} provided",
+            go_duration(resolution)
+        )
+    } else if resolution * 9 / 10 < timeout {
+        format!(
+            "metric-resolution should be larger than kubelet-request-timeout, but metric-resolution value {} kubelet-request-timeout value {} provided",
+            go_duration(resolution),
+            go_duration(timeout)
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "Error: {message}\npanic: {message}\n\ngoroutine 1 [running]:\nmain.main()\n\t/go/src/sigs.k8s.io/metrics-server/cmd/metrics-server/metrics-server.go:38 +0x"
+    ))
 }
 
 /// The metrics-server a pod's container runs, once it has started.
@@ -49,6 +89,9 @@ pub fn metrics_server_of(
 ) -> Option<MetricsServer> {
     let started = pod_started(st, pod)?;
     let args = container_args(container);
+    if fatal_error(&args).is_some() {
+        return None;
+    }
     let from_flag = flag(&args, "metric-resolution")
         .and_then(|v| parse_go_duration(&v))
         .unwrap_or(DEFAULT_RESOLUTION);
@@ -56,6 +99,7 @@ pub fn metrics_server_of(
         started,
         resolution: cluster.config.timing.metrics_server.unwrap_or(from_flag),
         insecure_tls: bool_flag(&args, "kubelet-insecure-tls"),
+        verbosity: flag(&args, "v").and_then(|v| v.parse().ok()).unwrap_or(0),
     })
 }
 
@@ -97,21 +141,32 @@ impl MetricsServer {
             .map(|i| (i, self.scrape_at(i)))
     }
 
-    /// Why scraping `node` fails, as `scraper.go` logs it; `None` when it works.
-    pub fn scrape_error(&self, st: &State, node: &Value) -> Option<String> {
+    /// Why scraping `node` fails, as `scraper.go` logs it; `None` when it works. A NotReady
+    /// node's failure is an info line at verbosity 4, checked before the timeout case
+    /// (`scraper.go` `Scrape`: `case !nodeIsReady(node)` first).
+    pub fn scrape_error(&self, st: &State, node: &Value) -> Option<ScrapeError> {
         let name = node["metadata"]["name"].as_str().unwrap_or_default();
         if !super::common::node_is_ready(node) {
-            return Some(format!(
-                "\"Failed to scrape node, timeout to access kubelet\" err=\"context deadline exceeded\" node=\"{name}\""
-            ));
+            let ip = node_ip(st, name);
+            return Some(ScrapeError {
+                level: 'I',
+                verbosity: 4,
+                text: format!(
+                    "scraper.go:145] \"Failed to scrape node, node is not ready\" node=\"{name}\" err=\"Get \\\"https://{ip}:10250/metrics/resource\\\": context deadline exceeded\""
+                ),
+            });
         }
         if self.insecure_tls {
             return None;
         }
         let ip = node_ip(st, name);
-        Some(format!(
-            "\"Failed to scrape node\" err=\"Get \\\"https://{ip}:10250/metrics/resource\\\": tls: failed to verify certificate: x509: cannot validate certificate for {ip} because it doesn't contain any IP SANs\" node=\"{name}\""
-        ))
+        Some(ScrapeError {
+            level: 'E',
+            verbosity: 0,
+            text: format!(
+                "scraper.go:149] \"Failed to scrape node\" err=\"Get \\\"https://{ip}:10250/metrics/resource\\\": tls: failed to verify certificate: x509: cannot validate certificate for {ip} because it doesn't contain any IP SANs\" node=\"{name}\""
+            ),
+        })
     }
 
     /// The last two scrapes, when they read at least one kubelet: storage needs two.
@@ -153,7 +208,9 @@ impl MetricsServer {
     }
 
     /// `PodMetrics` of a running pod whose node both last scrapes read, started before the
-    /// first of them (a pod needs two samples too).
+    /// first of them (a pod needs two samples), or fresh: 10 s to one resolution old at the
+    /// last scrape, when its start stands in for the first sample (`pkg/storage/pod.go`,
+    /// `freshContainerMinMetricsResolution`), so its window runs from its start.
     pub fn pod_metrics(
         &self,
         cluster: &Cluster,
@@ -162,9 +219,21 @@ impl MetricsServer {
         now: Timestamp,
     ) -> Option<Value> {
         let (prev, last) = self.last_two(st, now)?;
-        if !pod_is_running(pod) || pod_started(st, pod).is_none_or(|s| s > prev) {
+        let started = pod_started(st, pod)?;
+        if !pod_is_running(pod) {
             return None;
         }
+        let age = last.duration_since(started);
+        let fresh = !age.is_negative()
+            && age.unsigned_abs() >= FRESH_CONTAINER_MIN
+            && age.unsigned_abs() < self.resolution;
+        let first = if started <= prev {
+            prev
+        } else if fresh {
+            started
+        } else {
+            return None;
+        };
         let node_name = pod["spec"]["nodeName"].as_str()?;
         let node = st
             .store
@@ -196,44 +265,52 @@ impl MetricsServer {
             "metadata": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
                          "labels": pod["metadata"]["labels"], "creationTimestamp": go_time_json(now)},
             "timestamp": go_time_json(last),
-            "window": go_duration(last.duration_since(prev).unsigned_abs()),
+            "window": go_duration(last.duration_since(first).unsigned_abs()),
             "containers": containers,
         }))
     }
 
-    /// Every line the scrapes up to `now` logged after `after` (scrape failures per node,
-    /// and the readiness probe's refusal while storage is not ready). The nodes are as they
-    /// are now, so each scrape logs the same failures.
+    /// Every line the scrapes up to `now` logged after `after`: each node's failure at
+    /// the verbosity it is logged at. The nodes are as they are now, so each scrape logs the
+    /// same failures.
     pub fn log_lines(
         &self,
         st: &State,
         after: Option<Timestamp>,
         now: Timestamp,
     ) -> Vec<(Timestamp, String)> {
-        let nodes: Vec<Value> = st.store.list("/nodes", None);
-        let errors: Vec<String> = nodes
-            .iter()
+        let errors: Vec<ScrapeError> = st
+            .store
+            .iter("/nodes", None)
             .filter_map(|n| self.scrape_error(st, n))
+            .filter(|e| e.verbosity <= self.verbosity)
             .collect();
-        let none_works = errors.len() == nodes.len();
         let mut lines = Vec::new();
-        for (i, t) in self.scrapes_after(after, now) {
+        for (_, t) in self.scrapes_after(after, now) {
             for e in &errors {
-                lines.push((t, glog('E', t, &format!("scraper.go:149] {e}"))));
-            }
-            if none_works || i == 0 {
-                lines.push((
-                    t,
-                    glog(
-                        'I',
-                        t,
-                        "server.go:191] \"Failed probe\" probe=\"metric-storage-ready\" err=\"no metrics to serve\"",
-                    ),
-                ));
+                lines.push((t, glog(e.level, t, &e.text)));
             }
         }
         lines
     }
+}
+
+/// A failed kubelet scrape as `scraper.go` logs it: klog level, the `--v` it needs, text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeError {
+    pub level: char,
+    pub verbosity: u32,
+    pub text: String,
+}
+
+/// What a refused `/readyz` logs, once per request (the kubelet's probes):
+/// MS@v0.9.0 `pkg/server/server.go:192` `probeMetricStorageReady`.
+pub fn failed_probe_line(at: Timestamp) -> String {
+    glog(
+        'I',
+        at,
+        "server.go:192] \"Failed probe\" probe=\"metric-storage-ready\" err=\"no metrics to serve\"",
+    )
 }
 
 /// The lines metrics-server prints at start (`cmd/metrics-server/app/start.go`, the
@@ -363,6 +440,7 @@ mod tests {
             started: t0,
             resolution: Duration::from_secs(15),
             insecure_tls: true,
+            verbosity: 0,
         };
         let got: Vec<Timestamp> = ms
             .scrapes_after(None, t0 + Duration::from_secs(31))

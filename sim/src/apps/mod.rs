@@ -47,7 +47,7 @@ pub fn serve(
             dashboard::serve(cluster, st, pod, container, req, net, now)
         }
         App::MetricsServer => metrics_server::serve(cluster, st, pod, container, req.path, now),
-        App::Scraper => scraper::serve(st, pod, req.path),
+        App::Scraper => scraper::serve(st, pod, req.path, now),
         App::ResourceConsumer => consumer::serve(st, pod, req),
         App::Other => Http::go_error(404, "404 page not found"),
     }

@@ -11,7 +11,9 @@
 //!   after `--metric-duration` (15 m).
 //! - `pkg/api/api.go`, `pkg/api/dashboard/dashboard.go`: the two routes under
 //!   `/api/v1/dashboard/`; `MetricName` is the path segment before the next `/` (`cpu` of
-//!   `cpu/usage_rate`); anything else, `/healthz` included, answers 200 `URL: <path>`.
+//!   `cpu/usage_rate`); anything else under `/api/v1/dashboard/` answers the sub-router's
+//!   catch-all, 200 `<time.Now()> - URL: <path>`, and anything else at all, `/healthz`
+//!   included, the top router's, 200 `URL: <path>`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -179,7 +181,7 @@ pub fn start_lines(container: &Value, at: Timestamp) -> Vec<String> {
 }
 
 /// Port 8000.
-pub fn serve(st: &State, pod: &Value, path: &str) -> Http {
+pub fn serve(st: &State, pod: &Value, path: &str, now: Timestamp) -> Http {
     let db = st.scrapers.get(&key_of(pod)).cloned().unwrap_or_default();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let answer = match parts.as_slice() {
@@ -214,8 +216,35 @@ pub fn serve(st: &State, pod: &Value, path: &str) -> Http {
             content_type: "text/plain; charset=utf-8",
             body: body.to_string(),
         },
+        // gorilla/mux: the sub-router under `PathPrefix("/api/v1/dashboard")` has its own
+        // `PathPrefix("/")`, so it takes `/api/v1/dashboard/...`; the top router the rest.
+        None if path.starts_with("/api/v1/dashboard/") => Http::text(
+            200,
+            format!(
+                "{} - URL: {path}",
+                go_time_string(now, pod_started(st, pod).unwrap_or(now))
+            ),
+        ),
         None => Http::text(200, format!("URL: {path}")),
     }
+}
+
+/// `fmt.Sprintf("%v", time.Now())` in a UTC container: `time.Time.String()`, fraction with
+/// trailing zeros dropped, then the monotonic reading since the process started (`m=+S.N`).
+fn go_time_string(now: Timestamp, process_start: Timestamp) -> String {
+    let wall = now.strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = now.subsec_nanosecond();
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_string()
+    };
+    let mono = now.duration_since(process_start).unsigned_abs();
+    format!(
+        "{wall}{frac} +0000 UTC m=+{}.{:09}",
+        mono.as_secs(),
+        mono.subsec_nanos()
+    )
 }
 
 /// `getRows` then `getNodeMetrics`/`getPodMetrics`: the named resources' rows summed per
@@ -259,6 +288,20 @@ fn results(rows: &[Row], namespace: Option<&str>, names: &str, metric: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_time_strings_carry_the_monotonic_reading() {
+        let start: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let now = start + Duration::from_millis(12_345);
+        assert_eq!(
+            go_time_string(now, start),
+            "2026-12-01 10:00:12.345 +0000 UTC m=+12.345000000"
+        );
+        assert_eq!(
+            go_time_string(start, start),
+            "2026-12-01 10:00:00 +0000 UTC m=+0.000000000"
+        );
+    }
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_second(s).unwrap()

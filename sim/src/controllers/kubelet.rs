@@ -60,6 +60,8 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
                 PodRuntime {
                     node: None,
                     created: now,
+                    admitted: None,
+                    probes: Default::default(),
                     started: None,
                     restarts: 0,
                     last_crash: None,
@@ -143,7 +145,12 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         }
         if let Some(r) = st.pods.get_mut(&key) {
             r.node = Some(node.clone());
+            r.admitted.get_or_insert(now);
             r.started = started;
+            if r.restarts != restarts {
+                // A new container: its worker starts over (`worker.go`, new container ID).
+                r.probes.clear();
+            }
             r.restarts = restarts;
             r.last_crash = last_crash;
         }
@@ -199,21 +206,10 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
                     restarts,
                 )
             } else {
-                let probe = readiness(cluster, st, &pod, c, now);
-                if let Err(why) = &probe {
-                    event(
-                        st,
-                        &pod,
-                        cname,
-                        &node,
-                        "Unhealthy",
-                        &format!("Readiness probe failed: {why}"),
-                        now,
-                    );
-                }
+                let ready = probe_readiness(cluster, st, &key, &pod, c, &node, now);
                 (
                     json!({"running": {"startedAt": started.map(format_time)}}),
-                    probe.is_ok(),
+                    ready,
                     json!({}),
                     0,
                 )
@@ -252,8 +248,9 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
     }
 }
 
-/// Why a container exits at start, if it does: its exit code and last log line. A
-/// fault's crashing image (status 1), or heapster refusing its flags (glog `Fatal`: 255).
+/// Why a container exits at start, if it does: its exit code and last log lines. A
+/// fault's crashing image (status 1), heapster refusing its flags (glog `Fatal`: 255), or
+/// metrics-server refusing its flags (a panic: 2).
 fn exit_of(cluster: &Cluster, container: &Value, now: Timestamp) -> Option<(i64, String)> {
     let image = container["image"].as_str().unwrap_or_default();
     if cluster
@@ -272,11 +269,59 @@ fn exit_of(cluster: &Cluster, container: &Value, now: Timestamp) -> Option<(i64,
             ),
         ));
     }
-    if App::of_image(image) == App::Heapster {
-        let args = crate::apps::common::container_args(container);
-        return heapster::fatal_error(&args).map(|f| (255, heapster::glog('F', now, &f)));
+    let args = crate::apps::common::container_args(container);
+    match App::of_image(image) {
+        App::Heapster => heapster::fatal_error(&args).map(|f| (255, heapster::glog('F', now, &f))),
+        // A Go panic exits with status 2.
+        App::MetricsServer => crate::apps::metrics_server::fatal_error(&args).map(|f| (2, f)),
+        _ => None,
     }
-    None
+}
+
+/// The container's readiness as its kubelet worker reports it (`prober`): no probe is
+/// ready; a probe runs on the worker's grid, each failure an `Unhealthy` Event (K
+/// pkg/kubelet/prober/prober.go `recordContainerEvent`).
+fn probe_readiness(
+    cluster: &Cluster,
+    st: &mut State,
+    key: &(String, String),
+    pod: &Value,
+    container: &Value,
+    node: &str,
+    now: Timestamp,
+) -> bool {
+    let Some(spec) = crate::prober::ProbeSpec::readiness(container) else {
+        return true;
+    };
+    let cname = container["name"].as_str().unwrap_or_default();
+    let Some(runtime) = st.pods.get(key) else {
+        return false;
+    };
+    let (Some(admitted), Some(started)) = (runtime.admitted, runtime.started) else {
+        return false;
+    };
+    let mut state = runtime.probes.get(cname).cloned().unwrap_or_default();
+    let second = cluster.config.timing.probe_second;
+    if state.run(spec, second, admitted, started, now) == crate::prober::Run::Probe {
+        let result = readiness(cluster, st, pod, container, now);
+        if let Err(why) = &result {
+            let message = format!("Readiness probe failed: {why}");
+            event(st, pod, cname, node, "Unhealthy", &message, now);
+            if App::of_image(container["image"].as_str().unwrap_or_default()) == App::MetricsServer
+            {
+                let line = crate::apps::metrics_server::failed_probe_line(now);
+                let (ns, name) = key.clone();
+                let log = st.logs.entry((ns, name, cname.to_string())).or_default();
+                log.current.push(line);
+            }
+        }
+        state.record(spec, result.is_ok());
+    }
+    let ready = state.ready;
+    if let Some(r) = st.pods.get_mut(key) {
+        r.probes.insert(cname.to_string(), state);
+    }
+    ready
 }
 
 /// An HTTP readiness probe as the kubelet runs it against the container's own program:

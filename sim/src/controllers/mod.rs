@@ -4,6 +4,8 @@
 //! (heapster's housekeeping log, the dashboard's metric-client health check).
 
 mod kubelet;
+#[cfg(test)]
+mod stepped_tests;
 mod workloads;
 
 use base64::Engine;
@@ -22,7 +24,11 @@ pub(crate) const PODS: &str = "/pods";
 pub(crate) const REPLICA_SETS: &str = "apps/replicasets";
 
 pub fn reconcile(cluster: &Cluster) {
-    let now = now();
+    reconcile_at(cluster, now());
+}
+
+/// One pass of every controller as of `now` (tests step a cluster through time with it).
+pub fn reconcile_at(cluster: &Cluster, now: Timestamp) {
     let mut st = cluster.lock();
     let st = &mut *st;
     nodes(cluster, st);
@@ -34,6 +40,8 @@ pub fn reconcile(cluster: &Cluster) {
     kubelet::pods(cluster, st, now);
     workloads::workload_status(st);
     apiservices(cluster, st, now);
+    // After the aggregator's pass: a Service applied just now has no slice yet.
+    endpoint_slices(st);
     scraper::tick(cluster, st, now);
     dashboard::tick(cluster, st, &ApiServerProxy { cluster }, now);
     heapster_logs(cluster, st, now);
@@ -52,6 +60,17 @@ fn apiservices(cluster: &Cluster, st: &mut State, now: Timestamp) {
         updated["status"] = json!({"conditions": [condition]});
         put_if_changed(st, key_of(aggregated::APISERVICES, &api), updated);
     }
+}
+
+/// The EndpointSlice controller: every Service with a selector gets its slice (K
+/// pkg/controller/endpointslice, a placeholder slice when no pod matches).
+fn endpoint_slices(st: &mut State) {
+    st.endpoint_slices = st
+        .store
+        .iter("/services", None)
+        .filter(|svc| svc["spec"]["selector"].is_object())
+        .map(crate::cluster::object_key)
+        .collect();
 }
 
 /// metrics-server's log: each scrape's failures and its readiness probe's refusals.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::client::{Provider, append_log, health_check, settings, unreachable};
 use super::lists::Lists;
 use crate::apps::common::{
-    AppRequest, Http, ServiceProxy, go_time_json, key_of, service_account_of,
+    App, AppRequest, Http, ServiceProxy, go_time_json, key_of, service_account_of,
 };
 use crate::cluster::{Cluster, Session, State};
 
@@ -89,7 +89,17 @@ fn route(
                     .is_some_and(|ttl| now >= session.issued + ttl)
                     || session.expired =>
             {
-                return Http::go_error(500, "MSG_TOKEN_EXPIRED_ERROR");
+                // v1.10.1 returns a plain error, which `HandleInternalError` makes a 500;
+                // v2.7.0 a `NewTokenExpired` StatusError with code 401, which it keeps
+                // (D@v2.7.0 `auth/jwe/manager.go`, `errors/errors.go`, `errors/handler.go`).
+                let code = if App::of_image(container["image"].as_str().unwrap_or_default())
+                    == App::DashboardV2
+                {
+                    401
+                } else {
+                    500
+                };
+                return Http::go_error(code, "MSG_TOKEN_EXPIRED_ERROR");
             }
             Some(session) => session.who.clone(),
         },

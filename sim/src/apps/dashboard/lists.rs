@@ -23,11 +23,13 @@ pub(super) struct Lists<'a> {
     pub(super) metrics: bool,
 }
 
-/// One item's series of one metric, as the heapster client converts it.
+/// One item's series of one metric, as the clients convert it. The default is the zero
+/// `Metric` a v2.7.0 list aggregates for an item whose download failed or came back empty:
+/// no data points, `metricPoints` a nil slice (JSON `null`).
 #[derive(Debug, Clone, Default)]
 struct ItemMetric {
     data_points: Vec<(i64, i64)>,
-    metric_points: Vec<Value>,
+    metric_points: Option<Vec<Value>>,
 }
 
 impl Lists<'_> {
@@ -105,7 +107,12 @@ impl Lists<'_> {
                         "{}/nodes/{name}/metrics/{metric}",
                         self.provider().data_prefix()
                     );
-                    self.download_one(st, &path)
+                    let one = self.download_one(st, &path);
+                    match self.provider() {
+                        // v2.7.0's `GetMetrics` skips a failed download (dashboard#4506).
+                        Provider::Sidecar => Ok(one.unwrap_or_default()),
+                        Provider::Heapster => one,
+                    }
                 })
                 .collect()
         });
@@ -186,7 +193,10 @@ impl Lists<'_> {
     }
 
     /// `GetCumulativeMetrics` then `GetMetrics`: per metric, every item's series summed by
-    /// time; any failed download empties the whole list's metrics.
+    /// time. On v1.10.1 any failed download empties the whole list's metrics; v2.7.0's
+    /// downloads never fail as a whole (D@v2.7.0 `integration/metric/api/types.go`
+    /// `GetMetrics`: "Do not fail when cannot resolve one of the metrics promises"), so its
+    /// lists always carry both entries with whatever downloaded.
     fn cumulative(
         &self,
         st: &mut State,
@@ -223,13 +233,16 @@ impl Lists<'_> {
     }
 
     /// One node's series (`ithResourceDownload`): heapster's `metrics`, or the first of
-    /// the sidecar's `items` (none: no series).
+    /// the sidecar's `items` (none: the zero `Metric`).
     fn download_one(&self, st: &mut State, path: &str) -> Result<ItemMetric, String> {
         let body =
             metric_get(self.cluster, st, self.pod, self.net, path, self.now).map_err(|e| e.text)?;
         let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
         Ok(match self.provider() {
             Provider::Heapster => item_metric(&v),
+            Provider::Sidecar if v["items"].as_array().is_none_or(|i| i.is_empty()) => {
+                ItemMetric::default()
+            }
             Provider::Sidecar => sidecar_metric(&v["items"][0]),
         })
     }
@@ -260,9 +273,15 @@ impl Lists<'_> {
                 self.provider().data_prefix(),
                 names.join(",")
             );
-            let body = metric_get(self.cluster, st, self.pod, self.net, &path, self.now)
-                .map_err(|e| e.text)?;
-            let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let answer = metric_get(self.cluster, st, self.pod, self.net, &path, self.now)
+                .map_err(|e| e.text)
+                .and_then(|body| serde_json::from_str::<Value>(&body).map_err(|e| e.to_string()));
+            let v = match (answer, self.provider()) {
+                (Ok(v), _) => v,
+                // v2.7.0: the namespace's pods keep the zero `Metric` (`GetMetrics` skips).
+                (Err(_), Provider::Sidecar) => continue,
+                (Err(e), Provider::Heapster) => return Err(e),
+            };
             let results = v["items"].as_array().cloned().unwrap_or_default();
             if self.provider() == Provider::Sidecar {
                 // `allInOneDownload`: items in any order, matched by `uids[0]`; a pod
@@ -311,7 +330,7 @@ fn item_metric(result: &Value) -> ItemMetric {
         .collect();
     ItemMetric {
         data_points,
-        metric_points: points,
+        metric_points: Some(points),
     }
 }
 
@@ -330,8 +349,8 @@ fn aggregate(items: &[ItemMetric], metric: &str) -> Value {
         }
     }
     let metric_points = match items {
-        [one] => one.metric_points.clone(),
-        _ => vec![],
+        [one] => json!(one.metric_points),
+        _ => json!([]),
     };
     json!({
         "dataPoints": sums.iter().map(|(x, y)| json!({"x": x, "y": y})).collect::<Vec<_>>(),
@@ -343,13 +362,13 @@ fn aggregate(items: &[ItemMetric], metric: &str) -> Value {
 
 /// `PodMetrics` of one pod: its latest value and history, or null without points.
 fn pod_metrics(cpu: Option<&ItemMetric>, memory: Option<&ItemMetric>) -> Value {
-    let latest = |m: Option<&ItemMetric>| {
-        m.and_then(|m| m.metric_points.last())
-            .map(|p| p["value"].clone())
+    let points = |m: Option<&ItemMetric>| {
+        m.and_then(|m| m.metric_points.clone())
+            .filter(|p| !p.is_empty())
     };
-    let history = |m: Option<&ItemMetric>| {
-        json!(m.map(|m| m.metric_points.clone()).filter(|p| !p.is_empty()))
-    };
+    let latest =
+        |m: Option<&ItemMetric>| points(m).and_then(|p| p.last().map(|p| p["value"].clone()));
+    let history = |m: Option<&ItemMetric>| json!(points(m));
     json!({
         "cpuUsage": latest(cpu),
         "memoryUsage": latest(memory),
@@ -420,6 +439,53 @@ fn pod_item(pod: &Value, events: &[Value], metrics: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apps::common::AppRequest;
+
+    /// A service proxy that refuses every request, as one whose backend went away.
+    struct Refusing;
+
+    impl ServiceProxy for Refusing {
+        fn proxy(
+            &self,
+            _: &mut State,
+            _: &Identity,
+            _: &str,
+            _: &str,
+            _: &AppRequest,
+            _: Timestamp,
+        ) -> Http {
+            Http::go_error(503, "no endpoints available")
+        }
+    }
+
+    #[test]
+    fn a_failed_download_empties_v1_lists_and_keeps_v2_lists_whole() {
+        let cluster = crate::server::build(crate::cluster::SimConfig::new("l")).unwrap();
+        let mut st = cluster.lock();
+        for (image, entries) in [
+            ("k8s.gcr.io/kubernetes-dashboard-amd64:v1.10.1", 0),
+            ("kubernetesui/dashboard:v2.7.0", 2),
+        ] {
+            let container = json!({"name": "d", "image": image});
+            let pod = json!({"metadata": {"name": "d", "namespace": "ui"},
+                             "spec": {"containers": [container], "serviceAccountName": "d"}});
+            let lists = Lists {
+                cluster: &cluster,
+                pod: &pod,
+                container: &container,
+                user: &Identity::Admin,
+                net: &Refusing,
+                now: Timestamp::now(),
+                metrics: true,
+            };
+            for answer in [lists.nodes(&mut st), lists.pods(&mut st, None)] {
+                let v: Value = serde_json::from_str(&answer.body).unwrap();
+                let metrics = v["cumulativeMetrics"].as_array().unwrap();
+                assert_eq!(metrics.len(), entries, "{image}: {v}");
+                assert!(metrics.iter().all(|m| m["dataPoints"] == json!([])), "{v}");
+            }
+        }
+    }
 
     fn item(points: &[(i64, u64)]) -> ItemMetric {
         item_metric(&json!({"metrics": points.iter().map(|(s, v)| json!({
@@ -439,6 +505,21 @@ mod tests {
         let one = aggregate(&[a], "cpu/usage_rate");
         assert_eq!(one["metricPoints"].as_array().unwrap().len(), 2);
         assert_eq!(one["aggregation"], "sum");
+    }
+
+    #[test]
+    fn a_v2_item_without_data_aggregates_to_null_metric_points() {
+        // D@v2.7.0 `common/aggregation.go`: one item, its nil `MetricPoints`; none, `[]`.
+        let one = aggregate(&[ItemMetric::default()], "cpu/usage_rate");
+        assert_eq!(one["metricPoints"], Value::Null);
+        assert_eq!(one["dataPoints"], json!([]));
+        assert_eq!(aggregate(&[], "memory/usage")["metricPoints"], json!([]));
+        // A partial sum: the item that downloaded counts, the other adds nothing.
+        let partial = aggregate(
+            &[item(&[(100, 7)]), ItemMetric::default()],
+            "cpu/usage_rate",
+        );
+        assert_eq!(partial["dataPoints"], json!([{"x": 100, "y": 7}]));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   `apimachinery/pkg/api/errors`): a JSON 403 reads "unknown (get services heapster)".
 //! - Login (`auth/`, `client/manager.go`): CSRF token, `POST /api/v1/login` checks the
 //!   token against the API server, JWE sessions live `--token-ttl` seconds (900) and an
-//!   expired one is a 500 `MSG_TOKEN_EXPIRED_ERROR`, not a 401.
+//!   expired one is a 500 `MSG_TOKEN_EXPIRED_ERROR` on v1.10.1, a 401 on v2.7.0.
 //! - Lists (`resource/node/list.go`, `resource/pod/list.go`): read as the logged-in user;
 //!   the pod list also lists events, the node list one pod list per node; 401/403 are
 //!   non-critical (`errors/handler.go`). `cumulativeMetrics` sum every item's points by
