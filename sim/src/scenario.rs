@@ -125,25 +125,6 @@ impl Timing {
         }
     }
 
-    /// A fixed timeline for measuring the harness's wall time: pods ready 2 s after
-    /// start, heapster's first batch 5 s after it starts and then as its resolution
-    /// says, the dashboard on its own check period.
-    pub fn timeline() -> Self {
-        Timing {
-            pod_start: Duration::from_secs(2),
-            heapster: Some(HeapsterClock {
-                first_export: Duration::from_secs(5),
-                spacing: None,
-            }),
-            dashboard_check_period: None,
-            grafana_setup: Duration::from_secs(2),
-            metrics_server: None,
-            scraper: None,
-            crash_backoff: Duration::from_secs(10),
-            probe_second: Duration::from_secs(1),
-        }
-    }
-
     /// How often the controllers look at the clock: often enough for the quickest timed
     /// step, at most once a second (an idle cluster then costs next to nothing), at least
     /// every 100 ms.
