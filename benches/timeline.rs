@@ -37,7 +37,9 @@ fn main() {
             let spans = report.timings();
             let total = report.elapsed();
             totals.push(total);
-            println!("\nrun {run}: healthy e2e of the {stack} stack with the calibrated load, on upstream's clocks");
+            println!(
+                "\nrun {run}: healthy e2e of the {stack} stack with the calibrated load, on upstream's clocks"
+            );
             support::print_phases(&spans);
             let passed = result.outcomes.iter().filter(|o| o.passed).count();
             println!(

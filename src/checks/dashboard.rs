@@ -580,6 +580,23 @@ mod tests {
     }
 
     #[test]
+    fn a_node_list_refused_its_nodes_fails_and_a_refused_pods_call_is_a_note() {
+        let now = Timestamp::from_second(1_000_030).unwrap();
+        let node = |n: &str| json!({"objectMeta": {"name": n}, "typeMeta": {"kind": "node"}, "ready": true});
+        let with_errors = |errors: Value| {
+            json!({"listMeta": {"totalItems": 1}, "nodes": [node("a")],
+            "cumulativeMetrics": cumulative(1, 1_000_020, 300, 1 << 30), "errors": errors})
+        };
+        assert!(
+            matches!(list(&with_errors(json!([forbidden("nodes")])), "nodes", now, MAX_AGE), Verdict::Fail(r) if r.contains("nodes is forbidden"))
+        );
+        // The node list's per-node pod lists run as the user too (`getNodePods`).
+        assert!(
+            matches!(list(&with_errors(json!([forbidden("pods")])), "nodes", now, MAX_AGE), Verdict::Pass(m) if m.contains("could not read pods"))
+        );
+    }
+
+    #[test]
     fn list_errors_name_their_resource() {
         let errors = list_errors(&json!({"errors": [forbidden("events"),
             {"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\" in API group \"\" at the cluster scope", "code": 403}}]}));

@@ -68,3 +68,26 @@ pub(super) async fn check_datasource(ctx: Arc<Ctx>) -> Verdict {
         .await
         .map_or_else(|v| v, |v| datasource(&v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_data_source_must_be_influxdb_on_the_k8s_database() {
+        let source = |kind: &str, db: &str| json!([{"name": "influxdb-datasource", "type": kind, "database": db, "url": "http://monitoring-influxdb:8086"}]);
+        assert!(
+            matches!(datasource(&source("influxdb", "k8s")), Verdict::Pass(m) if m.contains("influxdb-datasource"))
+        );
+        assert!(
+            matches!(datasource(&source("influxdb", "other")), Verdict::Wait(m) if m.contains("database k8s"))
+        );
+        assert!(matches!(
+            datasource(&source("prometheus", "k8s")),
+            Verdict::Wait(_)
+        ));
+        assert!(matches!(datasource(&json!([])), Verdict::Wait(m) if m.contains("among 0")));
+        assert!(matches!(datasource(&json!({})), Verdict::Fail(m) if m.contains("malformed")));
+    }
+}

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use serde_json::Value;
 
 use super::context::{Ctx, api_wait};
 use super::series::human_value;
 use super::{Check, Verdict, check};
 use crate::kubeclient;
 use crate::kubeclient::retry;
-use crate::pipeline::load::Load;
+use crate::pipeline::load::{Load, LoadConfig};
 use crate::stack::Stack;
 
 /// A measurement against its calibrated target: within `tolerance` (relative) or not.
@@ -37,6 +38,88 @@ pub fn within_tolerance(
     } else {
         Verdict::Wait(text)
     }
+}
+
+/// The node running the CPU load covers it: the pod's own CPU, read from the same source
+/// as the node's, is the calibrated target (within tolerance), and the node reports at
+/// least that much. A node below its pod, or a pod off its target, may still settle.
+pub fn node_covers_pod(
+    node: &str,
+    node_cpu: i64,
+    pod: &str,
+    pod_cpu: i64,
+    target: i64,
+    tolerance: f64,
+) -> Verdict {
+    let pod_verdict = within_tolerance(pod, "cpu/usage_rate", target, pod_cpu, tolerance);
+    if !pod_verdict.is_pass() {
+        return Verdict::Wait(format!(
+            "node {node} reports {node_cpu}m, its load pod {}",
+            pod_verdict.message()
+        ));
+    }
+    if node_cpu < pod_cpu {
+        return Verdict::Wait(format!(
+            "node {node} reports {node_cpu}m, less than its load pod's {pod_cpu}m (target {target}m)"
+        ));
+    }
+    Verdict::Pass(format!(
+        "node {node} {node_cpu}m >= load pod {pod_cpu}m, target {target}m within ±{:.0}%",
+        tolerance * 100.0
+    ))
+}
+
+/// `SELECT last("value") ...`'s one row: its time and value (heapster writes
+/// `cpu/usage_rate` as an integer; a float is read too).
+pub fn influx_last(v: &Value) -> Option<(String, i64)> {
+    let row = &v["results"][0]["series"][0]["values"][0];
+    let value = row[1]
+        .as_i64()
+        .or_else(|| row[1].as_f64().map(|f| f.round() as i64))?;
+    Some((row[0].as_str()?.to_string(), value))
+}
+
+/// The dashboard's pod list of the load's namespace: each load pod's own latest usage
+/// (`metrics.cpuUsage` of the CPU pod, `metrics.memoryUsage` of the memory pod, as its
+/// charts show them: D@v1.10.1/v2.7.0 `resource/pod/metrics.go`) against its target.
+pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &str) -> Verdict {
+    let usage = |pod: &str, field: &str| {
+        v["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["objectMeta"]["name"] == pod)
+            .and_then(|p| p["metrics"][field].as_i64())
+    };
+    let mut passed = Vec::new();
+    for (pod, field, metric, target, what) in [
+        (
+            cpu_pod,
+            "cpuUsage",
+            "cpu/usage_rate",
+            load.cpu_millicores,
+            "cpu",
+        ),
+        (
+            memory_pod,
+            "memoryUsage",
+            "memory/usage",
+            load.memory_mib << 20,
+            "memory",
+        ),
+    ] {
+        let Some(measured) = usage(pod, field) else {
+            return Verdict::Wait(format!(
+                "the dashboard shows no {field} for {pod} yet (target {})",
+                human_value(metric, target)
+            ));
+        };
+        match within_tolerance(pod, metric, target, measured, load.tolerance(what)) {
+            Verdict::Pass(m) => passed.push(m),
+            other => return other,
+        }
+    }
+    Verdict::Pass(format!("the dashboard shows {}", passed.join("; ")))
 }
 
 /// The ground-truth checks of a calibrated load: heapster's model API (and InfluxDB), or
@@ -235,10 +318,14 @@ async fn check_node_covers_pod(ctx: Arc<Ctx>, load: Load, stack: Stack) -> Verdi
     )
     .await;
     match node_cpu {
-        Ok(n) if n >= pod_cpu => Verdict::Pass(format!("node {node} {n}m >= load pod {pod_cpu}m")),
-        Ok(n) => Verdict::Wait(format!(
-            "node {node} reports {n}m, less than its load pod's {pod_cpu}m"
-        )),
+        Ok(n) => node_covers_pod(
+            &node,
+            n,
+            pod,
+            pod_cpu,
+            load.config.cpu_millicores,
+            load.config.tolerance("cpu"),
+        ),
         Err(v) => v,
     }
 }
@@ -252,13 +339,18 @@ async fn check_influxdb(ctx: Arc<Ctx>, load: Load) -> Verdict {
         Ok(v) => v,
         Err(v) => return v,
     };
-    let row = &v["results"][0]["series"][0]["values"][0];
-    match (row[0].as_str(), row[1].as_i64()) {
-        (Some(t), Some(value)) => Verdict::Pass(format!(
-            "InfluxDB holds {}'s series: {value}m at {t}",
-            load.cpu_pod
-        )),
-        _ => Verdict::Wait(format!(
+    match influx_last(&v) {
+        Some((t, value)) => match within_tolerance(
+            &load.cpu_pod,
+            "cpu/usage_rate",
+            load.config.cpu_millicores,
+            value,
+            load.config.tolerance("cpu"),
+        ) {
+            Verdict::Pass(m) => Verdict::Pass(format!("InfluxDB at {t}: {m}")),
+            other => other,
+        },
+        None => Verdict::Wait(format!(
             "InfluxDB has no cpu/usage_rate series for {}/{} yet",
             load.namespace, load.cpu_pod
         )),
@@ -283,7 +375,7 @@ async fn check_dashboard(ctx: Arc<Ctx>, load: Load) -> Verdict {
         ));
     }
     match super::dashboard::list(&v, "pods", Timestamp::now(), ctx.config.max_age) {
-        Verdict::Pass(m) => Verdict::Pass(format!("{} listed; {m}", load.cpu_pod)),
+        Verdict::Pass(_) => dashboard_load(&v, &load.config, &load.cpu_pod, &load.memory_pod),
         other => other,
     }
 }
@@ -291,6 +383,86 @@ async fn check_dashboard(ctx: Arc<Ctx>, load: Load) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn node_covers_pod_judges_the_pod_against_its_target_and_the_node_against_the_pod() {
+        let judge = |node, pod| node_covers_pod("w", node, "load-cpu", pod, 100, 0.2);
+        assert!(
+            matches!(judge(450, 104), Verdict::Pass(m) if m.contains("450m >= load pod 104m") && m.contains("target 100m"))
+        );
+        // A 10x skewed load: the node covers it, but it is not the calibrated load.
+        assert!(
+            matches!(judge(1400, 1021), Verdict::Wait(m) if m.contains("measured 1021m")),
+            "{:?}",
+            judge(1400, 1021)
+        );
+        assert!(matches!(judge(1400, 1021), Verdict::Wait(m) if m.contains("target 100m")));
+        // A node below its own pod.
+        assert!(
+            matches!(judge(90, 100), Verdict::Wait(m) if m.contains("less than its load pod's 100m"))
+        );
+        // Exactly at the edges.
+        assert!(judge(100, 100).is_pass());
+        assert!(judge(120, 120).is_pass());
+        assert!(!judge(121, 121).is_pass());
+        assert!(!judge(99, 100).is_pass());
+    }
+
+    #[test]
+    fn influx_last_reads_time_and_value() {
+        let row = |value: Value| {
+            json!({"results": [{"statement_id": 0, "series": [{"name": "cpu/usage_rate",
+            "columns": ["time", "last"], "values": [["2026-12-01T10:00:00Z", value]]}]}]})
+        };
+        assert_eq!(
+            influx_last(&row(json!(102))),
+            Some(("2026-12-01T10:00:00Z".into(), 102))
+        );
+        assert_eq!(
+            influx_last(&row(json!(101.6))),
+            Some(("2026-12-01T10:00:00Z".into(), 102))
+        );
+        assert_eq!(
+            influx_last(&json!({"results": [{"statement_id": 0}]})),
+            None
+        );
+    }
+
+    fn pod_list(cpu: Option<i64>, memory: Option<i64>) -> Value {
+        json!({"pods": [
+            {"objectMeta": {"name": "load-cpu"}, "metrics": {"cpuUsage": cpu, "memoryUsage": 5 << 20}},
+            {"objectMeta": {"name": "load-memory"}, "metrics": {"cpuUsage": 0, "memoryUsage": memory}},
+        ]})
+    }
+
+    #[test]
+    fn the_dashboard_leg_judges_each_load_pod_against_its_target() {
+        let load = LoadConfig::default();
+        let judge = |v: &Value| dashboard_load(v, &load, "load-cpu", "load-memory");
+        let good = judge(&pod_list(Some(103), Some(65 << 20)));
+        assert!(
+            matches!(&good, Verdict::Pass(m) if m.contains("load-cpu") && m.contains("load-memory")),
+            "{good:?}"
+        );
+        let skewed = judge(&pod_list(Some(1021), Some(65 << 20)));
+        assert!(
+            matches!(&skewed, Verdict::Wait(m) if m.contains("target 100m")),
+            "{skewed:?}"
+        );
+        let memory = judge(&pod_list(Some(100), Some(640 << 20)));
+        assert!(
+            matches!(&memory, Verdict::Wait(m) if m.contains("load-memory") && m.contains("target 64")),
+            "{memory:?}"
+        );
+        let missing = judge(&pod_list(None, Some(64 << 20)));
+        assert!(
+            matches!(&missing, Verdict::Wait(m) if m.contains("no cpuUsage for load-cpu")),
+            "{missing:?}"
+        );
+        // The memory pod's CPU and the CPU pod's memory are not judged.
+        assert!(judge(&pod_list(Some(100), Some(64 << 20))).is_pass());
+    }
 
     #[test]
     fn ground_truth_within_and_outside_tolerance() {

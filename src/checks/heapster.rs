@@ -319,5 +319,11 @@ mod tests {
             matches!(nodes(&["a".into()], &ready), Verdict::Wait(r) if r.contains("missing from heapster: b"))
         );
         assert!(matches!(nodes(&[], &ready), Verdict::Wait(r) if r.contains("no nodes yet")));
+        // A node heapster lists that is not Ready (decisions.md: the nodes check reports it).
+        let listed = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        assert!(
+            matches!(nodes(&listed, &ready), Verdict::Wait(r) if r.contains("not Ready: c") && !r.contains("missing"))
+        );
+        assert!(matches!(nodes(&[], &[]), Verdict::Wait(r) if r.contains("no Ready nodes")));
     }
 }

@@ -151,6 +151,29 @@ pub(super) async fn check_node_series(ctx: Arc<Ctx>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn show_databases(names: &[&str]) -> Value {
+        json!({"results": [{"statement_id": 0, "series": [{"name": "databases", "columns": ["name"],
+            "values": names.iter().map(|n| json!([n])).collect::<Vec<_>>()}]}]})
+    }
+
+    #[test]
+    fn the_k8s_database_is_required() {
+        assert!(
+            matches!(databases(&show_databases(&["_internal", "k8s"])), Verdict::Pass(m) if m.contains("_internal, k8s"))
+        );
+        assert!(
+            matches!(databases(&show_databases(&["_internal"])), Verdict::Wait(m) if m.contains("no k8s database"))
+        );
+        assert!(matches!(
+            databases(&show_databases(&["k8s2"])),
+            Verdict::Wait(_)
+        ));
+        assert!(
+            matches!(databases(&json!({"error": "x"})), Verdict::Fail(m) if m.contains("malformed"))
+        );
+    }
 
     #[test]
     fn influx_queries_are_url_encoded() {

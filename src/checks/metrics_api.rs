@@ -466,6 +466,16 @@ mod tests {
         );
         let ok = json!({"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed"}]}});
         assert!(apiservice(&ok).is_pass());
+        // Only "True" is Available: the controller writes Unknown on access errors
+        // (KA@v0.36.2 remote_available_controller.go `ServiceAccessError`).
+        let unknown = json!({"status": {"conditions": [{"type": "Available", "status": "Unknown", "reason": "ServiceAccessError", "message": "cannot be checked"}]}});
+        assert!(
+            matches!(apiservice(&unknown), Verdict::Wait(m) if m.contains("ServiceAccessError"))
+        );
+        let other = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        assert!(
+            matches!(apiservice(&other), Verdict::Wait(m) if m.contains("no Available condition"))
+        );
     }
 
     #[test]

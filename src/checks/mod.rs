@@ -64,6 +64,13 @@ impl Verdict {
     pub fn is_pass(&self) -> bool {
         matches!(self, Verdict::Pass(_))
     }
+
+    /// What was seen, whatever the verdict.
+    pub fn message(&self) -> &str {
+        match self {
+            Verdict::Pass(m) | Verdict::Wait(m) | Verdict::Fail(m) => m,
+        }
+    }
 }
 
 pub type Probe = Arc<dyn Fn(Arc<Ctx>) -> BoxFuture<'static, Verdict> + Send + Sync>;

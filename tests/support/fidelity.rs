@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use heapster_e2e::checks::series::{age, parse_metric_result};
+use heapster_e2e::checks::series::parse_metric_result;
 use heapster_e2e::checks::{DASHBOARD_PROXY, NAMESPACE};
 use heapster_e2e::checks::{Verdict, dashboard, heapster};
 use heapster_e2e::kubeclient::{self, Answer};
@@ -453,19 +453,25 @@ fn state_without_login(rt: &tokio::runtime::Runtime) -> TestResult {
     let client = stack.client.clone();
     rt.block_on(async {
         let path = dashboard("/api/v1/integration/heapster/state");
-        let state = eventually("connected", || async {
+        eventually("connected", || async {
             let v = get(&client, &path, &[]).await?.json()?;
             Ok((v["connected"] == true).then_some(v))
         })
         .await?;
+        // Checked during this call: `lastChecked` falls between just before and just after
+        // it (to the second the answer carries), not at some earlier check.
+        let before =
+            Timestamp::from_second(Timestamp::now().as_second()).map_err(|e| e.to_string())?;
+        let state = get(&client, &path, &[]).await?.json()?;
+        let after = Timestamp::now();
         let checked: Timestamp = state["lastChecked"]
             .as_str()
             .unwrap_or_default()
             .parse()
             .map_err(|e| format!("{e}"))?;
         ensure!(
-            age(Timestamp::now(), checked) < Duration::from_secs(5),
-            "checked now: {state}"
+            before <= checked && checked <= after,
+            "checked during the call ({before} .. {after}): {state}"
         );
         ensure!(state["error"].is_null(), "{state}");
         let unknown = get(&client, &dashboard("/api/v1/integration/nope/state"), &[]).await?;

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use heapster_e2e::cancel::Cancel;
+use heapster_e2e::checks::CheckConfig;
 use heapster_e2e::pipeline::RunResult;
 use heapster_e2e::report::Report;
+use heapster_e2e::stack::Stack;
 use heapster_e2e::versions;
 use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
@@ -20,6 +22,10 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
     vec![
         g.trial("ground_truth::green_within_tolerance", ground_truth_green),
         g.trial("ground_truth::skewed_tenfold_is_red", ground_truth_skewed),
+        g.trial(
+            "ground_truth::skewed_tenfold_is_red_on_metrics_server",
+            ground_truth_skewed_metrics_server,
+        ),
         g.trial(
             "ground_truth::metrics_never_appear",
             ground_truth_never_appears,
@@ -47,11 +53,23 @@ fn with_load(
     scenario: Scenario,
     cancel_after: Option<&'static str>,
 ) -> (RunResult, Vec<(String, String)>) {
+    with_load_on(rt, Stack::Heapster, scenario, cancel_after)
+}
+
+fn with_load_on(
+    rt: &tokio::runtime::Runtime,
+    stack: Stack,
+    scenario: Scenario,
+    cancel_after: Option<&'static str>,
+) -> (RunResult, Vec<(String, String)>) {
     let fakes = Fakes::new(rt, load_world(scenario));
-    let mut opts = options(&fakes);
+    let mut opts = options(&fakes).for_stack(&super::root(), stack);
     opts.load = Some(heapster_e2e::pipeline::load::LoadConfig::default());
     opts.keep = true;
-    opts.checks = check_config(Duration::from_secs(4));
+    opts.checks = CheckConfig {
+        stack,
+        ..check_config(Duration::from_secs(4))
+    };
     let cancel = Cancel::new();
     let report = Report::new(false);
     if let Some(phase) = cancel_after {
@@ -111,7 +129,25 @@ pub fn ground_truth_green(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (result, requests) = with_load(rt, Scenario::ConsumerSkewed, None);
+    skewed_is_red(
+        rt,
+        Stack::Heapster,
+        &["cpu", "memory", "node_covers_pod", "influxdb", "dashboard"],
+    )
+}
+
+pub fn ground_truth_skewed_metrics_server(rt: &tokio::runtime::Runtime) -> TestResult {
+    skewed_is_red(
+        rt,
+        Stack::MetricsServer,
+        &["cpu", "memory", "node_covers_pod", "dashboard"],
+    )
+}
+
+/// A load reported ten times over turns every leg red, each with its target and what it
+/// measured.
+fn skewed_is_red(rt: &tokio::runtime::Runtime, stack: Stack, legs: &[&str]) -> TestResult {
+    let (result, requests) = with_load_on(rt, stack, Scenario::ConsumerSkewed, None);
     ensure!(result.exit == 1, "exit {} {:?}", result.exit, result.error);
     let cpu = outcome(&result.outcomes, "ground_truth::cpu");
     ensure!(
@@ -126,11 +162,15 @@ pub fn ground_truth_skewed(rt: &tokio::runtime::Runtime) -> TestResult {
         .and_then(|d| d.parse().ok())
         .ok_or("no deviation in the message")?;
     ensure!(deviation > 500, "about ten times the target: {cpu:?}");
+    for leg in legs {
+        let o = outcome(&result.outcomes, &format!("ground_truth::{leg}"));
+        ensure!(
+            !o.passed && o.message.contains("measured") && o.message.contains("target"),
+            "{stack}: {leg} red with target and measured: {o:?}"
+        );
+    }
     let memory = outcome(&result.outcomes, "ground_truth::memory");
-    ensure!(
-        !memory.passed && memory.message.contains("target 64.0 MiB"),
-        "{memory:?}"
-    );
+    ensure!(memory.message.contains("target 64.0 MiB"), "{memory:?}");
     ensure!(
         load_deleted(&requests),
         "the load namespace is deleted after a failure"

@@ -47,6 +47,10 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         ),
         g.trial("upgrade_from_heapster::dry_run", upgrade_dry_run),
         g.trial(
+            "upgrade_from_heapster::a_dark_stretch_longer_than_the_bound_is_red",
+            upgrade_with_a_long_dark_stretch,
+        ),
+        g.trial(
             "upgrade_in_place::scraper_replaced_within_the_bound",
             upgrade_in_place,
         ),
@@ -372,6 +376,52 @@ fn upgrade_to_scraper_without_data(rt: &tokio::runtime::Runtime) -> TestResult {
                 .message
                 .contains("dashboard v2.7.0 never showed node metrics"),
         "{gap:?}"
+    );
+    Ok(())
+}
+
+/// The scraper stores its first rows 6 s after it starts while its manifest says it samples
+/// every second: after the old stack is removed, no dashboard shows node metrics for about
+/// 6 s, past the 3 s bound those manifests give (two 1 s periods and a 1 s dashboard check
+/// period). The stretch closes before the checks end, so it is its length that fails.
+fn upgrade_with_a_long_dark_stretch(rt: &tokio::runtime::Runtime) -> TestResult {
+    let next = copy_manifests_of(&Stack::MetricsServer.manifests(&root()), |name, text| {
+        if name != "20-dashboard.yaml" {
+            return text;
+        }
+        text.replace("--metric-resolution=15s", "--metric-resolution=1s")
+            .replace(
+                "--metric-client-check-period=5",
+                "--metric-client-check-period=1",
+            )
+    })?;
+    let mut timing = kind_sim::Timing::fast();
+    timing.scraper = Some(Duration::from_secs(6));
+    let config = WorldConfig {
+        timing: Some(timing),
+        ..world()
+    };
+    let (_fakes, result, _report) = upgrade_from(rt, config, |o| {
+        o.manifests = next.path().to_path_buf();
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let gap = outcome(&result.outcomes, SWITCH_GAP);
+    ensure!(
+        !gap.passed
+            && gap
+                .message
+                .starts_with("no dashboard showed node metrics for")
+            && gap.message.contains("(bound 3s: two scraper periods of 1s"),
+        "{gap:?}"
+    );
+    ensure!(
+        !gap.message.contains("still"),
+        "the stretch closed, its length fails: {gap:?}"
+    );
+    ensure!(
+        outcome(&result.outcomes, "dashboard::node_metrics").passed,
+        "the new dashboard shows them in the end: {:?}",
+        failures(&result.outcomes)
     );
     Ok(())
 }

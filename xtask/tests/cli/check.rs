@@ -108,9 +108,11 @@ fn check_with_load_creates_the_load_and_deletes_it() {
 #[test]
 fn check_waits_for_a_stack_applied_a_moment_ago() {
     let rt = rt();
-    // Pods take two seconds to start, longer than the xtask takes to plan.
+    // Pods take four seconds to start, far longer than the xtask takes to plan; that it
+    // waited is read from its Stack line (a check that did not wait reports ~0 s there and
+    // plans no dashboard pod).
     let mut config = kind_sim::SimConfig::scenario("sim", Scenario::Healthy);
-    config.timing.pod_start = Duration::from_secs(2);
+    config.timing.pod_start = Duration::from_secs(4);
     let (_handle, _dir, kubeconfig) = sim_with(&rt, config, Stack::Applied);
     let out = check(&kubeconfig, &[]);
     let all = text(&out);
@@ -122,6 +124,22 @@ fn check_waits_for_a_stack_applied_a_moment_ago() {
     assert!(
         all.contains("test heapster::pod_metrics::kubernetes-dashboard-"),
         "the stack's pods are planned once running:\n{all}"
+    );
+    let waited: f64 = all
+        .lines()
+        .find_map(|l| {
+            l.split("Stack [")
+                .nth(1)?
+                .split("s]")
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("a Stack line with its time");
+    assert!(
+        waited >= 1.0,
+        "the check waited for the pods: {waited}s\n{all}"
     );
 }
 

@@ -90,7 +90,11 @@ fn usage_errors_exit_2() {
 
 /// Run the xtask with `args` and expect exit 2 with `message` in its output.
 fn refused(args: &[&str], message: &str) {
-    let out = xtask().args(args).output().expect("runs");
+    let out = xtask()
+        .args(args)
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runs");
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}:\n{all}");
     assert!(
