@@ -113,6 +113,17 @@ pub struct ContainerLog {
     pub previous: Option<Vec<String>>,
 }
 
+/// A request as a client sent it: what a replay needs to send it again. The client's own
+/// credentials and transport headers are left out (a replaying client brings its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 /// The dashboard's metric manager, per dashboard pod: whether it has an active client.
 #[derive(Debug, Clone, Default)]
 pub struct DashboardRuntime {
@@ -169,6 +180,8 @@ pub struct State {
     pub scrapers: HashMap<(String, String), ScraperDb>,
     /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.
     pub requests: Vec<(String, String)>,
+    /// The same requests whole (headers the client chose, body), to replay them.
+    pub recorded: Vec<RecordedRequest>,
     pub next_ip: u32,
 }
 

@@ -108,7 +108,8 @@ impl Timing {
         }
     }
 
-    /// No simulated delays: what remains is the harness's (and the simulator's) own time.
+    /// As short as the simulation allows: pods start at once and heapster's first batch is
+    /// immediate; the programs' clocks still tick every 50 ms (the controllers every 100 ms).
     pub fn instant() -> Self {
         Timing {
             pod_start: Duration::ZERO,

@@ -71,6 +71,11 @@ impl ClusterHandle {
         self.cluster.lock().requests.clone()
     }
 
+    /// The same requests whole, to replay them.
+    pub fn recorded(&self) -> Vec<crate::cluster::RecordedRequest> {
+        self.cluster.lock().recorded.clone()
+    }
+
     /// Expire every dashboard login, as 900 s (`--token-ttl`) of waiting would.
     pub fn expire_dashboard_sessions(&self) {
         crate::apps::dashboard::expire_sessions(&mut self.cluster.lock());
@@ -104,6 +109,7 @@ pub fn build(config: SimConfig) -> std::io::Result<Cluster> {
         endpoint_slices: Default::default(),
         scrapers: HashMap::new(),
         requests: Vec::new(),
+        recorded: Vec::new(),
         next_ip: 2,
     };
     bootstrap(&mut state, &config, &git_version);

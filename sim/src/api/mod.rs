@@ -53,6 +53,23 @@ async fn handle(
     let seen = {
         let mut st = cluster.lock();
         st.requests.push((method.to_string(), uri.to_string()));
+        const TRANSPORT: &[&str] = &[
+            "authorization",
+            "host",
+            "user-agent",
+            "accept-encoding",
+            "content-length",
+        ];
+        st.recorded.push(crate::cluster::RecordedRequest {
+            method: method.to_string(),
+            uri: uri.to_string(),
+            headers: headers
+                .iter()
+                .filter(|(k, _)| !TRANSPORT.contains(&k.as_str()))
+                .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
+            body: body.to_vec(),
+        });
         cluster.requested.notify_waiters();
         st.requests
             .iter()
