@@ -597,6 +597,23 @@ mod tests {
     }
 
     #[test]
+    fn a_session_is_refused_by_401_or_by_an_expired_token() {
+        let answer = |status: u16, body: &str| Answer {
+            status,
+            body: body.into(),
+        };
+        // No or a bad session: 401, on both versions.
+        assert!(session_refused(&answer(401, "MSG_LOGIN_UNAUTHORIZED_ERROR\n")));
+        // Expired: v1.10.1 500, v2.7.0 401.
+        assert!(session_refused(&answer(500, "MSG_TOKEN_EXPIRED_ERROR\n")));
+        assert!(session_refused(&answer(401, "MSG_TOKEN_EXPIRED_ERROR\n")));
+        // Another 500 is the dashboard failing, not the session.
+        assert!(!session_refused(&answer(500, "an error on the server")));
+        assert!(!session_refused(&answer(200, "MSG_TOKEN_EXPIRED_ERROR")));
+        assert!(!session_refused(&answer(403, "MSG_TOKEN_EXPIRED_ERROR")));
+    }
+
+    #[test]
     fn list_errors_name_their_resource() {
         let errors = list_errors(&json!({"errors": [forbidden("events"),
             {"ErrStatus": {"message": "nodes is forbidden: User \"x\" cannot list resource \"nodes\" in API group \"\" at the cluster scope", "code": 403}}]}));

@@ -410,6 +410,15 @@ mod tests {
     }
 
     #[test]
+    fn pod_series_use_heapsters_model_route() {
+        // H@v1.5.4 metrics/api/v1/model_handlers.go.
+        assert_eq!(
+            pod_series_path("load", "load-cpu", "cpu/usage_rate"),
+            "/api/v1/model/namespaces/load/pods/load-cpu/metrics/cpu/usage_rate"
+        );
+    }
+
+    #[test]
     fn influx_last_reads_time_and_value() {
         let row = |value: Value| {
             json!({"results": [{"statement_id": 0, "series": [{"name": "cpu/usage_rate",
