@@ -40,7 +40,7 @@ fn main() {
     trials.extend(support::scenarios::trials(&rt));
     trials.extend(support::metrics_server::trials(&rt));
     trials.extend(support::ground_truth::trials(&rt));
-    trials.extend(support::fidelity::trials(&rt));
+    trials.extend(support::emulation::trials(&rt));
     trials.extend(support::pipeline::trials(&rt));
     trials.extend(support::setup::trials(&rt));
     trials.extend(support::sim::trials(&rt));

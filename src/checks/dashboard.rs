@@ -603,7 +603,10 @@ mod tests {
             body: body.into(),
         };
         // No or a bad session: 401, on both versions.
-        assert!(session_refused(&answer(401, "MSG_LOGIN_UNAUTHORIZED_ERROR\n")));
+        assert!(session_refused(&answer(
+            401,
+            "MSG_LOGIN_UNAUTHORIZED_ERROR\n"
+        )));
         // Expired: v1.10.1 500, v2.7.0 401.
         assert!(session_refused(&answer(500, "MSG_TOKEN_EXPIRED_ERROR\n")));
         assert!(session_refused(&answer(401, "MSG_TOKEN_EXPIRED_ERROR\n")));

@@ -1,7 +1,7 @@
 //! Test support: the fake `kind`/`docker` world with its executables on PATH, and a
 //! simulated cluster with the stack applied by the harness's own code.
 
-pub mod fidelity;
+pub mod emulation;
 pub mod ground_truth;
 pub mod layout;
 pub mod metrics_server;

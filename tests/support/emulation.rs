@@ -1,7 +1,13 @@
-//! The simulated cluster answers as upstream does, where the checks read it: each trial
-//! asks the simulator what a real heapster v1.5.4, dashboard v1.10.1 or kube-apiserver
-//! answers (see `sim/FIDELITY.md` for the source of each), through the same client the
-//! harness uses, and then runs the harness's verdict on that answer.
+//! The simulator held to upstream's rules where the checks read it. Each trial asks the
+//! simulated cluster, through the client the harness uses, for an answer whose shape an
+//! upstream rule fixes (the rule and its source are written beside the assertion and in
+//! `sim/FIDELITY.md`), asserts that shape, and runs the harness's verdict on it.
+//!
+//! What this proves: the emulation follows the rules as we read them from source, and the
+//! verdicts read those shapes. What it cannot prove: that upstream answers so. That rests
+//! on the cited source, and, where one exists, on a real captured answer kept as a fixture
+//! in `tests/samples/` (heapster's JSON is compared with one byte for byte in
+//! `sim/src/apps/common.rs`; the dashboard's log lines in the verdicts' unit tests).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +29,7 @@ use super::{SimStack, TestResult, check_config, manifests_dir, outcome, stack_im
 use crate::ensure;
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
-    let g = Group::new(rt, "fidelity");
+    let g = Group::new(rt, "emulation");
     vec![
         g.trial("dashboard_node_list_sums_three_nodes", node_list_of_three),
         g.trial("dashboard_one_item_list_keeps_metric_points", one_item_list),
