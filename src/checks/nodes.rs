@@ -35,16 +35,27 @@ pub async fn ready_nodes(client: &Client) -> Result<Vec<String>, kube::Error> {
         .collect())
 }
 
+/// The node count against `--nodes`. Certain either way: `kind create cluster` returns
+/// once every node it made has joined (registered its Node object), and the checks run
+/// after it; a node that never joined is not coming.
+pub fn count(names: &[String], expected: Option<usize>) -> Verdict {
+    match (names.len(), expected) {
+        (0, _) => Verdict::Fail("the cluster has zero nodes".into()),
+        (n, Some(want)) if n != want => Verdict::Fail(format!(
+            "{n} nodes ({}), expected {want}: the cluster was made with another topology (see manifests/kind/kind-config.yaml), or a node never joined (kind logs: `kind export logs`)",
+            names.join(", ")
+        )),
+        (n, _) => Verdict::Pass(format!("{n} nodes")),
+    }
+}
+
 pub(super) async fn check_count(ctx: Arc<Ctx>) -> Verdict {
     let snap = match ctx.snapshot().await {
         Ok(s) => s,
         Err(v) => return v,
     };
-    match (snap.nodes.len(), ctx.config.expected_nodes) {
-        (0, _) => Verdict::Fail("the cluster has zero nodes".into()),
-        (n, Some(want)) if n != want => Verdict::Wait(format!("{n} nodes, expected {want}")),
-        (n, _) => Verdict::Pass(format!("{n} nodes")),
-    }
+    let names: Vec<String> = snap.nodes.iter().map(node_name).collect();
+    count(&names, ctx.config.expected_nodes)
 }
 
 pub(super) async fn check_ready(ctx: Arc<Ctx>, node: String) -> Verdict {
@@ -93,5 +104,23 @@ pub(super) async fn check_workload(
             Ok(()) => Verdict::Pass("available".into()),
             Err(why) => Verdict::Wait(why),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_count_off_the_expected_one_fails_at_once() {
+        let names = |n: usize| (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>();
+        assert!(matches!(count(&names(0), None), Verdict::Fail(m) if m.contains("zero nodes")));
+        assert!(matches!(count(&names(0), Some(3)), Verdict::Fail(m) if m.contains("zero nodes")));
+        assert!(
+            matches!(count(&names(3), Some(5)), Verdict::Fail(m) if m.contains("3 nodes (n0, n1, n2), expected 5"))
+        );
+        assert!(matches!(count(&names(4), Some(3)), Verdict::Fail(m) if m.contains("expected 3")));
+        assert!(matches!(count(&names(3), Some(3)), Verdict::Pass(m) if m == "3 nodes"));
+        assert!(count(&names(1), None).is_pass());
     }
 }

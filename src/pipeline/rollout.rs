@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 
@@ -27,6 +28,11 @@ pub enum RolloutError {
         last: String,
         evidence: String,
     },
+    /// The cluster has no node: no pod can ever be scheduled.
+    #[error(
+        "the cluster has zero nodes, so no pod of the stack can be scheduled (`kubectl get nodes` lists none; `kind create cluster` makes its nodes before it returns, so they are not coming)"
+    )]
+    NoNodes,
     #[error("interrupted")]
     Interrupted,
 }
@@ -40,6 +46,14 @@ pub async fn wait(
     timeout: Duration,
     cancel: &Cancel,
 ) -> Result<(), RolloutError> {
+    // Nodes are registered before the stack is applied (kind waits for them): none now is
+    // certain, and waiting for pods to schedule would only run into the deadline.
+    let nodes = Api::<Node>::all(client.clone());
+    if let Ok(list) = nodes.list(&ListParams::default().limit(1)).await
+        && list.items.is_empty()
+    {
+        return Err(RolloutError::NoNodes);
+    }
     let (deployments, deploy_writer) = reflector::store::<Deployment>();
     let (pods, pod_writer) = reflector::store::<Pod>();
     let deploy_events = reflector(
@@ -158,6 +172,8 @@ async fn never_ready(
 pub enum Settled {
     Ready,
     Stuck(PodProblem),
+    /// The cluster has no node (the checks then fail on it at once).
+    NoNodes,
     StillWaiting(String),
 }
 
@@ -172,6 +188,7 @@ pub async fn settle(
         Ok(()) => Ok(Settled::Ready),
         Err(RolloutError::Stuck { problem, .. }) => Ok(Settled::Stuck(problem)),
         Err(RolloutError::Timeout { last, .. }) => Ok(Settled::StillWaiting(last)),
+        Err(RolloutError::NoNodes) => Ok(Settled::NoNodes),
         Err(RolloutError::Interrupted) => Err(crate::cancel::Interrupted),
     }
 }

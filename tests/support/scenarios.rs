@@ -396,6 +396,13 @@ fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
 
 fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
     let stack = SimStack::start(rt, "sim", Scenario::ZeroNodes, stack_images());
+    // The rollout stops on the cause, not at its deadline ("0/1 available").
+    match stack.apply_and_wait(rt, &manifests_dir(), LONG) {
+        Err(RolloutError::NoNodes) => {}
+        other => {
+            return Err(format!("expected the rollout to stop on zero nodes, got {other:?}").into());
+        }
+    }
     let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).expect("manifests");
     rt.block_on(heapster_e2e::pipeline::apply::apply(
         &stack.client,

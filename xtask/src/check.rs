@@ -117,6 +117,7 @@ fn settle(rt: &tokio::runtime::Runtime, ctx: &Ctx, report: &Report) -> anyhow::R
     let message = match settled {
         Settled::Ready => format!("{} Deployments available", wanted.len()),
         Settled::Stuck(problem) => format!("not settling: {problem}"),
+        Settled::NoNodes => "not settling: the cluster has zero nodes".into(),
         Settled::StillWaiting(last) => format!("still starting at the deadline: {last}"),
     };
     report.phase("Stack", start.elapsed(), &message);

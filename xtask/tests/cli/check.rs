@@ -144,6 +144,26 @@ fn check_waits_for_a_stack_applied_a_moment_ago() {
 }
 
 #[test]
+fn fewer_nodes_than_asked_for_fail_on_the_count_not_the_deadline() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    // Five minutes of patience: reaching them would mean the count was waited on.
+    let out = check_cmd(
+        &kubeconfig,
+        &["--timeout", "5m", "--nodes", "5", "--", "nodes::count"],
+    )
+    .output()
+    .expect("xtask runs");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("3 nodes (") && all.contains("expected 5"),
+        "the count and the names:\n{all}"
+    );
+    assert!(!all.contains("still failing after"), "{all}");
+}
+
+#[test]
 fn a_filter_that_matches_no_check_exits_2() {
     let rt = rt();
     let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
