@@ -197,9 +197,17 @@ pub(super) fn deploy(
     let rollout = run.timed(
         &rollout_phase,
         || {
-            Ok(run
-                .rt
-                .block_on(rollout::wait(client, &wanted, opts.timeout, run.cancel)))
+            let style = crate::report::progress::Style::for_console(
+                run.report.verbosity() == crate::report::Verbosity::Quiet,
+                opts.timeout,
+            );
+            Ok(run.rt.block_on(rollout::wait_saying(
+                client,
+                &wanted,
+                opts.timeout,
+                run.cancel,
+                style,
+            )))
         },
         |r| match r {
             Ok(()) => format!("{} deployments available", wanted.len()),

@@ -12,6 +12,7 @@ use kube::{Api, Client};
 
 use crate::cancel::Cancel;
 use crate::kubeclient::status::{self, PodProblem, Rollout};
+use crate::report::progress::{Style, waiting};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
@@ -46,6 +47,20 @@ pub async fn wait(
     timeout: Duration,
     cancel: &Cancel,
 ) -> Result<(), RolloutError> {
+    wait_saying(client, wanted, timeout, cancel, Style::Off).await
+}
+
+/// `wait`, printing what it waits for every period of `style` (also without a terminal:
+/// CI logs show the rollout is alive and why it is not done).
+pub async fn wait_saying(
+    client: &Client,
+    wanted: &[(String, String)],
+    timeout: Duration,
+    cancel: &Cancel,
+    style: Style,
+) -> Result<(), RolloutError> {
+    let started = tokio::time::Instant::now();
+    let mut said = started;
     // Nodes are registered before the stack is applied (kind waits for them): none now is
     // certain, and waiting for pods to schedule would only run into the deadline.
     let nodes = Api::<Node>::all(client.clone());
@@ -102,6 +117,12 @@ pub async fn wait(
             Rollout::Done => return Ok(()),
             Rollout::Waiting(why) => {
                 last = why;
+                if let Style::Every(every) = style
+                    && said.elapsed() >= every
+                {
+                    said = tokio::time::Instant::now();
+                    crate::report::say(&waiting(started.elapsed(), timeout, &last));
+                }
                 if logs_read.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
                     logs_read = Some(tokio::time::Instant::now());
                     if let Some(problem) = never_ready(client, wanted, &ds, &ps).await {
@@ -183,8 +204,9 @@ pub async fn settle(
     wanted: &[(String, String)],
     timeout: Duration,
     cancel: &Cancel,
+    style: Style,
 ) -> Result<Settled, crate::cancel::Interrupted> {
-    match wait(client, wanted, timeout, cancel).await {
+    match wait_saying(client, wanted, timeout, cancel, style).await {
         Ok(()) => Ok(Settled::Ready),
         Err(RolloutError::Stuck { problem, .. }) => Ok(Settled::Stuck(problem)),
         Err(RolloutError::Timeout { last, .. }) => Ok(Settled::StillWaiting(last)),

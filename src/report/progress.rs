@@ -56,6 +56,16 @@ pub fn spawn(rt: &tokio::runtime::Handle, ctx: Arc<Ctx>, style: Style) -> Progre
     Progress(Some(task.abort_handle()))
 }
 
+/// `waiting 12s of 5m: what` (the rollout's and the stack's waits).
+pub fn waiting(elapsed: Duration, timeout: Duration, what: &str) -> String {
+    let fmt = crate::duration::format;
+    format!(
+        "waiting {} of {}: {what}",
+        fmt(Duration::from_secs(elapsed.as_secs())),
+        fmt(timeout)
+    )
+}
+
 /// `waiting 30s of 5m: 2 checks, e.g. heapster::nodes: heapster lists no nodes yet`;
 /// nothing when no check waits.
 pub fn line(
@@ -64,16 +74,14 @@ pub fn line(
     waiting: &BTreeMap<String, String>,
 ) -> Option<String> {
     let (check, reason) = waiting.iter().next()?;
-    let fmt = crate::duration::format;
-    let whole = Duration::from_secs(elapsed.as_secs());
     let count = match waiting.len() {
         1 => "1 check".to_string(),
         n => format!("{n} checks, e.g."),
     };
-    Some(format!(
-        "waiting {} of {}: {count} {check}: {reason}",
-        fmt(whole),
-        fmt(timeout)
+    Some(self::waiting(
+        elapsed,
+        timeout,
+        &format!("{count} {check}: {reason}"),
     ))
 }
 

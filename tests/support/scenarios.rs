@@ -400,7 +400,9 @@ fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
     match stack.apply_and_wait(rt, &manifests_dir(), LONG) {
         Err(RolloutError::NoNodes) => {}
         other => {
-            return Err(format!("expected the rollout to stop on zero nodes, got {other:?}").into());
+            return Err(
+                format!("expected the rollout to stop on zero nodes, got {other:?}").into(),
+            );
         }
     }
     let docs = heapster_e2e::manifests::load_dir(&manifests_dir()).expect("manifests");

@@ -112,7 +112,16 @@ fn settle(rt: &tokio::runtime::Runtime, ctx: &Ctx, report: &Report) -> anyhow::R
         .timeout
         .saturating_sub(start.duration_since(ctx.started()));
     let settled = rt
-        .block_on(rollout::settle(&ctx.client, &wanted, left, &ctx.cancel))
+        .block_on(rollout::settle(
+            &ctx.client,
+            &wanted,
+            left,
+            &ctx.cancel,
+            heapster_e2e::report::progress::Style::for_console(
+                report.verbosity() == heapster_e2e::report::Verbosity::Quiet,
+                left,
+            ),
+        ))
         .context("interrupted while waiting for the stack")?;
     let message = match settled {
         Settled::Ready => format!("{} Deployments available", wanted.len()),

@@ -141,6 +141,12 @@ fn check_waits_for_a_stack_applied_a_moment_ago() {
         waited >= 1.0,
         "the check waited for the pods: {waited}s\n{all}"
     );
+    // Said while waiting, as the checks' own waits do (every tenth of the deadline).
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("waiting ") && l.contains("0/1 available")),
+        "a waiting line during the stack's wait:\n{all}"
+    );
 }
 
 #[test]
