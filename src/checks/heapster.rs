@@ -312,6 +312,18 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_proxy_is_certain() {
+        let forbidden = Answer {
+            status: 403,
+            body: json!({"kind": "Status", "reason": "Forbidden",
+                "message": "services \"heapster\" is forbidden: User \"x\" cannot get resource \"services/proxy\""}).to_string(),
+        };
+        assert!(
+            matches!(health(&forbidden), Verdict::Fail(m) if m.contains("not allowed to reach heapster") && m.contains("is forbidden"))
+        );
+    }
+
+    #[test]
     fn node_sets_name_the_missing_node() {
         let ready = vec!["a".to_string(), "b".to_string()];
         assert!(nodes(&ready, &ready).is_pass());

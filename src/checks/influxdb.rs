@@ -158,6 +158,36 @@ mod tests {
             "values": names.iter().map(|n| json!([n])).collect::<Vec<_>>()}]}]})
     }
 
+    /// `GROUP BY "nodename"`: one series per node, its tag and its one `last` row.
+    fn per_node(rows: &[(&str, &str)]) -> Value {
+        json!({"results": [{"statement_id": 0, "series": rows.iter().map(|(node, t)| json!({
+            "name": "cpu/usage_rate", "tags": {"nodename": node}, "columns": ["time", "last"],
+            "values": [[t, 120]]})).collect::<Vec<_>>()}]})
+    }
+
+    #[test]
+    fn every_node_needs_a_recent_point() {
+        let now: Timestamp = "2026-12-01T10:01:00Z".parse().unwrap();
+        let nodes = vec!["a".to_string(), "b".to_string()];
+        let judge =
+            |v: &Value| node_series(v, "cpu/usage_rate", &nodes, now, Duration::from_secs(120));
+        let fresh = per_node(&[("a", "2026-12-01T10:00:30Z"), ("b", "2026-12-01T10:00:30Z")]);
+        assert!(matches!(judge(&fresh), Verdict::Pass(m) if m.contains("2 nodes")));
+        // Exactly at the limit still counts; one second past does not.
+        let edge = per_node(&[("a", "2026-12-01T09:59:00Z"), ("b", "2026-12-01T09:58:59Z")]);
+        assert!(
+            matches!(judge(&edge), Verdict::Wait(m) if m.starts_with("b: latest cpu/usage_rate point") && !m.contains("a: ")),
+            "{:?}",
+            judge(&edge)
+        );
+        let missing = per_node(&[("a", "2026-12-01T10:00:30Z"), ("c", "2026-12-01T10:00:30Z")]);
+        assert!(matches!(judge(&missing), Verdict::Wait(m) if m == "b: no cpu/usage_rate series"));
+        let malformed = per_node(&[("a", "2026-12-01T10:00:30Z"), ("b", "yesterday")]);
+        assert!(matches!(judge(&malformed), Verdict::Wait(m) if m.contains("b: malformed row")));
+        let error = json!({"results": [{"statement_id": 0, "error": "database not found: k8s"}]});
+        assert!(matches!(judge(&error), Verdict::Wait(m) if m.contains("database not found")));
+    }
+
     #[test]
     fn the_k8s_database_is_required() {
         assert!(
