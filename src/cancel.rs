@@ -50,15 +50,16 @@ impl Cancel {
     }
 
     /// Cancel on Ctrl-C, for the lifetime of the runtime: one line, then the run cleans
-    /// up and exits 2. A second Ctrl-C leaves at once (exit 2), skipping clean-up.
-    pub fn on_ctrl_c(&self, rt: &tokio::runtime::Handle) {
+    /// up and exits 2. A second Ctrl-C leaves at once (exit 2), skipping clean-up, and
+    /// says what may be left behind (`left_behind`, with the real names).
+    pub fn on_ctrl_c(&self, rt: &tokio::runtime::Handle, left_behind: String) {
         let me = self.clone();
         rt.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 crate::report::tell("\nInterrupted: cleaning up (press Ctrl-C again to force)");
                 me.cancel();
                 let _ = tokio::signal::ctrl_c().await;
-                crate::report::tell("Forced: clean-up skipped; delete a cluster left behind with `cargo xtask down --name NAME`");
+                crate::report::tell(&format!("Forced: clean-up skipped; {left_behind}"));
                 std::process::exit(crate::exit::HARNESS);
             }
         });

@@ -40,7 +40,10 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     };
     let mut ctx = Ctx::new(client.clone(), config);
     let cancel = Cancel::new();
-    cancel.on_ctrl_c(rt.handle());
+    cancel.on_ctrl_c(
+        rt.handle(),
+        "the checks change nothing but the calibrated load's namespace (heapster-e2e-load-*, with --with-load): delete it with `kubectl delete namespace NAME` if it is left".into(),
+    );
     ctx.cancel = cancel.clone();
     settle(rt, &ctx, &report)?;
     let namespace = args.with_load.then(load::namespace_for_run);

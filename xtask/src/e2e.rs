@@ -1,5 +1,6 @@
 //! `cargo xtask e2e` and `cargo xtask up`, for one Kubernetes version or several.
 
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 use heapster_e2e::cancel::Cancel;
@@ -93,6 +94,30 @@ fn run(
     e2e: Option<&E2eArgs>,
 ) -> anyhow::Result<i32> {
     let several = cluster.k8s_version.len() > 1;
+    if let Some(twice) = cluster
+        .k8s_version
+        .iter()
+        .enumerate()
+        .find_map(|(i, v)| cluster.k8s_version[..i].contains(v).then_some(v))
+    {
+        anyhow::bail!(
+            "--k8s-version lists {twice} twice: give each version once (each gets a cluster named after it)"
+        );
+    }
+    // A report that cannot be written must not turn a run green: refuse it before anything
+    // runs (the file is made now and filled at the end).
+    if let Some(path) = e2e.and_then(|e| e.junit.as_deref()) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "cannot write --junit {}: give a file in a directory you can write to",
+                    path.display()
+                )
+            })?;
+    }
     if several && cluster.node_image.is_some() {
         anyhow::bail!("--node-image names one image: use it with a single --k8s-version");
     }
@@ -127,7 +152,14 @@ fn run(
         })
         .collect::<anyhow::Result<_>>()?;
     let cancel = Cancel::new();
-    cancel.on_ctrl_c(rt.handle());
+    let downs: Vec<String> = runs
+        .iter()
+        .map(|o| format!("`cargo xtask down --name {}`", o.name))
+        .collect();
+    cancel.on_ctrl_c(
+        rt.handle(),
+        format!("delete a cluster left behind with {}", downs.join(" and ")),
+    );
     let verbosity = cluster.output.verbosity();
     let overlap = cluster.parallel > 1 && several;
     let root = sh.current_dir();

@@ -120,6 +120,21 @@ fn bad_values_are_refused_before_anything_runs() {
         "is not a valid cluster name",
     );
     refused(&["e2e", "--timeout", "0s", "--dry-run"], "above zero");
+    refused(
+        &[
+            "e2e",
+            "--k8s-version",
+            "1.37,1.36,1.37",
+            "--parallel",
+            "2",
+            "--dry-run",
+        ],
+        "--k8s-version lists 1.37 twice",
+    );
+    refused(
+        &["e2e", "--junit", "/nonexistent/dir/junit.xml", "--dry-run"],
+        "cannot write --junit /nonexistent/dir/junit.xml",
+    );
     refused(&["check", "--timeout", "0s"], "above zero");
     refused(&["e2e", "--parallel", "0", "--dry-run"], "give 1 or more");
     refused(
