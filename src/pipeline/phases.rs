@@ -53,6 +53,17 @@ pub(super) fn read_manifests(run: &Run) -> anyhow::Result<Prepared> {
         || Ok(manifests::load_dir(&opts.manifests)?),
         |d| format!("{} objects from {}", d.len(), opts.manifests.display()),
     )?;
+    // Manifests of the other stack would be applied, then checked as the wrong stack: say
+    // so now, before a cluster is made.
+    if let Some(found) = crate::stack::Stack::detect(&docs)
+        && found != opts.checks.stack
+    {
+        anyhow::bail!(
+            "the manifests in {} are the {found} stack's, but the run is for the {} stack: pass --stack {found}",
+            opts.manifests.display(),
+            opts.checks.stack
+        );
+    }
     let old_docs = match &opts.upgrade_from {
         Some(dir) => Some(run.timed(
             "Manifests",

@@ -135,6 +135,15 @@ fn bad_values_are_refused_before_anything_runs() {
         &["e2e", "--junit", "/nonexistent/dir/junit.xml", "--dry-run"],
         "cannot write --junit /nonexistent/dir/junit.xml",
     );
+    refused(
+        &[
+            "e2e",
+            "--manifests",
+            "manifests/metrics-server",
+            "--dry-run",
+        ],
+        "are the metrics-server stack's, but the run is for the heapster stack: pass --stack metrics-server",
+    );
     refused(&["check", "--timeout", "0s"], "above zero");
     refused(&["e2e", "--parallel", "0", "--dry-run"], "give 1 or more");
     refused(
