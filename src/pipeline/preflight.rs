@@ -6,6 +6,9 @@ use xshell::cmd;
 use crate::pipeline::tools::Exec;
 use crate::versions::{KIND_MIN_VERSION, KIND_VERSION};
 
+/// Where to go without Docker or kind: the simulated cluster this repository tests on.
+const WITHOUT_DOCKER: &str = "; to try the harness without Docker or kind, run `cargo xtask sim` (a simulated cluster with fake kind and docker; it prints the commands to run against it)";
+
 /// The harness cannot run here; the message names what is missing and how to get it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -15,17 +18,17 @@ pub struct PreflightError(pub String);
 pub fn check(exec: &Exec) -> Result<Vec<String>, PreflightError> {
     let mut warnings = Vec::new();
     if !exec.dry_run && exec.tool_on_path("docker").is_none() {
-        return Err(PreflightError("`docker` was not found on PATH: install Docker Engine (https://docs.docker.com/engine/install/) and make sure the `docker` CLI is on PATH".into()));
+        return Err(PreflightError(format!("`docker` was not found on PATH: install Docker Engine (https://docs.docker.com/engine/install/) and make sure the `docker` CLI is on PATH{WITHOUT_DOCKER}")));
     }
     let sh = exec.sh;
     if let Err(e) = exec.capture(cmd!(sh, "docker info --format").arg("{{.ServerVersion}}")) {
         return Err(PreflightError(format!(
-            "the Docker daemon is not answering ({e}); start it (e.g. `sudo systemctl start docker`) and check that your user may use it (`docker info`)"
+            "the Docker daemon is not answering ({e}); start it (e.g. `sudo systemctl start docker`) and check that your user may use it (`docker info`){WITHOUT_DOCKER}"
         )));
     }
     if !exec.dry_run && exec.tool_on_path("kind").is_none() {
         return Err(PreflightError(format!(
-            "`kind` was not found on PATH: install kind {KIND_VERSION} (`go install sigs.k8s.io/kind@{KIND_VERSION}`, or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+            "`kind` was not found on PATH: install kind {KIND_VERSION} (`go install sigs.k8s.io/kind@{KIND_VERSION}`, or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation){WITHOUT_DOCKER}"
         )));
     }
     let version = exec

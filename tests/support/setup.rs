@@ -49,6 +49,7 @@ fn missing_kind(rt: &tokio::runtime::Runtime) -> TestResult {
         &[
             "`kind` was not found on PATH",
             "go install sigs.k8s.io/kind@v0.33.0",
+            "run `cargo xtask sim`",
         ],
     )?;
     ensure!(
@@ -72,6 +73,7 @@ fn daemon_down(rt: &tokio::runtime::Runtime) -> TestResult {
         &[
             "Docker daemon is not answering",
             "Cannot connect to the Docker daemon",
+            "run `cargo xtask sim`",
         ],
     )?;
     ensure!(
