@@ -61,6 +61,16 @@ pub struct Options {
     pub load: Option<crate::pipeline::load::LoadConfig>,
 }
 
+/// Where runs keep their kubeconfigs and evidence: `e2e/` in cargo's target directory,
+/// `CARGO_TARGET_DIR` when set (as cargo itself does), else `target/` in the workspace.
+pub fn e2e_dir(root: &std::path::Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"))
+        .join("e2e")
+}
+
 impl Options {
     /// The defaults of `cargo xtask e2e` for cluster `name` on Kubernetes `k8s_version`
     /// (its pinned node image), with paths under the project root `root`.
@@ -76,8 +86,8 @@ impl Options {
             timeout: Duration::from_secs(300),
             manifests: root.join("manifests"),
             kind_config: root.join("manifests/kind/kind-config.yaml"),
-            work_dir: root.join("target/e2e"),
-            artifacts: root.join("target/e2e/artifacts").join(name),
+            work_dir: e2e_dir(root),
+            artifacts: e2e_dir(root).join("artifacts").join(name),
             keep_artifacts: false,
             junit: None,
             checks: CheckConfig::default(),

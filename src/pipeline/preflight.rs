@@ -18,7 +18,9 @@ pub struct PreflightError(pub String);
 pub fn check(exec: &Exec) -> Result<Vec<String>, PreflightError> {
     let mut warnings = Vec::new();
     if !exec.dry_run && exec.tool_on_path("docker").is_none() {
-        return Err(PreflightError(format!("`docker` was not found on PATH: install Docker Engine (https://docs.docker.com/engine/install/) and make sure the `docker` CLI is on PATH{WITHOUT_DOCKER}")));
+        return Err(PreflightError(format!(
+            "`docker` was not found on PATH: install Docker Engine (https://docs.docker.com/engine/install/) and make sure the `docker` CLI is on PATH{WITHOUT_DOCKER}"
+        )));
     }
     let sh = exec.sh;
     if let Err(e) = exec.capture(cmd!(sh, "docker info --format").arg("{{.ServerVersion}}")) {

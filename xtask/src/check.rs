@@ -63,10 +63,9 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     };
     let summary = ctx.summary.lock().expect("summary lock").clone();
     let responses = ctx.responses.lock().expect("responses lock").clone();
-    let artifacts = args
-        .artifacts
-        .clone()
-        .unwrap_or_else(|| workspace_root().join("target/e2e/artifacts/check"));
+    let artifacts = args.artifacts.clone().unwrap_or_else(|| {
+        heapster_e2e::pipeline::e2e_dir(&workspace_root()).join("artifacts/check")
+    });
     report::clear_stale(&artifacts);
     rt.block_on(report::finish(
         &Finish {

@@ -170,6 +170,23 @@ fn fewer_nodes_than_asked_for_fail_on_the_count_not_the_deadline() {
 }
 
 #[test]
+fn evidence_goes_to_cargos_target_directory_not_the_workspaces() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let mut cmd = check_cmd(&kubeconfig, &["--timeout", "20s", "--", "nodes::count"]);
+    let out = cmd.output().expect("xtask runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // CARGO_TARGET_DIR decides, as it does for cargo: these tests point it at a temp dir.
+    assert!(
+        cmd.target()
+            .join("e2e/artifacts/check/checks.json")
+            .is_file(),
+        "the evidence is under CARGO_TARGET_DIR/e2e:\n{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn a_filter_that_matches_no_check_exits_2() {
     let rt = rt();
     let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);

@@ -13,14 +13,47 @@ use std::time::Duration;
 
 use kind_sim::{Scenario, SimConfig, World, WorldConfig};
 
-pub fn xtask() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    c.current_dir(
+/// The xtask binary, run from the workspace, with a target directory of its own: what a
+/// run keeps (kubeconfigs, evidence) goes there, not into the user's `target/e2e/`, and is
+/// removed with the command.
+pub struct Xtask {
+    cmd: Command,
+    _target: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Xtask {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        &self.cmd
+    }
+}
+
+impl std::ops::DerefMut for Xtask {
+    fn deref_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
+impl Xtask {
+    /// The target directory this command's runs keep their files in.
+    pub fn target(&self) -> &Path {
+        self._target.path()
+    }
+}
+
+pub fn xtask() -> Xtask {
+    let target = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace"),
     );
-    c
+    cmd.env("CARGO_TARGET_DIR", target.path());
+    Xtask {
+        cmd,
+        _target: target,
+    }
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
@@ -127,7 +160,7 @@ pub fn sim_with(
 }
 
 /// `xtask check --kubeconfig KUBECONFIG ARGS...`.
-pub fn check_cmd(kubeconfig: &Path, args: &[&str]) -> Command {
+pub fn check_cmd(kubeconfig: &Path, args: &[&str]) -> Xtask {
     let mut cmd = xtask();
     cmd.arg("check")
         .arg("--kubeconfig")
@@ -160,7 +193,7 @@ pub fn e2e_through_fakes(
 pub struct Fakes {
     pub world: std::sync::Arc<World>,
     pub dir: tempfile::TempDir,
-    pub e2e: Command,
+    pub e2e: Xtask,
 }
 
 pub fn fakes(rt: &tokio::runtime::Runtime, scenario: Scenario, name: &str) -> Fakes {
