@@ -60,8 +60,17 @@ pub fn tolerance_percent(text: &str) -> Result<f64, String> {
 }
 
 /// A Kubernetes version this harness pins a node image for.
+/// A pinned Kubernetes version, for commands without `--node-image` (`lint`).
 pub fn k8s_version(text: &str) -> Result<String, String> {
-    crate::versions::node_image(text).map(|_| text.to_string())
+    crate::versions::node_image(text)
+        .map(|_| text.to_string())
+        .map_err(|_| {
+            let known: Vec<&str> = crate::versions::NODE_IMAGES.iter().map(|n| n.minor).collect();
+            format!(
+                "unknown Kubernetes version {text:?}: the harness knows {}; pass one of them",
+                known.join(", ")
+            )
+        })
 }
 
 #[cfg(test)]

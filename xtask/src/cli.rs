@@ -72,7 +72,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value = DEFAULT_NAME, value_parser = validate::cluster_name)]
     pub name: String,
     /// Kubernetes version MAJOR.MINOR, or several separated by commas (a cluster each,
-    /// named NAME-X-Y, and a version x check table at the end); picks the pinned node image.
+    /// named NAME-X-Y; `e2e` ends with a version x check table); picks the pinned node image.
     #[arg(long = "k8s-version", default_value = versions::DEFAULT_K8S_VERSION, value_delimiter = ',')]
     pub k8s_version: Vec<String>,
     /// With several versions: how many clusters at a time.
