@@ -65,7 +65,10 @@ pub fn k8s_version(text: &str) -> Result<String, String> {
     crate::versions::node_image(text)
         .map(|_| text.to_string())
         .map_err(|_| {
-            let known: Vec<&str> = crate::versions::NODE_IMAGES.iter().map(|n| n.minor).collect();
+            let known: Vec<&str> = crate::versions::NODE_IMAGES
+                .iter()
+                .map(|n| n.minor)
+                .collect();
             format!(
                 "unknown Kubernetes version {text:?}: the harness knows {}; pass one of them",
                 known.join(", ")

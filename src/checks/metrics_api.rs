@@ -458,6 +458,60 @@ mod tests {
     }
 
     #[test]
+    fn judge_at_its_edges() {
+        let t0: jiff::Timestamp = "2024-03-12T10:00:00Z".parse().unwrap();
+        let s = Sample {
+            timestamp: t0,
+            window: Duration::from_secs(15),
+            cpu_millicores: 100,
+            memory_bytes: 1 << 30,
+        };
+        let at = |secs: u64, positive: bool| SeriesRules {
+            now: t0 + Duration::from_secs(secs),
+            max_age: Duration::from_secs(120),
+            must_be_positive: positive,
+            capacity: None,
+        };
+        // Age: exactly the limit passes, a second more waits.
+        assert!(judge("n", &s, &at(120, true), None).is_pass());
+        assert!(
+            matches!(judge("n", &s, &at(121, true), None), Verdict::Wait(m) if m.contains("old"))
+        );
+        // Window: zero and above 5 m are implausible; 5 m itself is not.
+        let window = |w: Duration| Sample { window: w, ..s };
+        assert!(matches!(
+            judge("n", &window(Duration::ZERO), &at(1, true), None),
+            Verdict::Fail(_)
+        ));
+        assert!(judge("n", &window(MAX_WINDOW), &at(1, true), None).is_pass());
+        // Nodes need both above zero; pods (an idle pod uses no CPU) need memory only.
+        let usage = |cpu, memory| Sample {
+            cpu_millicores: cpu,
+            memory_bytes: memory,
+            ..s
+        };
+        assert!(
+            matches!(judge("n", &usage(0, 1 << 30), &at(1, true), None), Verdict::Wait(m) if m.contains("above zero"))
+        );
+        assert!(
+            matches!(judge("n", &usage(100, 0), &at(1, true), None), Verdict::Wait(m) if m.contains("above zero"))
+        );
+        assert!(judge("p", &usage(0, 1 << 20), &at(1, false), None).is_pass());
+        assert!(
+            matches!(judge("p", &usage(5, 0), &at(1, false), None), Verdict::Wait(m) if m.contains("memory is zero"))
+        );
+        // Capacity: either resource above it fails; exactly at it passes.
+        let cap = Some((100, 1 << 30));
+        assert!(judge("n", &s, &at(1, true), cap).is_pass());
+        assert!(
+            matches!(judge("n", &usage(101, 1 << 20), &at(1, true), cap), Verdict::Fail(m) if m.contains("above capacity"))
+        );
+        assert!(
+            matches!(judge("n", &usage(1, (1 << 30) + 1), &at(1, true), cap), Verdict::Fail(m) if m.contains("above capacity"))
+        );
+    }
+
+    #[test]
     fn apiservice_conditions() {
         let missing = json!({"status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints",
             "message": "endpointslices for service/metrics-server in \"kube-system\" have no addresses with port name \"https\""}]}});
