@@ -14,7 +14,7 @@ pub mod summary;
 pub mod terminal;
 
 pub use finish::{Finish, clear_stale, finish};
-pub use terminal::{Report, Span, Verbosity, render_timings};
+pub use terminal::{Report, Span, Verbosity, phase_line, render_timings};
 
 /// Print a line (or lines) to stdout; nothing for empty text. A closed stdout (`| head`)
 /// is ignored rather than a panic: the run, and the cluster's clean-up, go on.

@@ -49,6 +49,20 @@ pub struct Report {
     timings: Mutex<Vec<Span>>,
     on_phase: Mutex<Option<PhaseHook>>,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
+    /// The GitHub Actions group open now: only the phase that opened it closes it (phases
+    /// that ran beside others were never a group).
+    group: Mutex<Option<String>>,
+}
+
+/// Width of the phase column: the longest label (`Remove old stack`), so lines align.
+const PHASE_WIDTH: usize = 16;
+
+/// `         Cluster [  31.2s] created e2e`: a phase, how long it took, what it did.
+pub fn phase_line(phase: &str, took: Duration, message: &str) -> String {
+    format!(
+        "{phase:>PHASE_WIDTH$} [{:>6.1}s] {message}",
+        took.as_secs_f64()
+    )
 }
 
 impl Report {
@@ -85,6 +99,7 @@ impl Report {
             timings: Mutex::default(),
             on_phase: Mutex::default(),
             spinner: Mutex::default(),
+            group: Mutex::default(),
         }
     }
 
@@ -128,7 +143,13 @@ impl Report {
             return;
         }
         match self.style {
-            Style::GitHub => crate::report::say(&format!("::group::{phase}")),
+            Style::GitHub => {
+                let mut group = self.group.lock().expect("report lock");
+                if group.is_none() {
+                    *group = Some(phase.to_string());
+                    crate::report::say(&format!("::group::{phase}"));
+                }
+            }
             Style::Progress => {
                 let spinner = indicatif::ProgressBar::new_spinner();
                 if let Ok(style) =
@@ -171,11 +192,10 @@ impl Report {
             start: began.saturating_duration_since(self.started),
             took,
         });
-        self.line(format!(
-            "{phase:>12} [{:>6.1}s] {message}",
-            took.as_secs_f64()
-        ));
-        if self.echo && self.style == Style::GitHub && self.verbosity > Verbosity::Quiet {
+        self.line(phase_line(phase, took, message));
+        let mut group = self.group.lock().expect("report lock");
+        if group.as_deref() == Some(phase) {
+            group.take();
             crate::report::say("::endgroup::");
         }
         if let Some(hook) = self.on_phase.lock().expect("report lock").as_ref() {
@@ -187,6 +207,9 @@ impl Report {
     pub fn abandon(&self) {
         if let Some(s) = self.spinner.lock().expect("report lock").take() {
             s.finish_and_clear();
+        }
+        if self.group.lock().expect("report lock").take().is_some() {
+            crate::report::say("::endgroup::");
         }
     }
 

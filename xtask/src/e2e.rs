@@ -228,11 +228,7 @@ fn run(
             _ => "could not run (harness)",
         }
     };
-    report::say(&format!(
-        "{:>12} [{:>6.1}s] {outcome}",
-        "Summary",
-        started.elapsed().as_secs_f64()
-    ));
+    report::say(&report::phase_line("Summary", started.elapsed(), outcome));
     let _ = std::fs::remove_dir_all(&unpacked);
     Ok(exit)
 }

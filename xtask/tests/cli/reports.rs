@@ -91,6 +91,32 @@ fn a_failing_run_keeps_the_evidence_junit_annotations_and_job_summary() {
         all.contains("::group::Preflight") && all.contains("::endgroup::"),
         "a group per phase:\n{all}"
     );
+    // Every group closed once, none closed that was not opened (phases that ran beside
+    // others, such as Images and Load generators, are lines, not groups).
+    let (mut open, mut unbalanced) = (0i32, false);
+    for line in all.lines() {
+        if line.starts_with("::group::") {
+            unbalanced |= open != 0;
+            open += 1;
+        } else if line == "::endgroup::" {
+            open -= 1;
+            unbalanced |= open != 0;
+        }
+    }
+    assert!(!unbalanced && open == 0, "groups balanced:\n{all}");
+    // The phase column fits the longest label.
+    let phase_lines: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("s] ") && l.contains(" ["))
+        .collect();
+    let columns: std::collections::BTreeSet<usize> =
+        phase_lines.iter().filter_map(|l| l.find(" [")).collect();
+    assert_eq!(
+        columns.len(),
+        1,
+        "phase lines align:\n{}",
+        phase_lines.join("\n")
+    );
     // One annotation per known cause, then per failing check without one; ten at most.
     let failing: Vec<&serde_json::Value> = checks["checks"]
         .as_array()
