@@ -458,6 +458,41 @@ mod tests {
     }
 
     #[test]
+    fn aggregated_answers_by_status() {
+        let answer = |status: u16, body: &str| Answer {
+            status,
+            body: body.into(),
+        };
+        let path = "/apis/metrics.k8s.io/v1beta1/nodes";
+        assert_eq!(
+            aggregated_json(&answer(200, r#"{"items": []}"#), path).unwrap(),
+            json!({"items": []})
+        );
+        assert!(matches!(
+            aggregated_json(&answer(200, "not json"), path),
+            Err(Verdict::Fail(_))
+        ));
+        // KA@v0.36.2 handler_proxy.go: a text 503 while the APIService is not Available.
+        assert!(
+            matches!(aggregated_json(&answer(503, "service unavailable\n"), path),
+            Err(Verdict::Wait(m)) if m.contains("503 service unavailable") && m.contains("APIService"))
+        );
+        // MS@v0.9.0 pkg/api/pod.go: NotFound until two samples.
+        let not_found = json!({"kind": "Status", "reason": "NotFound", "code": 404,
+            "message": "podmetrics.metrics.k8s.io \"ns/p\" not found"})
+        .to_string();
+        assert!(matches!(aggregated_json(&answer(404, &not_found), path),
+            Err(Verdict::Wait(m)) if m.contains("not found: podmetrics.metrics.k8s.io \"ns/p\" not found")));
+        let forbidden = json!({"kind": "Status", "reason": "Forbidden", "code": 403,
+            "message": "nodes.metrics.k8s.io is forbidden"})
+        .to_string();
+        assert!(!matches!(
+            aggregated_json(&answer(403, &forbidden), path),
+            Ok(_) | Err(Verdict::Pass(_))
+        ));
+    }
+
+    #[test]
     fn judge_at_its_edges() {
         let t0: jiff::Timestamp = "2024-03-12T10:00:00Z".parse().unwrap();
         let s = Sample {

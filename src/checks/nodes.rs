@@ -112,6 +112,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capacity_reads_cpu_in_millicores_and_memory_in_bytes() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "status": {"capacity": {"cpu": "4", "memory": "24653492Ki"}}}))
+        .unwrap();
+        assert_eq!(capacity(&node, "cpu/usage_rate"), Some(4000));
+        assert_eq!(capacity(&node, "memory/usage"), Some(24653492 * 1024));
+        let bare: Node =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "n"}})).unwrap();
+        assert_eq!(capacity(&bare, "cpu/usage_rate"), None);
+    }
+
+    #[test]
     fn a_node_count_off_the_expected_one_fails_at_once() {
         let names = |n: usize| (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>();
         assert!(matches!(count(&names(0), None), Verdict::Fail(m) if m.contains("zero nodes")));
