@@ -159,7 +159,7 @@ impl Ctx {
     /// The known causes of a failure message; when its symptom is heapster failing to
     /// scrape, heapster's own last log lines are read, and what they show is the cause.
     pub async fn explain(&self, message: &str) -> Vec<Cause> {
-        let hints = diagnose::hints(message);
+        let hints = diagnose::hints_for(message, self.config.stack);
         let mut causes: Vec<Cause> = hints.iter().cloned().map(Cause::new).collect();
         let wanted = diagnose::wanted_log(&hints);
         let deployment = match wanted {
@@ -171,7 +171,7 @@ impl Ctx {
             && let Some(log) = self.log_tail(deployment, 15).await
         {
             let evidence: Vec<String> = log.lines().map(str::to_string).collect();
-            let from_log: Vec<Cause> = diagnose::hints(&log)
+            let from_log: Vec<Cause> = diagnose::hints_for(&log, self.config.stack)
                 .into_iter()
                 .filter(|h| !hints.contains(h))
                 .map(|hint| Cause {

@@ -2,6 +2,8 @@
 //! heapster log), causes out; one cause explains many failing checks, so reports show
 //! each cause once, with the checks it explains, the most telling first.
 
+use crate::stack::Stack;
+
 /// One known symptom, with what it means and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
@@ -19,6 +21,8 @@ impl std::fmt::Display for Hint {
 struct Rule {
     matches: fn(&str) -> bool,
     hint: Hint,
+    /// The stack whose programs the cause is about; `None`: either.
+    stack: Option<Stack>,
 }
 
 /// Known symptoms, the most telling first: a root cause (a missing Service, an image that
@@ -35,6 +39,7 @@ const RULES: &[Rule] = &[
             cause: "the heapster Service is missing, or is in another namespace than kube-system",
             fix: "create Service `heapster` in kube-system (port 80 -> 8082): the dashboard looks for exactly that name",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
@@ -43,6 +48,7 @@ const RULES: &[Rule] = &[
             cause: "the node cannot pull the image: the registry is unreachable, or the image was not loaded into kind (or imagePullPolicy: Always forces a pull)",
             fix: "pull from a mirror with --image-mirror PREFIX, or pre-pull the images with docker; keep imagePullPolicy: IfNotPresent",
         },
+        stack: None,
     },
     Rule {
         matches: |t| t.contains("CrashLoopBackOff"),
@@ -51,6 +57,7 @@ const RULES: &[Rule] = &[
             cause: "a container of the stack exits soon after it starts, and the kubelet backs off restarting it",
             fix: "read the container's previous log (kept in the evidence as *.previous.log, or kubectl -n kube-system logs POD --previous): heapster exits 255 on a flag it rejects",
         },
+        stack: None,
     },
     Rule {
         matches: |t| {
@@ -61,6 +68,7 @@ const RULES: &[Rule] = &[
             cause: "the kubelet read-only port 10255 is closed on current clusters, so heapster's default source cannot scrape",
             fix: "use the summary API source on the authenticated port: --source=kubernetes.summary_api:https://kubernetes.default?useServiceAccount=true&kubeletHttps=true&kubeletPort=10250&insecure=true",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| {
@@ -72,6 +80,7 @@ const RULES: &[Rule] = &[
             cause: "kind's kubelet serving certificates are self-signed and carry no IP SANs, so metrics-server cannot verify them, never gets two scrapes and never becomes ready",
             fix: "add --kubelet-insecure-tls to metrics-server's args (manifests/metrics-server/10-metrics-server.yaml), or enable serverTLSBootstrap for the kubelets and approve their CSRs",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("x509") && !t.contains("/metrics/resource"),
@@ -80,6 +89,7 @@ const RULES: &[Rule] = &[
             cause: "the kubelet serving certificates are self-signed (as on kind), so heapster cannot verify them",
             fix: "add insecure=true to heapster's --source (kubeletHttps=true&kubeletPort=10250&insecure=true)",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| {
@@ -91,6 +101,7 @@ const RULES: &[Rule] = &[
             cause: "heapster's service account may not read kubelet stats",
             fix: "grant `get` on `nodes/stats` in heapster's ClusterRole (manifests/10-heapster-rbac.yaml)",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| t.contains("unknown (get services heapster)"),
@@ -99,6 +110,7 @@ const RULES: &[Rule] = &[
             cause: "the API server refused the dashboard's request with a JSON error, which client-go prints as \"unknown\"; for the health check that is a 403: the dashboard's service account may not proxy to heapster",
             fix: "give the dashboard's Role `get` on `services/proxy` with resourceNames heapster, http:heapster: and https:heapster: (manifests/50-dashboard.yaml)",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| t.contains("dial tcp 10.96.0.1:443") && t.contains("i/o timeout"),
@@ -107,6 +119,7 @@ const RULES: &[Rule] = &[
             cause: "the dashboard's pod cannot reach the API server's Service IP: the network of its node (kube-proxy or the CNI) is broken",
             fix: "check kube-proxy and the CNI pods on the dashboard's node: kubectl -n kube-system get pods -o wide",
         },
+        stack: None,
     },
     Rule {
         matches: |t| {
@@ -119,6 +132,7 @@ const RULES: &[Rule] = &[
             cause: "the heapster Service has no ready pod: heapster is not running, or its readiness probe (/healthz) fails",
             fix: "look at the heapster pod: kubectl -n kube-system get pods -l k8s-app=heapster; its /healthz answer is in the rollout evidence",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| {
@@ -129,6 +143,7 @@ const RULES: &[Rule] = &[
             cause: "the API server's aggregator cannot reach metrics-server through its Service (a firewall or CNI problem between the control plane and the pod network), or metrics-server answers its discovery request with an error",
             fix: "kubectl get apiservice v1beta1.metrics.k8s.io -o yaml shows the failing URL; check kube-proxy and the CNI on the control-plane node, or run metrics-server with hostNetwork: true",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("Metrics API not available"),
@@ -137,6 +152,7 @@ const RULES: &[Rule] = &[
             cause: "discovery does not list metrics.k8s.io: its APIService is missing, or not Available, so the aggregator marks the group stale and clients drop it",
             fix: "kubectl get apiservice v1beta1.metrics.k8s.io: apply manifests/metrics-server/, and read the Available condition's reason",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("Error scraping node metrics") && t.contains("is forbidden"),
@@ -145,6 +161,7 @@ const RULES: &[Rule] = &[
             cause: "the scraper runs as the dashboard's account, which may not list metrics.k8s.io: the ClusterRole kubernetes-dashboard lacks its metrics.k8s.io rule, or is not bound",
             fix: "apply the ClusterRole and ClusterRoleBinding kubernetes-dashboard of manifests/metrics-server/20-dashboard.yaml (get/list/watch on metrics.k8s.io pods and nodes)",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("MissingEndpoints"),
@@ -153,6 +170,7 @@ const RULES: &[Rule] = &[
             cause: "metrics-server has no ready pod behind its Service: it is ready only after two good scrapes of the kubelets",
             fix: "read metrics-server's last log lines (below) for the scrape error: kubectl -n kube-system logs deploy/metrics-server",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("the scraper holds no samples"),
@@ -161,6 +179,7 @@ const RULES: &[Rule] = &[
             cause: "dashboard v2's health check asks the scraper for /healthz, which a catch-all route answers 200 whatever the scraper holds; the scraper itself has no rows: it cannot list metrics.k8s.io, or has not run one --metric-resolution yet",
             fix: "read the scraper's last log lines (below): kubectl -n kubernetes-dashboard logs deploy/dashboard-metrics-scraper",
         },
+        stack: Some(Stack::MetricsServer),
     },
     Rule {
         matches: |t| t.contains("No current data batch available"),
@@ -169,6 +188,7 @@ const RULES: &[Rule] = &[
             cause: "heapster's housekeeping stopped: its latest batch is older than 3 minutes, so /healthz fails and its readiness probe takes it out of the Service",
             fix: "read heapster's log (below) for why housekeeping stalls, then restart the pod",
         },
+        stack: Some(Stack::Heapster),
     },
     Rule {
         matches: |t| {
@@ -184,6 +204,7 @@ const RULES: &[Rule] = &[
             cause: "heapster runs but cannot scrape the kubelets (it still exports empty batches, so its /healthz passes)",
             fix: "read heapster's last log lines (below) for the scrape error",
         },
+        stack: Some(Stack::Heapster),
     },
 ];
 
@@ -192,6 +213,16 @@ pub fn hints(text: &str) -> Vec<Hint> {
     RULES
         .iter()
         .filter(|r| (r.matches)(text))
+        .map(|r| r.hint.clone())
+        .collect()
+}
+
+/// `hints`, keeping only the causes that can hold for `stack`: heapster's are never
+/// offered for a cluster running metrics-server, nor the other way round.
+pub fn hints_for(text: &str, stack: Stack) -> Vec<Hint> {
+    RULES
+        .iter()
+        .filter(|r| r.stack.is_none_or(|s| s == stack) && (r.matches)(text))
         .map(|r| r.hint.clone())
         .collect()
 }
@@ -320,6 +351,29 @@ pub fn group<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_are_offered_only_for_their_stack() {
+        // metrics-server's log on kind without --kubelet-insecure-tls (metrics-server#1282).
+        let x509 = "E1201 scraper.go:149] \"Failed to scrape node\" err=\"Get \\\"https://172.18.0.2:10250/metrics/resource\\\": tls: failed to verify certificate: x509: cannot validate certificate for 172.18.0.2 because it doesn't contain any IP SANs\" node=\"kind-worker\"";
+        let ms = hints_for(x509, Stack::MetricsServer);
+        assert_eq!(ms.len(), 1, "{ms:?}");
+        assert!(ms[0].symptom.starts_with("metrics-server: x509"));
+        assert!(
+            hints_for(x509, Stack::Heapster)
+                .iter()
+                .all(|h| !h.symptom.starts_with("metrics-server"))
+        );
+        // A heapster symptom is no cause on the metrics-server stack.
+        let empty = "heapster::nodes: heapster lists no nodes yet";
+        assert!(!hints_for(empty, Stack::Heapster).is_empty());
+        assert!(hints_for(empty, Stack::MetricsServer).is_empty());
+        // Causes of either stack stay.
+        assert_eq!(
+            hints_for("Back-off: CrashLoopBackOff", Stack::MetricsServer).len(),
+            1
+        );
+    }
 
     // Recorded lines: heapster v1.5 against a current kubelet, and dashboard v1.10.1.
     const READ_ONLY_PORT: &str = "E1125 10:12:05.000000       1 manager.go:101] Error in scraping containers from kubelet:172.18.0.3:10255: failed to get all container stats from Kubelet URL \"http://172.18.0.3:10255/stats/container/\": Post http://172.18.0.3:10255/stats/container/: dial tcp 172.18.0.3:10255: getsockopt: connection refused";

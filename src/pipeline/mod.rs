@@ -186,7 +186,7 @@ pub fn run(
         });
     let mut result = match staged {
         Ok(r) => r,
-        Err(e) => failed_run(&e, report),
+        Err(e) => failed_run(&e, opts.checks.stack, report),
     };
     if !opts.dry_run {
         keep_evidence(&run, &result);
@@ -205,17 +205,18 @@ pub fn run(
 /// A run that stopped on an error: exit 1 when the stack failed, else 2; the phase it
 /// stopped in becomes a failed case `phase::<name>` (with the error's known causes), so
 /// JUnit and the job summary show why, not "0 tests".
-fn failed_run(e: &anyhow::Error, report: &Report) -> RunResult {
+fn failed_run(e: &anyhow::Error, stack: crate::stack::Stack, report: &Report) -> RunResult {
     let interrupted = e.downcast_ref::<Interrupted>().is_some();
     let message = if interrupted {
         "interrupted".to_string()
     } else {
         crate::error::describe(e)
     };
-    let causes: Vec<crate::checks::diagnose::Cause> = crate::checks::diagnose::hints(&message)
-        .into_iter()
-        .map(crate::checks::diagnose::Cause::new)
-        .collect();
+    let causes: Vec<crate::checks::diagnose::Cause> =
+        crate::checks::diagnose::hints_for(&message, stack)
+            .into_iter()
+            .map(crate::checks::diagnose::Cause::new)
+            .collect();
     report.important(format!(
         "error: {}",
         crate::checks::diagnose::explain(&message, &causes)
