@@ -19,7 +19,7 @@ use heapster_e2e::kubeclient::{self, Answer};
 use heapster_e2e::stack::Stack;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kind_sim::{Scenario, SimConfig};
+use kind_sim::Scenario;
 use kube::Api;
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
@@ -550,11 +550,7 @@ fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
 /// Service read through its Endpoints up to 1.36 and its EndpointSlices from 1.37
 /// (kubernetes/kubernetes#134860), and no ready endpoints a 503.
 fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
-    let mut older = SimConfig::scenario("sim", Scenario::Healthy);
-    older.node_image = heapster_e2e::versions::node_image("1.36")
-        .map_err(|e| e.to_string())?
-        .reference();
-    let old = SimStack::start_with(rt, older);
+    let old = SimStack::on_version(rt, "1.36");
     rt.block_on(async {
         let missing = get(
             &old.client,

@@ -128,6 +128,15 @@ impl SimStack {
         Self::start_with(rt, config)
     }
 
+    /// A healthy cluster on the pinned node image of Kubernetes `version` (`1.36`).
+    pub fn on_version(rt: &tokio::runtime::Runtime, version: &str) -> SimStack {
+        let mut config = SimConfig::scenario("sim", Scenario::Healthy);
+        config.node_image = heapster_e2e::versions::node_image(version)
+            .expect("a pinned version")
+            .reference();
+        Self::start_with(rt, config)
+    }
+
     pub fn start_with(rt: &tokio::runtime::Runtime, config: SimConfig) -> SimStack {
         let handle = rt
             .block_on(kind_sim::start(config))

@@ -66,11 +66,7 @@ fn kubectl_works(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn version(rt: &tokio::runtime::Runtime) -> TestResult {
-    let mut config = SimConfig::scenario("sim", Scenario::Healthy);
-    config.node_image = heapster_e2e::versions::node_image("1.34")
-        .map_err(|e| e.to_string())?
-        .reference();
-    let stack = SimStack::start_with(rt, config);
+    let stack = SimStack::on_version(rt, "1.34");
     let info = rt
         .block_on(stack.client.apiserver_version())
         .map_err(|e| e.to_string())?;

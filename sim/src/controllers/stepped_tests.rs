@@ -32,6 +32,26 @@ fn at(cluster: &Cluster, t0: Timestamp, millis: u64) {
     reconcile_at(cluster, t0 + Duration::from_millis(millis));
 }
 
+/// One controller pass a second, at each of `seconds`.
+fn each_second(cluster: &Cluster, t0: Timestamp, seconds: impl IntoIterator<Item = u64>) {
+    for s in seconds {
+        at(cluster, t0, s * 1000);
+    }
+}
+
+/// A cluster on upstream's clocks with pod `ms` running our manifest's metrics-server
+/// container (`args`, when given, replace its arguments).
+fn with_metrics_server(args: &[&str]) -> (Cluster, Timestamp) {
+    let (c, t0) = cluster("kindest/node:v1.37.0");
+    put_pod(
+        &c,
+        "ms",
+        json!({"k8s-app": "metrics-server"}),
+        metrics_server_container(args),
+    );
+    (c, t0)
+}
+
 /// The metrics-server container of our manifests (the upstream probe: 20 s, every 10 s).
 fn metrics_server_container(args: &[&str]) -> Value {
     let yaml = include_str!("../../../manifests/metrics-server/10-metrics-server.yaml");
@@ -82,13 +102,7 @@ fn log(cluster: &Cluster, name: &str) -> Vec<String> {
 
 #[test]
 fn metrics_server_is_ready_on_the_kubelet_grid_not_at_two_scrapes() {
-    let (c, t0) = cluster("kindest/node:v1.37.0");
-    put_pod(
-        &c,
-        "ms",
-        json!({"k8s-app": "metrics-server"}),
-        metrics_server_container(&[]),
-    );
+    let (c, t0) = with_metrics_server(&[]);
     // Admitted at 0 s, started 2 s later (`pod_start`); /readyz passes after the scrape at
     // 17 s, but the ticks at 10 s and 20 s fall inside the 20 s initial delay.
     for s in 0..30 {
@@ -107,21 +121,13 @@ fn metrics_server_is_ready_on_the_kubelet_grid_not_at_two_scrapes() {
 
 #[test]
 fn failed_probes_log_once_each_on_the_grid() {
-    let (c, t0) = cluster("kindest/node:v1.37.0");
     // Without --kubelet-insecure-tls no scrape works: /readyz refuses every probe.
-    put_pod(
-        &c,
-        "ms",
-        json!({"k8s-app": "metrics-server"}),
-        metrics_server_container(&[
-            "--cert-dir=/tmp",
-            "--secure-port=10250",
-            "--metric-resolution=15s",
-        ]),
-    );
-    for s in 0..=55 {
-        at(&c, t0, s * 1000);
-    }
+    let (c, t0) = with_metrics_server(&[
+        "--cert-dir=/tmp",
+        "--secure-port=10250",
+        "--metric-resolution=15s",
+    ]);
+    each_second(&c, t0, 0..=55);
     let probes: Vec<String> = log(&c, "ms")
         .into_iter()
         .filter(|l| l.contains("server.go:192] \"Failed probe\" probe=\"metric-storage-ready\""))
@@ -133,13 +139,7 @@ fn failed_probes_log_once_each_on_the_grid() {
 
 #[test]
 fn a_fresh_pod_has_metrics_after_one_scrape() {
-    let (c, t0) = cluster("kindest/node:v1.37.0");
-    put_pod(
-        &c,
-        "ms",
-        json!({"k8s-app": "metrics-server"}),
-        metrics_server_container(&[]),
-    );
+    let (c, t0) = with_metrics_server(&[]);
     at(&c, t0, 0);
     at(&c, t0, 2000);
     // Scrapes at 2, 17, 32 s. A pod started at 5 s is 12 s old at the 17 s scrape: within
@@ -190,9 +190,7 @@ fn a_not_ready_node_is_logged_only_at_verbosity_four() {
     args.push(json!("--v=4"));
     loud["args"] = json!(args);
     put_pod(&c, "ms4", json!({"k8s-app": "metrics-server-4"}), loud);
-    for s in 0..=20 {
-        at(&c, t0, s * 1000);
-    }
+    each_second(&c, t0, 0..=20);
     let mentions = |name| {
         log(&c, name)
             .into_iter()
@@ -210,16 +208,8 @@ fn a_not_ready_node_is_logged_only_at_verbosity_four() {
 
 #[test]
 fn a_refused_resolution_crash_loops_with_upstreams_error() {
-    let (c, t0) = cluster("kindest/node:v1.37.0");
-    put_pod(
-        &c,
-        "ms",
-        json!({"k8s-app": "metrics-server"}),
-        metrics_server_container(&["--kubelet-insecure-tls", "--metric-resolution=5s"]),
-    );
-    for s in 0..=30 {
-        at(&c, t0, s * 1000);
-    }
+    let (c, t0) = with_metrics_server(&["--kubelet-insecure-tls", "--metric-resolution=5s"]);
+    each_second(&c, t0, 0..=30);
     let p = pod(&c, "ms");
     let status = &p["status"]["containerStatuses"][0];
     assert_eq!(
@@ -289,17 +279,9 @@ fn an_apiservice_has_no_endpointslices_until_their_controller_ran() {
 
 #[test]
 fn missing_pod_metrics_are_named_by_namespace_and_name() {
-    let (c, t0) = cluster("kindest/node:v1.37.0");
+    let (c, t0) = with_metrics_server(&[]);
     put_apiservice(&c);
-    put_pod(
-        &c,
-        "ms",
-        json!({"k8s-app": "metrics-server"}),
-        metrics_server_container(&[]),
-    );
-    for s in 0..=31 {
-        at(&c, t0, s * 1000);
-    }
+    each_second(&c, t0, 0..=31);
     let get = |rest: &[&str]| {
         let st = c.lock();
         crate::aggregated::request(
