@@ -253,5 +253,44 @@ mod tests {
         assert_eq!(parse_quantity("24653492Ki", false), Some(24653492 * 1024));
         assert_eq!(parse_quantity("16Gi", false), Some(16 * 1024 * 1024 * 1024));
         assert_eq!(parse_quantity("lots", false), None);
+        // Every suffix a quantity may carry (k8s.io/apimachinery resource.Quantity).
+        assert_eq!(parse_quantity("250000u", true), Some(250));
+        assert_eq!(parse_quantity("1048576", false), Some(1 << 20));
+        assert_eq!(parse_quantity("512Mi", false), Some(512 << 20));
+        assert_eq!(parse_quantity("1Ti", false), Some(1 << 40));
+        assert_eq!(parse_quantity("64k", false), Some(64_000));
+        assert_eq!(parse_quantity("64M", false), Some(64_000_000));
+        assert_eq!(parse_quantity("2G", false), Some(2_000_000_000));
+        assert_eq!(parse_quantity("1Ki", true), None, "not a CPU unit");
+    }
+
+    #[test]
+    fn series_at_its_edges() {
+        let t0: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let point = |secs_before: u64, value| Point {
+            timestamp: t0 - Duration::from_secs(secs_before),
+            value,
+        };
+        let rules = SeriesRules {
+            now: t0,
+            max_age: Duration::from_secs(120),
+            must_be_positive: true,
+            capacity: Some(4000),
+        };
+        // The latest point exactly at the age limit is fresh; a second older is not.
+        assert!(series("cpu/usage_rate", &[point(120, 5)], &rules).is_ok());
+        assert!(
+            matches!(series("cpu/usage_rate", &[point(121, 5)], &rules), Err(Verdict::Wait(m)) if m.contains("old"))
+        );
+        // The first point exactly an hour old is fine; older is not.
+        assert!(series("cpu/usage_rate", &[point(3600, 5), point(10, 5)], &rules).is_ok());
+        assert!(
+            matches!(series("cpu/usage_rate", &[point(3601, 5), point(10, 5)], &rules), Err(Verdict::Wait(m)) if m.contains("over an hour"))
+        );
+        // Exactly at capacity passes; above fails.
+        assert!(series("cpu/usage_rate", &[point(1, 4000)], &rules).is_ok());
+        assert!(
+            matches!(series("cpu/usage_rate", &[point(1, 4001)], &rules), Err(Verdict::Fail(m)) if m.contains("capacity"))
+        );
     }
 }
