@@ -229,6 +229,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hole_exactly_the_bound_passes() {
+        let w = watch(&[(0, true, false), (20, false, false), (55, false, true)]);
+        assert!(
+            switch_verdict(&w, BOUND, "x").is_pass(),
+            "{:?}",
+            switch_verdict(&w, BOUND, "x")
+        );
+    }
+
+    #[test]
+    fn an_open_hole_names_when_the_new_dashboard_last_showed_them() {
+        let w = watch(&[
+            (0, true, false),
+            (10, true, true),
+            (20, false, false),
+            (22, false, false),
+        ]);
+        assert!(
+            matches!(switch_verdict(&w, BOUND, "x"), Verdict::Fail(m) if m.ends_with("dashboard v2.7.0 last showed them at +10s")),
+            "{:?}",
+            switch_verdict(&w, BOUND, "x")
+        );
+    }
+
+    #[test]
     fn a_hole_still_open_at_the_end_fails_however_short() {
         let w = watch(&[(0, true, true), (20, false, false), (22, false, false)]);
         assert!(

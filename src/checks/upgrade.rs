@@ -194,5 +194,17 @@ mod tests {
             matches!(gap_verdict(&old, res), Verdict::Fail(m) if m.contains("a point 25s old"))
         );
         assert!(matches!(gap_verdict(&w(vec![]), res), Verdict::Fail(_)));
+        // A hole exactly the limit (two resolutions, 20 s) passes; a point exactly the
+        // limit old is still fresh.
+        let edge = w(vec![
+            look(0, Some(3), Some(3)),
+            look(10, Some(20), None),
+            look(30, Some(2), Some(2)),
+        ]);
+        assert!(
+            gap_verdict(&edge, res).is_pass(),
+            "{:?}",
+            gap_verdict(&edge, res)
+        );
     }
 }
