@@ -193,9 +193,6 @@ pub fn judge(what: &str, s: &Sample, rules: &SeriesRules, capacity: Option<(i64,
 /// Available, 404 NotFound while metrics-server has no two samples of the object).
 fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
     match answer.status {
-        200..=299 => answer
-            .json()
-            .map_err(|e| Verdict::Fail(format!("{path}: {e}"))),
         503 => Err(Verdict::Wait(format!(
             "{path}: 503 {} (the aggregator cannot serve metrics.k8s.io: see the APIService check)",
             snippet(&answer.body)
@@ -207,6 +204,7 @@ fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
                 .map(|s| s.1)
                 .unwrap_or_else(|| snippet(&answer.body))
         ))),
+        // 2xx JSON, and the API server's own refusals (403 fails at once).
         _ => answer_json(answer, "API server", path),
     }
 }
