@@ -92,22 +92,11 @@ pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &
             .and_then(|p| p["metrics"][field].as_i64())
     };
     let mut passed = Vec::new();
-    for (pod, field, metric, target, what) in [
-        (
-            cpu_pod,
-            "cpuUsage",
-            "cpu/usage_rate",
-            load.cpu_millicores,
-            "cpu",
-        ),
-        (
-            memory_pod,
-            "memoryUsage",
-            "memory/usage",
-            load.memory_mib << 20,
-            "memory",
-        ),
+    for (pod, field, metric, what) in [
+        (cpu_pod, "cpuUsage", "cpu/usage_rate", "cpu"),
+        (memory_pod, "memoryUsage", "memory/usage", "memory"),
     ] {
+        let target = load.target(what);
         let Some(measured) = usage(pod, field) else {
             return Verdict::Wait(format!(
                 "the dashboard shows no {field} for {pod} yet (target {})",
@@ -172,11 +161,7 @@ fn pod_series_path(ns: &str, pod: &str, metric: &str) -> String {
 }
 
 async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'static str) -> Verdict {
-    let (pod, target) = if what == "cpu" {
-        (&load.cpu_pod, load.config.cpu_millicores)
-    } else {
-        (&load.memory_pod, load.config.memory_mib << 20)
-    };
+    let (pod, target) = (load.pod(what), load.config.target(what));
     let points =
         super::heapster::get_points(&ctx, &pod_series_path(&load.namespace, pod, metric)).await;
     // The table shows the latest value seen, fresh or not, beside the target.
@@ -210,14 +195,11 @@ async fn check_pod(ctx: Arc<Ctx>, load: Load, what: &'static str, metric: &'stat
 /// A load pod's `PodMetrics` against its target (metrics-server's own e2e does the same
 /// with its consumers, `test/e2e_test.go@v0.9.0`).
 async fn check_pod_metrics(ctx: Arc<Ctx>, load: Load, what: &'static str) -> Verdict {
-    let (pod, target, metric) = if what == "cpu" {
-        (&load.cpu_pod, load.config.cpu_millicores, "cpu/usage_rate")
+    let (pod, target) = (load.pod(what), load.config.target(what));
+    let metric = if what == "cpu" {
+        "cpu/usage_rate"
     } else {
-        (
-            &load.memory_pod,
-            load.config.memory_mib << 20,
-            "memory/usage",
-        )
+        "memory/usage"
     };
     let path = format!(
         "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods/{pod}",

@@ -46,6 +46,15 @@ impl Default for LoadConfig {
 }
 
 impl LoadConfig {
+    /// The target for `cpu` (millicores) or `memory` (bytes).
+    pub fn target(&self, what: &str) -> i64 {
+        if what == "cpu" {
+            self.cpu_millicores
+        } else {
+            self.memory_mib << 20
+        }
+    }
+
     /// The tolerance for `cpu` or `memory`.
     pub fn tolerance(&self, what: &str) -> f64 {
         if what == "cpu" {
@@ -63,6 +72,17 @@ pub struct Load {
     pub cpu_pod: String,
     pub memory_pod: String,
     pub config: LoadConfig,
+}
+
+impl Load {
+    /// The pod that carries the `cpu` or the `memory` load.
+    pub fn pod(&self, what: &str) -> &str {
+        if what == "cpu" {
+            &self.cpu_pod
+        } else {
+            &self.memory_pod
+        }
+    }
 }
 
 /// A namespace name unique to this run.
