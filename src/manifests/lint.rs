@@ -188,7 +188,6 @@ pub fn lint(manifests: &[Manifest], k8s_version: &str) -> Vec<Finding> {
             });
         }
     }
-    findings.extend(refused_flags(manifests));
     findings
 }
 
@@ -196,7 +195,7 @@ pub fn lint(manifests: &[Manifest], k8s_version: &str) -> Vec<Finding> {
 /// `--metric-resolution` under 10 s or not above `--kubelet-request-timeout` (10 s) by a tenth
 /// (MS@v0.9.0 `cmd/metrics-server/app/options/options.go` `validate`), heapster's
 /// `--metric_resolution` under 5 s (H@v1.5.4 `metrics/heapster.go` `validateFlags`).
-fn refused_flags(manifests: &[Manifest]) -> Vec<Finding> {
+pub fn refused_flags(manifests: &[Manifest]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for m in manifests {
         let containers = m.object["spec"]["template"]["spec"]["containers"]
@@ -205,18 +204,10 @@ fn refused_flags(manifests: &[Manifest]) -> Vec<Finding> {
             .unwrap_or_default();
         for c in containers {
             let image = c["image"].as_str().unwrap_or_default();
-            let args: Vec<String> = ["command", "args"]
-                .iter()
-                .flat_map(|f| c[*f].as_array().cloned().unwrap_or_default())
-                .filter_map(|a| a.as_str().map(str::to_string))
-                .collect();
             let flag = |name: &str| {
-                args.iter().find_map(|a| {
-                    let v = a
-                        .trim_start_matches('-')
-                        .strip_prefix(name)?
-                        .strip_prefix('=')?;
-                    Some((v.to_string(), crate::duration::parse_go(v)))
+                crate::manifests::flag_of(&c, name).map(|v| {
+                    let d = crate::duration::parse_go(&v);
+                    (v, d)
                 })
             };
             let what = format!("{} ({}): {}", m.origin(), m.file.display(), m.describe());
@@ -326,12 +317,12 @@ mod tests {
     #[test]
     fn flags_the_programs_refuse_are_errors() {
         // Under 10 s, then not above the 10 s kubelet timeout by a tenth (options.go).
-        let under = lint(&metrics_server_with("--metric-resolution=5s"), "1.37");
+        let under = refused_flags(&metrics_server_with("--metric-resolution=5s"));
         assert_eq!(under.len(), 1);
         assert_eq!(under[0].severity, Severity::Error);
         assert!(under[0].message.contains("at least 10s"), "{:?}", under[0]);
         assert!(under[0].message.contains("--metric-resolution=5s"));
-        let ten = lint(&metrics_server_with("--metric-resolution=10s"), "1.37");
+        let ten = refused_flags(&metrics_server_with("--metric-resolution=10s"));
         assert!(
             ten[0]
                 .message
@@ -340,19 +331,19 @@ mod tests {
         );
         let tight = "--metric-resolution=15s, --kubelet-request-timeout=14s";
         assert!(
-            lint(&metrics_server_with(tight), "1.37")[0]
+            refused_flags(&metrics_server_with(tight))[0]
                 .message
                 .contains("larger than")
         );
         // The upstream manifest's 15 s, and the binary's 60 s default, start.
-        assert!(lint(&metrics_server_with("--metric-resolution=15s"), "1.37").is_empty());
-        assert!(lint(&metrics_server_with("--cert-dir=/tmp"), "1.37").is_empty());
-        assert!(lint(&metrics_server_with("--metric-resolution=12s"), "1.37").is_empty());
+        assert!(refused_flags(&metrics_server_with("--metric-resolution=15s")).is_empty());
+        assert!(refused_flags(&metrics_server_with("--cert-dir=/tmp")).is_empty());
+        assert!(refused_flags(&metrics_server_with("--metric-resolution=12s")).is_empty());
         let heapster = docs(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: heapster, namespace: kube-system}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: h, image: 'k8s.gcr.io/heapster-amd64:v1.5.4', command: [/heapster, --metric_resolution=4s]}]}}}\n",
         );
         assert!(
-            lint(&heapster, "1.37")[0]
+            refused_flags(&heapster)[0]
                 .message
                 .contains("less than 5 seconds")
         );

@@ -260,15 +260,20 @@ pub fn container_flag(manifests: &[Manifest], deployment: &str, flag: &str) -> O
         .iter()
         .filter(|m| m.kind() == "Deployment" && m.name() == deployment)
         .flat_map(|m| {
-            let containers = m.object["spec"]["template"]["spec"]["containers"]
+            m.object["spec"]["template"]["spec"]["containers"]
                 .as_array()
                 .cloned()
-                .unwrap_or_default();
-            containers.into_iter().flat_map(|c| {
-                ["command", "args"].map(|f| c[f].as_array().cloned().unwrap_or_default())
-            })
+                .unwrap_or_default()
         })
-        .flatten()
+        .find_map(|c| flag_of(&c, flag))
+}
+
+/// The value of a command-line flag (`--name=value`, `-name=value`) in one container's
+/// `command` or `args`.
+pub fn flag_of(container: &Value, flag: &str) -> Option<String> {
+    ["command", "args"]
+        .iter()
+        .flat_map(|f| container[*f].as_array().into_iter().flatten())
         .find_map(|arg| {
             let arg = arg.as_str()?.trim_start_matches('-');
             Some(arg.strip_prefix(flag)?.strip_prefix('=')?.to_string())

@@ -63,7 +63,12 @@ fn lint_dir(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut errors = 0;
+    // Flags a program refuses at start: the same on every version, so said once.
+    let refused = lint::refused_flags(&docs);
+    for f in &refused {
+        say(&format!("error: {}", f.message));
+    }
+    let mut errors = refused.len();
     for version in targets {
         let findings = lint::lint(&docs, version);
         for f in &findings {
