@@ -10,7 +10,8 @@
 //!   the version table), ended by one `report::finish` for every command;
 //! - `kubeclient`: talking to a cluster (client, retries, proxy) and pure decisions over pod
 //!   and Deployment status; `manifests`: reading and linting the stack's manifests;
-//! - `stack`: the two monitoring stacks (heapster, metrics-server) by name;
+//! - `stack`: the two monitoring stacks (heapster, metrics-server) by name; `simulated`:
+//!   what a simulated cluster says about its scenario;
 //! - `versions`, `duration`, `cancel`, `validate`: pins, durations with units, Ctrl-C,
 //!   input refused before anything runs.
 
@@ -22,6 +23,7 @@ pub mod kubeclient;
 pub mod manifests;
 pub mod pipeline;
 pub mod report;
+pub mod simulated;
 pub mod stack;
 pub mod validate;
 pub mod versions;

@@ -28,7 +28,13 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Images already on every node, as if `kind load docker-image` had put them there.
     pub preloaded_images: Vec<String>,
+    /// The named scenario the faults come from, published in the ConfigMap
+    /// `kube-system/kind-sim` so the harness can refuse one that does not act on its stack.
+    pub scenario: Scenario,
 }
+
+/// The ConfigMap in kube-system naming the scenario and the stacks it acts on.
+pub const SCENARIO_CONFIGMAP: &str = "kind-sim";
 
 pub const DEFAULT_NODE_IMAGE: &str = "kindest/node:v1.37.0";
 
@@ -42,6 +48,7 @@ impl SimConfig {
             timing: Timing::fast(),
             faults: Faults::default(),
             preloaded_images: Vec::new(),
+            scenario: Scenario::Healthy,
         }
     }
 
@@ -49,6 +56,7 @@ impl SimConfig {
         let mut config = SimConfig::new(name);
         config.faults = scenario.faults(name);
         config.timing = scenario.timing();
+        config.scenario = scenario;
         if scenario == Scenario::ZeroNodes {
             config.nodes.clear();
         }
@@ -239,6 +247,13 @@ pub(crate) fn bootstrap(st: &mut State, config: &SimConfig, git_version: &str) {
                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
         );
     }
+    // Not a kind object: the simulator's own note of what it plays.
+    st.store.put(
+        Key::new("/configmaps", "kube-system", SCENARIO_CONFIGMAP),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": SCENARIO_CONFIGMAP, "namespace": "kube-system"},
+               "data": {"scenario": config.scenario.name(), "stacks": config.scenario.stacks().join(",")}}),
+    );
     // Image versions of the system pods are illustrative: the node image ships whatever its
     // Kubernetes release pins. They are present on every node without being loaded.
     let coredns = "registry.k8s.io/coredns/coredns:v1.12.1";

@@ -5,8 +5,9 @@ use std::time::Duration;
 /// Faults injected into one simulated cluster. The default is a healthy cluster.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
-    /// Something removes the `heapster` Service as soon as it appears.
-    pub no_heapster_service: bool,
+    /// Something removes the metrics Service (`heapster`, or `metrics-server`) as soon as
+    /// it appears.
+    pub no_metrics_service: bool,
     /// Heapster's model never lists this node (its scrape of that kubelet fails).
     pub node_missing_from_heapster: Option<String>,
     /// Every node and pod series reads 0.
@@ -15,12 +16,12 @@ pub struct Faults {
     pub stale_metrics: bool,
     /// The dashboard's metric client never reaches heapster (connection timeout).
     pub dashboard_never_connects: bool,
-    /// Heapster has node series but none for pods.
+    /// Heapster, or metrics-server, has node metrics but none for pods.
     pub pods_without_metrics: bool,
     /// The first two requests to each API path answer 500, then 429.
     pub transient_api_errors: bool,
-    /// Containers whose image contains this text exit with status 1 at start.
-    pub crash_loop_image: Option<String>,
+    /// Containers whose image contains one of these texts exit with status 1 at start.
+    pub crash_loop_images: Vec<String>,
     /// This node's kubelet stopped posting status: NotReady.
     pub not_ready_node: Option<String>,
     /// Usage reported for resource-consumer pods is this many times what they burn.
@@ -30,9 +31,9 @@ pub struct Faults {
     /// Something strips the `services/proxy` rule from every Role in kube-system as soon
     /// as it appears: the dashboard may not proxy to heapster.
     pub dashboard_without_proxy_rights: bool,
-    /// Images whose name contains this text are on no node and in no registry: never
-    /// loaded into kind, and a pull fails (ErrImagePull, then ImagePullBackOff).
-    pub image_not_loaded: Option<String>,
+    /// Images whose name contains one of these texts are on no node and in no registry:
+    /// never loaded into kind, and a pull fails (ErrImagePull, then ImagePullBackOff).
+    pub images_not_loaded: Vec<String>,
     /// The metrics-server Deployment loses `--kubelet-insecure-tls` as it is applied (as
     /// upstream's `components.yaml` has it): every kubelet scrape fails on x509.
     pub kubelet_tls_verified: bool,
@@ -49,9 +50,10 @@ pub struct Faults {
 impl Faults {
     /// Whether `image` can be loaded onto a node (or pulled) at all.
     pub fn loads(&self, image: &str) -> bool {
-        self.image_not_loaded
-            .as_deref()
-            .is_none_or(|missing| !image.contains(missing))
+        !self
+            .images_not_loaded
+            .iter()
+            .any(|missing| image.contains(missing.as_str()))
     }
 }
 
@@ -161,10 +163,17 @@ impl Timing {
     }
 }
 
+const HEAPSTER: &str = "heapster";
+const METRICS_SERVER: &str = "metrics-server";
+
+fn texts(all: &[&str]) -> Vec<String> {
+    all.iter().map(|t| t.to_string()).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Healthy,
-    NoHeapsterService,
+    NoMetricsService,
     SlowFirstBatch,
     NodeMissingFromHeapster,
     ZeroMetrics,
@@ -188,7 +197,7 @@ pub enum Scenario {
 impl Scenario {
     pub const ALL: &[Scenario] = &[
         Scenario::Healthy,
-        Scenario::NoHeapsterService,
+        Scenario::NoMetricsService,
         Scenario::SlowFirstBatch,
         Scenario::NodeMissingFromHeapster,
         Scenario::ZeroMetrics,
@@ -212,7 +221,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Healthy => "healthy",
-            Scenario::NoHeapsterService => "no-heapster-service",
+            Scenario::NoMetricsService => "no-metrics-service",
             Scenario::SlowFirstBatch => "slow-first-batch",
             Scenario::NodeMissingFromHeapster => "node-missing-from-heapster",
             Scenario::ZeroMetrics => "zero-metrics",
@@ -244,8 +253,11 @@ impl Scenario {
         let mut f = Faults::default();
         match self {
             Scenario::Healthy | Scenario::SlowFirstBatch | Scenario::ZeroNodes => {}
-            Scenario::ImageNotLoaded => f.image_not_loaded = Some("heapster-grafana-amd64".into()),
-            Scenario::NoHeapsterService => f.no_heapster_service = true,
+            // A component beside the metrics pipeline: Grafana, or the dashboard's scraper.
+            Scenario::ImageNotLoaded => {
+                f.images_not_loaded = texts(&["heapster-grafana-amd64", "metrics-scraper"])
+            }
+            Scenario::NoMetricsService => f.no_metrics_service = true,
             Scenario::NodeMissingFromHeapster => f.node_missing_from_heapster = Some(worker2),
             Scenario::ZeroMetrics => f.zero_metrics = true,
             Scenario::StaleMetrics => f.stale_metrics = true,
@@ -253,7 +265,10 @@ impl Scenario {
             Scenario::DashboardWithoutProxyRights => f.dashboard_without_proxy_rights = true,
             Scenario::PodsWithoutMetrics => f.pods_without_metrics = true,
             Scenario::TransientApiErrors => f.transient_api_errors = true,
-            Scenario::CrashLoop => f.crash_loop_image = Some("heapster-amd64".into()),
+            // The program that scrapes the kubelets.
+            Scenario::CrashLoop => {
+                f.crash_loop_images = texts(&["heapster-amd64", "metrics-server/metrics-server"])
+            }
             Scenario::NotReadyNode => f.not_ready_node = Some(worker2),
             Scenario::ConsumerSkewed => f.consumer_skew = Some(10.0),
             Scenario::ConsumerWithoutMetrics => f.consumer_without_metrics = true,
@@ -263,6 +278,28 @@ impl Scenario {
             Scenario::DashboardWithoutScraper => f.no_scraper_service = true,
         }
         f
+    }
+
+    /// The stacks (by `--stack` name) whose programs this scenario's faults act on; on any
+    /// other stack it would change nothing, so the harness refuses the pair.
+    pub fn stacks(self) -> &'static [&'static str] {
+        const BOTH: &[&str] = &[HEAPSTER, METRICS_SERVER];
+        match self {
+            Scenario::SlowFirstBatch
+            | Scenario::NodeMissingFromHeapster
+            | Scenario::StaleMetrics
+            | Scenario::DashboardWithoutProxyRights => &[HEAPSTER],
+            Scenario::InsecureTlsMissing
+            | Scenario::ApiServiceUnavailable
+            | Scenario::ScraperWithoutData
+            | Scenario::DashboardWithoutScraper => &[METRICS_SERVER],
+            _ => BOTH,
+        }
+    }
+
+    /// Whether this scenario acts on the stack called `stack` (`--stack`'s name).
+    pub fn applies_to(self, stack: &str) -> bool {
+        self.stacks().contains(&stack)
     }
 
     pub fn timing(self) -> Timing {

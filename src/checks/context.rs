@@ -17,6 +17,7 @@ use super::diagnose::{self, Cause};
 use super::series::SeriesRules;
 use super::{HEAPSTER, Verdict};
 use crate::kubeclient::{self, Answer, retry};
+use crate::stack::Stack;
 
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
@@ -112,6 +113,36 @@ pub struct Ctx {
     waiting: Mutex<BTreeMap<String, String>>,
 }
 
+/// The Services a check's answer travels through, besides its components' pods.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Needs {
+    /// The dashboard's metric Service (heapster, or the scraper).
+    pub(super) metric_service: bool,
+    /// metrics.k8s.io's provider (the metrics-server Service, on its stack).
+    pub(super) metrics_api: bool,
+}
+
+impl Needs {
+    pub(super) const PODS: Needs = Needs {
+        metric_service: false,
+        metrics_api: false,
+    };
+    pub(super) const METRIC_SERVICE: Needs = Needs {
+        metric_service: true,
+        metrics_api: false,
+    };
+    pub(super) const METRICS_API: Needs = Needs {
+        metric_service: false,
+        metrics_api: true,
+    };
+    /// Metric data through the dashboard's metric Service, whose data on the
+    /// metrics-server stack comes from metrics.k8s.io.
+    pub(super) const METRIC_DATA: Needs = Needs {
+        metric_service: true,
+        metrics_api: true,
+    };
+}
+
 #[derive(Clone, Default)]
 pub(super) struct Snapshot {
     pub(super) nodes: Vec<Node>,
@@ -119,6 +150,9 @@ pub(super) struct Snapshot {
     /// Whether the Service the dashboard's metric client proxies to exists (heapster, or
     /// the scraper); `None` when it could not be read.
     pub(super) metric_service: Option<bool>,
+    /// On the metrics-server stack: whether the Service the aggregator reaches
+    /// metrics-server through exists (`None`: not read, or another stack).
+    pub(super) metrics_api_service: Option<bool>,
 }
 
 impl Snapshot {
@@ -278,24 +312,30 @@ impl Ctx {
             pods.extend(retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items);
         }
         let d = self.config.stack.dashboard();
-        let service_api = Api::<Service>::namespaced(self.client.clone(), d.metric_namespace);
-        let metric_service = match retry(|| service_api.get_opt(d.metric_service)).await {
-            Ok(s) => Some(s.is_some()),
-            Err(_) => None,
+        let exists = |ns: &'static str, name: &'static str| {
+            let api = Api::<Service>::namespaced(self.client.clone(), ns);
+            async move { retry(|| api.get_opt(name)).await.ok().map(|s| s.is_some()) }
+        };
+        let metric_service = exists(d.metric_namespace, d.metric_service).await;
+        let metrics_api_service = match self.config.stack {
+            Stack::MetricsServer => exists("kube-system", super::metrics_api::METRICS_SERVER).await,
+            Stack::Heapster => None,
         };
         let snap = Snapshot {
             nodes,
             pods,
             metric_service,
+            metrics_api_service,
         };
         *cached = Some((Instant::now(), snap.clone()));
         Ok(snap)
     }
 
     /// A cause that makes waiting pointless for a check that needs the pods of
-    /// `components` (and, with `needs_metrics`, a reachable metric service: heapster, or
-    /// the scraper): no nodes, no such Service, or a pod that cannot start.
-    pub(super) async fn blocked(&self, components: &[&str], needs_metrics: bool) -> Option<String> {
+    /// `components` and the Services in `needs`: no nodes, no such Service, or a pod that
+    /// cannot start.
+    pub(super) async fn blocked(&self, components: &[&str], needs: Needs) -> Option<String> {
+        let needs_metrics = needs.metric_service;
         let snap = self.snapshot().await.ok()?;
         if snap.nodes.is_empty() {
             return Some("the cluster has zero nodes".into());
@@ -312,6 +352,12 @@ impl Ctx {
                     "no {svc} service: Service {ns}/{svc} does not exist (the dashboard reaches the scraper through it)"
                 )
             });
+        }
+        if needs.metrics_api && snap.metrics_api_service == Some(false) {
+            let svc = super::metrics_api::METRICS_SERVER;
+            return Some(format!(
+                "no metrics-server service: Service kube-system/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
+            ));
         }
         let metric_service = needs_metrics.then_some(d.metric_service);
         let components: Vec<&str> = components.iter().copied().chain(metric_service).collect();

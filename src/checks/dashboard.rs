@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, LogParams};
 use serde_json::{Value, json};
 
-use super::context::{Ctx, answer_json, api_wait, pod_belongs_to};
+use super::context::{Ctx, Needs, answer_json, api_wait, pod_belongs_to};
 use super::heapster::NO_DATA_BATCH;
 use super::series::{Point, SeriesRules, age, human_value, series};
 use super::{DASHBOARD, DASHBOARD_PROXY, Verdict};
@@ -281,7 +281,7 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
 }
 
 pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_SERVICE).await {
         return Verdict::Fail(cause);
     }
     let snap = match ctx.snapshot().await {
@@ -379,7 +379,7 @@ pub fn session_refused(answer: &Answer) -> bool {
 /// GET a dashboard API path with the session, logging in again once if the session is
 /// refused (expired after 15 minutes, or a restarted dashboard).
 pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_DATA).await {
         return Err(Verdict::Fail(cause));
     }
     let ns = ctx.config.stack.dashboard().namespace;
@@ -416,7 +416,7 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
 /// `integration/{name}/state` needs no login (`integration/handler.go`), so it is read
 /// without a session: it works on clusters without the checks' token too.
 pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], true).await {
+    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_SERVICE).await {
         return Verdict::Fail(cause);
     }
     let d = ctx.config.stack.dashboard();

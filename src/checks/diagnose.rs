@@ -42,6 +42,15 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::Heapster),
     },
     Rule {
+        matches: |t| t.contains("no metrics-server service") || t.contains("ServiceNotFound"),
+        hint: Hint {
+            symptom: "no metrics-server service",
+            cause: "the metrics-server Service is missing, or is in another namespace than kube-system: APIService v1beta1.metrics.k8s.io names it, and the aggregator reaches metrics-server only through it",
+            fix: "create Service `metrics-server` in kube-system (port 443 -> https), as manifests/metrics-server/10-metrics-server.yaml declares it",
+        },
+        stack: Some(Stack::MetricsServer),
+    },
+    Rule {
         matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
         hint: Hint {
             symptom: "ImagePullBackOff / ErrImagePull",
@@ -55,7 +64,7 @@ const RULES: &[Rule] = &[
         hint: Hint {
             symptom: "CrashLoopBackOff",
             cause: "a container of the stack exits soon after it starts, and the kubelet backs off restarting it",
-            fix: "read the container's previous log (kept in the evidence as *.previous.log, or kubectl -n kube-system logs POD --previous): heapster exits 255 on a flag it rejects",
+            fix: "read the container's previous log (kept in the evidence as *.previous.log, or kubectl -n NAMESPACE logs POD --previous): its last lines say why it exits",
         },
         stack: None,
     },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::context::{Ctx, answer_json, api_wait};
+use super::context::{Ctx, Needs, answer_json, api_wait};
 use super::{GRAFANA, NAMESPACE, Verdict};
 use crate::kubeclient::{self, snippet};
 
@@ -47,7 +47,7 @@ pub fn datasource(v: &Value) -> Verdict {
 }
 
 async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[GRAFANA], false).await {
+    if let Some(cause) = ctx.blocked(&[GRAFANA], Needs::PODS).await {
         return Err(Verdict::Fail(cause));
     }
     let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path)

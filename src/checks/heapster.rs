@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::context::{Ctx, NodeRow, answer_json, api_wait, node_name, node_ready};
+use super::context::{Ctx, Needs, NodeRow, answer_json, api_wait, node_name, node_ready};
 use super::nodes::capacity;
 use super::series::{self, Point, SeriesRules};
 use super::{HEAPSTER, METRICS, NAMESPACE, Verdict};
@@ -96,7 +96,7 @@ fn join(names: &[&String]) -> String {
 
 /// GET from heapster's model API; a missing service or a stuck pod fails at once.
 pub(super) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[], true).await {
+    if let Some(cause) = ctx.blocked(&[], Needs::METRIC_SERVICE).await {
         return Err(Verdict::Fail(cause));
     }
     let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path)
@@ -123,7 +123,7 @@ pub(super) async fn get_series(
 }
 
 pub(super) async fn check_health(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[], true).await {
+    if let Some(cause) = ctx.blocked(&[], Needs::METRIC_SERVICE).await {
         return Verdict::Fail(cause);
     }
     match kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, "/healthz").await {

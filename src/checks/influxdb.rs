@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::context::{Ctx, answer_json, api_wait};
+use super::context::{Ctx, Needs, answer_json, api_wait};
 use super::series::age;
 use super::{INFLUXDB, METRICS, NAMESPACE, Verdict};
 use crate::kubeclient::{self, snippet};
@@ -84,7 +84,7 @@ pub fn node_series(
 }
 
 pub(super) async fn query(ctx: &Ctx, query: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[INFLUXDB], true).await {
+    if let Some(cause) = ctx.blocked(&[INFLUXDB], Needs::METRIC_SERVICE).await {
         return Err(Verdict::Fail(cause));
     }
     let encoded: String = form_encode(&[("db", "k8s"), ("q", query)]);

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::Verdict;
-use super::context::{Ctx, answer_json, api_wait};
+use super::context::{Ctx, Needs, answer_json, api_wait};
 use super::nodes::capacity;
 use super::series::{Point, SeriesRules, age, human_value, parse_quantity, series};
 use crate::kubeclient::{self, Answer, snippet};
@@ -210,7 +210,7 @@ fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
 }
 
 async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], false).await {
+    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
         return Err(Verdict::Fail(cause));
     }
     let answer = kubeclient::raw(&ctx.client, http::Method::GET, path, &[], vec![])
@@ -222,7 +222,7 @@ async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
 
 pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
     let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
-    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], false).await {
+    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
         return Verdict::Fail(cause);
     }
     let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &path, &[], vec![]).await {
@@ -246,6 +246,10 @@ const DISCOVERY_ACCEPT: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
 
 pub(super) async fn check_discovery(ctx: Arc<Ctx>) -> Verdict {
+    // The group is Stale in discovery for as long as its APIService cannot be Available.
+    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
+        return Verdict::Fail(cause);
+    }
     let answer = match kubeclient::raw(
         &ctx.client,
         http::Method::GET,
@@ -369,7 +373,7 @@ pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
 /// The scraper's series of a node, for CPU and memory, through the service proxy as the
 /// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
 pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[SCRAPER], true).await {
+    if let Some(cause) = ctx.blocked(&[SCRAPER], Needs::METRIC_DATA).await {
         return Verdict::Fail(cause);
     }
     let ns = ctx.config.stack.dashboard().metric_namespace;

@@ -8,7 +8,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 
 use super::Verdict;
-use super::context::{Ctx, api_wait, node_name, node_ready};
+use super::context::{Ctx, Needs, api_wait, node_name, node_ready};
 use super::series::parse_quantity;
 use crate::kubeclient::{retry, status};
 
@@ -93,7 +93,7 @@ pub(super) async fn check_workload(
     namespace: &'static str,
     name: &'static str,
 ) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[name], false).await {
+    if let Some(cause) = ctx.blocked(&[name], Needs::PODS).await {
         return Verdict::Fail(cause);
     }
     let api = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);

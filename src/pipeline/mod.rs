@@ -263,6 +263,11 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         return Ok(RunResult::default());
     }
     let client = phases::connect(run, &kubeconfig)?;
+    let in_play: Vec<_> = std::iter::once(run.opts.checks.stack)
+        .chain(prepared.old_docs.is_some().then_some(prepared.old_stack))
+        .collect();
+    run.rt
+        .block_on(crate::simulated::refuse_foreign_scenario(&client, &in_play))?;
     let mut before = upgrade::Before::default();
     let mut monitor = None;
     if let Some(old) = &prepared.old_docs {

@@ -24,6 +24,8 @@ const SWITCH_GAP: &str = "upgrade::no_gap_in_dashboard_node_metrics";
 
 /// For states that can heal (the faults here never do): how long they are given.
 const SHORT: Duration = Duration::from_secs(4);
+/// Long enough that reaching it would mean the harness waited instead of failing fast.
+const LONG: Duration = Duration::from_secs(120);
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
     let g = Group::new(rt, "metrics_server");
@@ -36,6 +38,18 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial(
             "scenario::dashboard_without_scraper",
             dashboard_without_scraper,
+        ),
+        g.trial("scenario::crash_loop", crash_loop),
+        g.trial("scenario::image_not_loaded", image_not_loaded),
+        g.trial("scenario::no_metrics_service", no_metrics_service),
+        g.trial("scenario::pods_without_metrics", pods_without_metrics),
+        g.trial(
+            "scenario::dashboard_never_connects",
+            dashboard_never_connects,
+        ),
+        g.trial(
+            "scenario::a_heapster_scenario_is_refused",
+            heapster_scenario_refused,
         ),
         g.trial(
             "upgrade_from_heapster::keeps_node_metrics_on_screen",
@@ -262,6 +276,130 @@ fn dashboard_without_scraper(rt: &tokio::runtime::Runtime) -> TestResult {
         &["dashboard-metrics-scraper"],
     )
     .map(drop)
+}
+
+/// metrics-server exits at start: the rollout stops on the crash loop with its log, long
+/// before its deadline.
+fn crash_loop(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::CrashLoop), |o| {
+        on_stack(o);
+        o.timeout = LONG;
+    });
+    let error = result.error.clone().unwrap_or_default();
+    ensure!(
+        result.exit == 1
+            && error.contains("CrashLoopBackOff")
+            && error.contains("metrics-server")
+            && error.contains("exiting with status 1"),
+        "exit {}: {error}",
+        result.exit
+    );
+    Ok(())
+}
+
+/// The scraper's image is in no registry: `e2e` cannot prepare it (exit 2), naming it.
+fn image_not_loaded(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::ImageNotLoaded), on_stack);
+    super::pipeline::expect_harness_error(&result, &["kubernetesui/metrics-scraper:v1.0.8"])
+}
+
+/// Without the metrics-server Service the APIService can never become Available: its
+/// checks fail at once on the Service read, not at the deadline.
+fn no_metrics_service(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::NoMetricsService), |o| {
+        on_stack(o);
+        o.checks.timeout = LONG;
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    // Every failure is certain: none waits for the deadline.
+    let waited: Vec<&str> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.message.starts_with("still failing after"))
+        .map(|o| o.name.as_str())
+        .collect();
+    ensure!(waited.is_empty(), "waited for the deadline: {waited:?}");
+    // The Deployment and the dashboard's own client (the scraper) are fine.
+    for name in ["workloads::metrics-server", "dashboard::log"] {
+        let o = outcome(&result.outcomes, name);
+        ensure!(o.passed, "{name}: {o:?}");
+    }
+    for name in [
+        "metrics_server::apiservice",
+        "metrics_server::node_metrics::e2e-worker",
+    ] {
+        let o = outcome(&result.outcomes, name);
+        ensure!(
+            !o.passed
+                && o.message.contains("no metrics-server service")
+                && !o.message.starts_with("still failing after"),
+            "{name}: {o:?}"
+        );
+        ensure!(
+            o.causes
+                .iter()
+                .any(|c| c.hint.fix.contains("Service `metrics-server`")),
+            "{name}: the cause and fix are named: {:?}",
+            o.causes
+        );
+    }
+    Ok(())
+}
+
+fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::PodsWithoutMetrics), |o| {
+        on_stack(o);
+        o.checks.timeout = SHORT;
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let pods: Vec<&Outcome> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.name.starts_with("metrics_server::pod_metrics::"))
+        .collect();
+    ensure!(!pods.is_empty(), "pods are checked");
+    for o in pods {
+        ensure!(!o.passed && o.message.contains("not found"), "{o:?}");
+    }
+    ensure!(
+        outcome(&result.outcomes, "metrics_server::node_metrics::e2e-worker").passed,
+        "node metrics are fine"
+    );
+    Ok(())
+}
+
+fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = red(
+        rt,
+        Scenario::DashboardNeverConnects,
+        "dashboard::log",
+        &["dial tcp 10.96.0.1:443: i/o timeout", "kube-proxy"],
+    )?;
+    ensure!(
+        outcome(&outcomes, "metrics_server::apiservice").passed,
+        "metrics-server itself is fine"
+    );
+    Ok(())
+}
+
+/// A fault that only acts on heapster's programs would leave this stack green for
+/// nothing: refused before any check, naming the stack it applies to.
+fn heapster_scenario_refused(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::StaleMetrics), on_stack);
+    super::pipeline::expect_harness_error(
+        &result,
+        &[
+            "`stale-metrics`",
+            "only on the heapster stack",
+            "--stack heapster",
+        ],
+    )?;
+    ensure!(
+        result.outcomes.is_empty(),
+        "no check ran: {:?}",
+        result.outcomes
+    );
+    Ok(())
 }
 
 /// `--stack metrics-server --upgrade-from heapster`, the cluster kept so that what was

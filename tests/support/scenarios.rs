@@ -177,7 +177,7 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn no_heapster_service(rt: &tokio::runtime::Runtime) -> TestResult {
-    let outcomes = run(rt, Scenario::NoHeapsterService, LONG)?;
+    let outcomes = run(rt, Scenario::NoMetricsService, LONG)?;
     expect_fast_fail(&outcomes, "heapster::health", "no heapster service")?;
     expect_fast_fail(&outcomes, "dashboard::log", "no heapster service")?;
     expect_fast_fail(&outcomes, "heapster::nodes", "no heapster service")?;

@@ -30,6 +30,10 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         .block_on(client.apiserver_version())
         .map(|v| v.git_version)
         .unwrap_or_else(|_| "unknown".into());
+    rt.block_on(heapster_e2e::simulated::refuse_foreign_scenario(
+        &client,
+        &[args.stack.stack],
+    ))?;
     let config = CheckConfig {
         expected_nodes: args.nodes,
         max_age: args.max_age,

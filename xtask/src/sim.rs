@@ -10,6 +10,14 @@ use crate::cli::SimArgs;
 pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     let scenario = args.scenario;
     let stack = args.stack.stack;
+    if !scenario.applies_to(stack.name()) {
+        anyhow::bail!(
+            "scenario `{}` acts only on the {} stack, not on {stack}: it would change nothing; pass --stack {}",
+            scenario.name(),
+            scenario.stacks().join(" and "),
+            scenario.stacks().join(" or --stack ")
+        );
+    }
     let docs = manifests::load_dir(&stack.manifests(&crate::cli::workspace_root()))?;
     let images = manifests::images(&docs);
     let dir = std::env::temp_dir().join(format!("heapster-e2e-sim-{}", std::process::id()));

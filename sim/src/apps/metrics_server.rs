@@ -219,6 +219,14 @@ impl MetricsServer {
         now: Timestamp,
     ) -> Option<Value> {
         let (prev, last) = self.last_two(st, now)?;
+        // The faults: the kubelets' /metrics/resource lacks these pods' containers, so
+        // storage has nothing for them (as for a pod it never saw).
+        let faults = &cluster.config.faults;
+        if faults.pods_without_metrics
+            || (faults.consumer_without_metrics && crate::apps::measured::is_consumer(pod))
+        {
+            return None;
+        }
         let started = pod_started(st, pod)?;
         if !pod_is_running(pod) {
             return None;

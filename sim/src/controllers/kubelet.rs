@@ -256,9 +256,9 @@ fn exit_of(cluster: &Cluster, container: &Value, now: Timestamp) -> Option<(i64,
     if cluster
         .config
         .faults
-        .crash_loop_image
-        .as_deref()
-        .is_some_and(|x| image.contains(x))
+        .crash_loop_images
+        .iter()
+        .any(|x| image.contains(x.as_str()))
     {
         return Some((
             1,

@@ -105,7 +105,8 @@ fn metrics_server_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
 fn meddle(cluster: &Cluster, st: &mut State) {
     let faults = &cluster.config.faults;
     for (deleting, service) in [
-        (faults.no_heapster_service, "heapster"),
+        (faults.no_metrics_service, "heapster"),
+        (faults.no_metrics_service, "metrics-server"),
         (faults.no_scraper_service, "dashboard-metrics-scraper"),
     ] {
         if !deleting {

@@ -33,7 +33,7 @@ fn check_is_read_only_and_passes_on_a_healthy_cluster() {
 #[test]
 fn check_filters_and_exit_codes_follow_the_failing_checks() {
     let rt = rt();
-    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::NoHeapsterService, true);
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::NoMetricsService, true);
     let out = check(&kubeconfig, &["--", "heapster::health", "--exact"]);
     let all = text(&out);
     assert_eq!(
@@ -57,6 +57,23 @@ fn check_filters_and_exit_codes_follow_the_failing_checks() {
     );
 }
 
+/// A simulated cluster playing a scenario of the other stack is refused (exit 2) before
+/// any check: it would be green for nothing.
+#[test]
+fn check_refuses_a_scenario_of_the_other_stack() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::InsecureTlsMissing, false);
+    let out = check(&kubeconfig, &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("scenario `insecure-tls-missing`")
+            && all.contains("pass --stack metrics-server")
+            && !all.contains("nodes::count"),
+        "{all}"
+    );
+}
+
 #[test]
 fn a_saved_report_shows_what_changed_state_later() {
     let rt = rt();
@@ -65,7 +82,7 @@ fn a_saved_report_shows_what_changed_state_later() {
     let (_healthy, _d1, healthy_kc) = sim(&rt, Scenario::Healthy, true);
     let out = check(&healthy_kc, &["--report", report.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (_broken, _d2, broken_kc) = sim(&rt, Scenario::NoHeapsterService, true);
+    let (_broken, _d2, broken_kc) = sim(&rt, Scenario::NoMetricsService, true);
     let out = check(&broken_kc, &["--compare", report.to_str().expect("utf-8")]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
@@ -287,7 +304,7 @@ fn a_waiting_check_says_what_it_waits_for() {
 #[test]
 fn check_annotates_and_summarises_under_github_actions() {
     let rt = rt();
-    let (_handle, dir, kubeconfig) = sim(&rt, Scenario::NoHeapsterService, true);
+    let (_handle, dir, kubeconfig) = sim(&rt, Scenario::NoMetricsService, true);
     let summary = dir.path().join("summary.md");
     let out = check_cmd(&kubeconfig, &["--timeout", "5s"])
         .env("GITHUB_ACTIONS", "true")

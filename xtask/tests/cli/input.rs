@@ -158,6 +158,17 @@ fn bad_values_are_refused_before_anything_runs() {
         &["sim", "--scenario", "nope"],
         "dashboard-without-proxy-rights",
     );
+    // A scenario whose faults act on the other stack's programs would change nothing.
+    refused(
+        &[
+            "sim",
+            "--stack",
+            "metrics-server",
+            "--scenario",
+            "stale-metrics",
+        ],
+        "acts only on the heapster stack, not on metrics-server: it would change nothing; pass --stack heapster",
+    );
 }
 
 #[test]
