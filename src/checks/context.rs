@@ -318,7 +318,7 @@ impl Ctx {
         };
         let metric_service = exists(d.metric_namespace, d.metric_service).await;
         let metrics_api_service = match self.config.stack {
-            Stack::MetricsServer => exists("kube-system", super::metrics_api::METRICS_SERVER).await,
+            Stack::MetricsServer => exists("kube-system", super::METRICS_SERVER).await,
             Stack::Heapster => None,
         };
         let snap = Snapshot {
@@ -354,7 +354,7 @@ impl Ctx {
             });
         }
         if needs.metrics_api && snap.metrics_api_service == Some(false) {
-            let svc = super::metrics_api::METRICS_SERVER;
+            let svc = super::METRICS_SERVER;
             return Some(format!(
                 "no metrics-server service: Service kube-system/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
             ));

@@ -17,8 +17,7 @@ use super::series::{Point, SeriesRules, age, human_value, parse_quantity, series
 use crate::kubeclient::{self, Answer, snippet};
 
 pub const APISERVICE: &str = "v1beta1.metrics.k8s.io";
-pub const METRICS_SERVER: &str = "metrics-server";
-pub const SCRAPER: &str = "dashboard-metrics-scraper";
+pub use super::{METRICS_SERVER, SCRAPER};
 /// A window longer than this is no sample pair metrics-server would keep.
 const MAX_WINDOW: Duration = Duration::from_secs(300);
 

@@ -7,7 +7,7 @@
 //! and v2), `metrics_api` (metrics-server and its scraper), `ground_truth`, `upgrade` (a
 //! rollout within the heapster stack) and `switch` (the dashboards through a move across
 //! stacks); shared: `context` (what every check reads), `series` (the rules of a fresh
-//! series), `diagnose` (known causes of failures).
+//! series), `diagnose` (known causes of failures), `patience` (how long each may wait).
 
 pub mod context;
 pub mod dashboard;
@@ -18,6 +18,7 @@ pub mod heapster;
 pub mod influxdb;
 pub mod metrics_api;
 pub mod nodes;
+pub mod patience;
 mod plan;
 pub mod run;
 pub mod series;
@@ -38,6 +39,10 @@ pub use run::Outcome;
 pub const NAMESPACE: &str = "kube-system";
 
 pub const HEAPSTER: &str = "heapster";
+
+pub const METRICS_SERVER: &str = "metrics-server";
+
+pub const SCRAPER: &str = "dashboard-metrics-scraper";
 
 pub const INFLUXDB: &str = "monitoring-influxdb";
 
@@ -81,6 +86,9 @@ pub struct Check {
     pub probe: Probe,
     /// Not run, with the reason (a missing prerequisite).
     pub ignored: Option<String>,
+    /// How long it may wait for a state that can heal, and why (`patience`); `None`:
+    /// until the run's deadline.
+    pub patience: Option<(std::time::Duration, String)>,
 }
 
 fn check<F, Fut>(name: impl Into<String>, f: F) -> Check
@@ -92,6 +100,7 @@ where
         name: name.into(),
         probe: Arc::new(move |ctx| f(ctx).boxed()),
         ignored: None,
+        patience: None,
     }
 }
 

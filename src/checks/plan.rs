@@ -9,7 +9,9 @@ use super::context::{Ctx, node_name, node_ready};
 use super::{
     Check, NoStack, check, dashboard, grafana, ground_truth, heapster, influxdb, metrics_api, nodes,
 };
+use super::patience::Clocks;
 use crate::kubeclient::retry;
+use crate::manifests::Manifest;
 use crate::stack::Stack;
 
 /// The stack's Deployments present in the cluster (`namespace`, `name`); none is an error
@@ -112,8 +114,37 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     if let Some(load) = ctx.load.clone() {
         checks.extend(ground_truth::checks(&load, stack));
     }
+    let clocks = Clocks::of(&live_deployments(&ctx.client, stack).await?);
+    for c in &mut checks {
+        c.patience = Some(clocks.patience(&c.name, stack));
+    }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(checks)
+}
+
+/// The stack's Deployments as they run (their flags and probes set the checks' patience),
+/// in the shape the manifests are read in.
+async fn live_deployments(client: &kube::Client, stack: Stack) -> anyhow::Result<Vec<Manifest>> {
+    let mut all = Vec::new();
+    let lp = ListParams::default();
+    for ns in stack.namespaces() {
+        let api = Api::<Deployment>::namespaced(client.clone(), ns);
+        let list = match retry(|| api.list(&lp)).await {
+            Ok(list) => list.items,
+            Err(kube::Error::Api(e)) if e.code == 404 => vec![],
+            Err(e) => return Err(e.into()),
+        };
+        for d in list {
+            let mut object = serde_json::to_value(&d)?;
+            object["kind"] = "Deployment".into();
+            all.push(Manifest {
+                file: format!("live Deployment {ns}").into(),
+                index: all.len(),
+                object,
+            });
+        }
+    }
+    Ok(all)
 }
 
 fn heapster_checks(cluster: &Cluster) -> Vec<Check> {

@@ -66,9 +66,41 @@ enum Stop {
     Interrupted(String),
 }
 
+/// When a check stops waiting: the run's deadline, or sooner its own patience.
+#[derive(Debug, Clone)]
+pub struct Until {
+    pub deadline: Instant,
+    /// What the failure message says it waited: `--timeout`, or the patience and why.
+    pub waited: String,
+}
+
+impl Until {
+    /// The sooner of the run's `deadline` (which `timeout` after the checks' start is) and
+    /// `patience` from `now`.
+    pub fn of(
+        now: Instant,
+        deadline: Instant,
+        timeout: Duration,
+        patience: Option<&(Duration, String)>,
+    ) -> Until {
+        let fmt = crate::duration::format;
+        match patience {
+            Some((wait, why)) if now + *wait < deadline => Until {
+                deadline: now + *wait,
+                waited: format!("{} ({why})", fmt(*wait)),
+            },
+            _ => Until {
+                deadline,
+                waited: fmt(timeout),
+            },
+        }
+    }
+}
+
 /// Look again until a definite answer or the deadline. The last reason for waiting is
-/// kept in the context, for the "still waiting" line.
-async fn poll(ctx: &Arc<Ctx>, name: &str, probe: Probe, deadline: Instant) -> Result<String, Stop> {
+/// kept in the context, for the "still waiting" line, with when the check gives up.
+async fn poll(ctx: &Arc<Ctx>, name: &str, probe: Probe, until: &Until) -> Result<String, Stop> {
+    let deadline = until.deadline;
     let result = loop {
         match probe(ctx.clone()).await {
             Verdict::Pass(m) => break Ok(m),
@@ -76,11 +108,18 @@ async fn poll(ctx: &Arc<Ctx>, name: &str, probe: Probe, deadline: Instant) -> Re
             Verdict::Wait(reason) if Instant::now() >= deadline => {
                 break Err(Stop::Failed(format!(
                     "still failing after {}: {reason}",
-                    crate::duration::format(ctx.config.timeout)
+                    until.waited
                 )));
             }
             Verdict::Wait(reason) => {
-                ctx.waiting(name, Some(&reason));
+                let left = deadline.saturating_duration_since(Instant::now());
+                ctx.waiting(
+                    name,
+                    Some(&format!(
+                        "{reason} (gives up in {})",
+                        crate::duration::format(Duration::from_secs(left.as_secs()))
+                    )),
+                );
                 let next = (Instant::now() + ctx.config.poll).min(deadline);
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => {}
@@ -93,10 +132,18 @@ async fn poll(ctx: &Arc<Ctx>, name: &str, probe: Probe, deadline: Instant) -> Re
     result
 }
 
-/// Run one check to its outcome; a failure comes with its known causes.
-pub async fn run_check(ctx: Arc<Ctx>, name: String, probe: Probe, deadline: Instant) -> Outcome {
+/// Run one check to its outcome, waiting at most its patience within `deadline`; a
+/// failure comes with its known causes.
+pub async fn run_check(
+    ctx: Arc<Ctx>,
+    name: String,
+    probe: Probe,
+    deadline: Instant,
+    patience: Option<(Duration, String)>,
+) -> Outcome {
     let start = Instant::now();
-    let mut outcome = match poll(&ctx, &name, probe, deadline).await {
+    let until = Until::of(start, deadline, ctx.config.timeout, patience.as_ref());
+    let mut outcome = match poll(&ctx, &name, probe, &until).await {
         Ok(m) => Outcome::checked(name, true, m),
         Err(Stop::Failed(m)) => {
             let causes = ctx.explain(&m).await;
@@ -128,7 +175,7 @@ pub async fn run_all(ctx: Arc<Ctx>, checks: Vec<Check>) -> Vec<Outcome> {
         async move {
             match ignored(&c) {
                 Some(o) => o,
-                None => run_check(ctx, c.name, c.probe, deadline).await,
+                None => run_check(ctx, c.name, c.probe, deadline, c.patience).await,
             }
         }
     });
@@ -153,15 +200,16 @@ pub fn trials(
                 record.lock().expect("outcomes lock").push(o);
             }
             let is_ignored = c.ignored.is_some();
-            let (rt, ctx, probe, record, name) = (
+            let (rt, ctx, probe, record, name, patience) = (
                 rt.clone(),
                 ctx.clone(),
                 c.probe.clone(),
                 record.clone(),
                 c.name.clone(),
+                c.patience.clone(),
             );
             Trial::ignorable_test(format!("{prefix}{}", c.name), move || {
-                let outcome = rt.block_on(run_check(ctx, name, probe, deadline));
+                let outcome = rt.block_on(run_check(ctx, name, probe, deadline, patience));
                 let result = if outcome.passed {
                     Ok(Completion::Completed)
                 } else if outcome.interrupted {
@@ -192,3 +240,27 @@ pub fn exit_code(outcomes: &[Outcome]) -> i32 {
 /// a second's delay at most; one request per waiting check per second is no load for an
 /// API server.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_gives_up_at_its_patience_or_the_deadline_whichever_is_sooner() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(300);
+        let deadline = now + timeout;
+        let patience = (Duration::from_secs(22), "2 × x (6s) + 10s".to_string());
+        let soon = Until::of(now, deadline, timeout, Some(&patience));
+        assert_eq!(soon.deadline, now + Duration::from_secs(22));
+        assert_eq!(soon.waited, "22s (2 × x (6s) + 10s)");
+        // Patience beyond the deadline: the deadline, named by --timeout.
+        let late = Until::of(now, now + Duration::from_secs(5), timeout, Some(&patience));
+        assert_eq!(late.deadline, now + Duration::from_secs(5));
+        assert_eq!(late.waited, "5m");
+        let equal = Until::of(now, now + Duration::from_secs(22), timeout, Some(&patience));
+        assert_eq!(equal.waited, "5m");
+        let none = Until::of(now, deadline, timeout, None);
+        assert_eq!(none.deadline, deadline);
+    }
+}

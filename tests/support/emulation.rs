@@ -397,6 +397,7 @@ fn expiry_renewed(rt: &tokio::runtime::Runtime, which: Stack, status: u16) -> Te
                 name: "dashboard::node_metrics".into(),
                 probe,
                 ignored: None,
+                patience: None,
             }],
         ))
     };

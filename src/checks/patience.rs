@@ -1,0 +1,223 @@
+//! How long a check may wait for a state that can still heal: not one blanket deadline,
+//! but a small multiple of the upstream timers its answer depends on, read from the stack's
+//! Deployments (the applied manifests, or the live objects in `check`). The checks start
+//! once the conditions they depend on hold (the rollout, or `check`'s settle, waited for
+//! every Deployment to be available), so within two of the slowest of those periods and
+//! 10 s more a state that will heal has healed; past that, the check fails with its last
+//! reason. `--timeout` stays the outer bound. Pure: Deployments in, durations out.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::manifests::{Manifest, container_flag};
+use crate::stack::Stack;
+
+/// Headroom beyond two periods: requests, the poll interval, a controller's pass.
+pub const SLACK: Duration = Duration::from_secs(10);
+
+/// The upstream timers of a stack, with upstream's defaults where a flag is unset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clocks {
+    /// heapster `--metric_resolution` (60 s: H@v1.5.4 `metrics/options/options.go`).
+    pub heapster_resolution: Duration,
+    /// The dashboard's `--metric-client-check-period` in seconds (30: dashboard v1.10.1
+    /// and v2.7.0 `args`).
+    pub dashboard_check_period: Duration,
+    /// metrics-server `--metric-resolution` (60 s: MS@v0.9.0 `options.go`).
+    pub metrics_server_resolution: Duration,
+    /// The scraper's `--metric-resolution` (1 m: dashboard-metrics-scraper@v1.0.8).
+    pub scraper_resolution: Duration,
+    /// The slowest readiness probe's `initialDelaySeconds` or `periodSeconds` among the
+    /// stack's containers (API defaults: 0 and 10 s).
+    pub readiness: Duration,
+    /// kube-controller-manager's `--node-monitor-grace-period`: 50 s since Kubernetes 1.32
+    /// (kubernetes/kubernetes#121793, #127352); the pinned versions are 1.34 and later.
+    pub node_monitor_grace: Duration,
+}
+
+impl Clocks {
+    /// The timers of the Deployments in `deployments` (manifests, or live objects).
+    pub fn of(deployments: &[Manifest]) -> Clocks {
+        let flag = |deployment: &str, name: &str| container_flag(deployments, deployment, name);
+        let go = |deployment: &str, name: &str, default: u64| {
+            flag(deployment, name)
+                .and_then(|d| crate::duration::parse_go(&d))
+                .unwrap_or(Duration::from_secs(default))
+        };
+        Clocks {
+            heapster_resolution: go(super::HEAPSTER, "metric_resolution", 60),
+            dashboard_check_period: flag(super::DASHBOARD, "metric-client-check-period")
+                .and_then(|s| s.parse().ok())
+                .map_or(Duration::from_secs(30), Duration::from_secs),
+            metrics_server_resolution: go(super::METRICS_SERVER, "metric-resolution", 60),
+            scraper_resolution: go(super::SCRAPER, "metric-resolution", 60),
+            readiness: readiness(deployments),
+            node_monitor_grace: Duration::from_secs(50),
+        }
+    }
+
+    /// The periods a check's answer depends on, by its name, each with what it is.
+    fn periods(&self, check: &str, stack: Stack) -> Vec<(Duration, &'static str)> {
+        let check = check.strip_prefix("before::").unwrap_or(check);
+        let heapster = (self.heapster_resolution, "heapster's --metric_resolution");
+        let ms = (
+            self.metrics_server_resolution,
+            "metrics-server's --metric-resolution",
+        );
+        let scraper = (self.scraper_resolution, "the scraper's --metric-resolution");
+        let dashboard = (
+            self.dashboard_check_period,
+            "the dashboard's --metric-client-check-period",
+        );
+        let readiness = (self.readiness, "the slowest readiness probe");
+        // Where the stack's metric data comes from, as the dashboard reads it.
+        let data = match stack {
+            Stack::Heapster => vec![heapster],
+            Stack::MetricsServer => vec![ms, scraper],
+        };
+        let component = check.split("::").next().unwrap_or_default();
+        match component {
+            "nodes" if check == "nodes::count" => vec![],
+            "nodes" => vec![(
+                self.node_monitor_grace,
+                "the node monitor's grace period",
+            )],
+            "workloads" => vec![readiness],
+            "heapster" | "influxdb" | "grafana" => vec![heapster],
+            "metrics_server" => vec![ms, readiness],
+            "scraper" => vec![ms, scraper],
+            "dashboard"
+                if check.ends_with("_state") || check == "dashboard::log" =>
+            {
+                match stack {
+                    Stack::Heapster => vec![dashboard, heapster],
+                    Stack::MetricsServer => vec![dashboard],
+                }
+            }
+            _ => {
+                let mut all = data;
+                if component == "dashboard" {
+                    all.push(dashboard);
+                }
+                all
+            }
+        }
+    }
+
+    /// How long `check` may wait after the checks start, and why: two of its slowest
+    /// period and `SLACK`.
+    pub fn patience(&self, check: &str, stack: Stack) -> (Duration, String) {
+        let format = crate::duration::format;
+        match self
+            .periods(check, stack)
+            .into_iter()
+            .max_by_key(|(d, _)| *d)
+        {
+            Some((period, what)) => (
+                period * 2 + SLACK,
+                format!(
+                    "2 × {what} ({}) + {}",
+                    format(period),
+                    format(SLACK)
+                ),
+            ),
+            None => (SLACK, format!("nothing to wait for but {}", format(SLACK))),
+        }
+    }
+}
+
+/// The slowest readiness timer of any container: its probe's first run
+/// (`initialDelaySeconds`) or its period, with the API defaults (K `SetDefaults_Probe`).
+fn readiness(deployments: &[Manifest]) -> Duration {
+    deployments
+        .iter()
+        .filter(|m| m.kind() == "Deployment")
+        .flat_map(|m| {
+            m.object["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|c| probe_timer(&c["readinessProbe"]))
+        .max()
+        .unwrap_or_default()
+}
+
+fn probe_timer(probe: &Value) -> Option<Duration> {
+    if !probe.is_object() {
+        return None;
+    }
+    let initial = probe["initialDelaySeconds"].as_u64().unwrap_or(0);
+    let period = probe["periodSeconds"].as_u64().unwrap_or(10);
+    Some(Duration::from_secs(initial.max(period)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(dir: &str) -> Vec<Manifest> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate::manifests::load_dir(&root.join(dir)).expect("manifests")
+    }
+
+    #[test]
+    fn the_shipped_manifests_set_the_clocks() {
+        let heapster = Clocks::of(&docs("manifests"));
+        assert_eq!(heapster.heapster_resolution, Duration::from_secs(6));
+        assert_eq!(heapster.dashboard_check_period, Duration::from_secs(5));
+        assert_eq!(heapster.readiness, Duration::from_secs(2));
+        let ms = Clocks::of(&docs("manifests/metrics-server"));
+        assert_eq!(ms.metrics_server_resolution, Duration::from_secs(15));
+        assert_eq!(ms.scraper_resolution, Duration::from_secs(15));
+        // metrics-server's probe: first run at 20 s, then every 10 s.
+        assert_eq!(ms.readiness, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn unset_flags_take_upstreams_defaults() {
+        let c = Clocks::of(&[]);
+        assert_eq!(c.heapster_resolution, Duration::from_secs(60));
+        assert_eq!(c.dashboard_check_period, Duration::from_secs(30));
+        assert_eq!(c.metrics_server_resolution, Duration::from_secs(60));
+        assert_eq!(c.scraper_resolution, Duration::from_secs(60));
+        assert_eq!(c.readiness, Duration::ZERO);
+        let defaults = probe_timer(&serde_json::json!({"httpGet": {"path": "/"}}));
+        assert_eq!(defaults, Some(Duration::from_secs(10)));
+        assert_eq!(probe_timer(&Value::Null), None);
+    }
+
+    #[test]
+    fn each_check_waits_two_of_its_slowest_periods_and_the_slack() {
+        let c = Clocks {
+            heapster_resolution: Duration::from_secs(6),
+            dashboard_check_period: Duration::from_secs(5),
+            metrics_server_resolution: Duration::from_secs(15),
+            scraper_resolution: Duration::from_secs(20),
+            readiness: Duration::from_secs(25),
+            node_monitor_grace: Duration::from_secs(50),
+        };
+        let secs = |check: &str, stack| c.patience(check, stack).0.as_secs();
+        use Stack::{Heapster as H, MetricsServer as M};
+        assert_eq!(secs("heapster::node_metrics::n", H), 22);
+        assert_eq!(secs("influxdb::node_series", H), 22);
+        assert_eq!(secs("before::heapster::nodes", H), 22);
+        assert_eq!(secs("nodes::ready::n", H), 110);
+        assert_eq!(secs("nodes::count", H), 10);
+        assert_eq!(secs("workloads::heapster", H), 60);
+        assert_eq!(secs("metrics_server::apiservice", M), 60);
+        assert_eq!(secs("metrics_server::pod_metrics::p", M), 60);
+        assert_eq!(secs("scraper::node_series::n", M), 50);
+        // The dashboard's own client: its check period, and heapster behind it.
+        assert_eq!(secs("dashboard::log", H), 22);
+        assert_eq!(secs("dashboard::sidecar_state", M), 20);
+        // Its metric lists: the data's periods too.
+        assert_eq!(secs("dashboard::node_metrics", M), 50);
+        assert_eq!(secs("dashboard::pod_metrics", H), 22);
+        assert_eq!(secs("ground_truth::cpu", M), 50);
+        assert_eq!(secs("ground_truth::influxdb", H), 22);
+        let (_, why) = c.patience("scraper::node_series::n", M);
+        assert_eq!(why, "2 × the scraper's --metric-resolution (20s) + 10s");
+    }
+}
