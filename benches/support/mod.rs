@@ -36,6 +36,30 @@ pub fn e2e(
     timing: Timing,
     adjust: impl FnOnce(&mut Options),
 ) -> (RunResult, Report) {
+    let (result, report) = e2e_on(rt, name, timing, kind_sim::Scenario::Healthy, |o| {
+        o.timeout = Duration::from_secs(120);
+        o.checks.timeout = Duration::from_secs(120);
+        adjust(o);
+    });
+    assert_eq!(
+        result.exit,
+        0,
+        "benchmark run failed: {:?}\n{}",
+        result.error,
+        report.lines().join("\n")
+    );
+    (result, report)
+}
+
+/// One `e2e` run on clusters playing `scenario`, with the harness's default timeouts
+/// unless `adjust` sets them; whatever its exit.
+pub fn e2e_on(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    timing: Timing,
+    scenario: kind_sim::Scenario,
+    adjust: impl FnOnce(&mut Options),
+) -> (RunResult, Report) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let world = World::new(WorldConfig {
         registry: versions::all_stack_images()
@@ -44,6 +68,7 @@ pub fn e2e(
             .map(|i| (i, None))
             .collect(),
         timing: Some(timing),
+        scenario,
         ..Default::default()
     });
     let control = rt.block_on(world.serve()).expect("control");
@@ -61,20 +86,11 @@ pub fn e2e(
     sh.set_var("HOME", dir.path());
     sh.set_var("KUBECONFIG", dir.path().join("kubeconfig"));
     let mut opts = Options::new(root, name, versions::DEFAULT_K8S_VERSION).expect("pinned version");
-    opts.timeout = Duration::from_secs(120);
-    opts.checks.timeout = Duration::from_secs(120);
     opts.work_dir = dir.path().join("work");
     opts.artifacts = dir.path().join("artifacts");
     adjust(&mut opts);
     let report = Report::new(false);
     let result = pipeline::run(&sh, rt, &opts, ChecksMode::Collect, &Cancel::new(), &report);
-    assert_eq!(
-        result.exit,
-        0,
-        "benchmark run failed: {:?}\n{}",
-        result.error,
-        report.lines().join("\n")
-    );
     (result, report)
 }
 

@@ -111,6 +111,9 @@ pub struct Ctx {
     pub cancel: crate::cancel::Cancel,
     /// What each waiting check waits for.
     waiting: Mutex<BTreeMap<String, String>>,
+    /// When the plan was made: the conditions the checks depend on held (the stack was
+    /// available), so each check's patience counts from here.
+    pub(super) planned: Option<Instant>,
 }
 
 /// The Services a check's answer travels through, besides its components' pods.
@@ -180,6 +183,7 @@ impl Ctx {
             load: None,
             cancel: Default::default(),
             waiting: Default::default(),
+            planned: None,
         }
     }
 
@@ -214,7 +218,10 @@ impl Ctx {
                 })
                 .collect();
             if from_log.is_empty() {
-                // The log names no known cause: it goes with the symptom's own hint.
+                // The log names no known cause: it goes with the symptom's own hint, and a
+                // hint that claims a logged error needs one there.
+                let shows_errors = !diagnose::error_lines(&log).is_empty();
+                causes.retain(|c| shows_errors || !diagnose::claims_log_error(&c.hint));
                 for c in causes
                     .iter_mut()
                     .filter(|c| diagnose::wants_log(std::slice::from_ref(&c.hint)))
@@ -223,6 +230,9 @@ impl Ctx {
                 }
             }
             causes.extend(from_log);
+        } else {
+            // No log to read: nothing shows the claimed error.
+            causes.retain(|c| !diagnose::claims_log_error(&c.hint));
         }
         causes
     }

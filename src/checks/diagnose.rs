@@ -191,6 +191,51 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::MetricsServer),
     },
     Rule {
+        matches: |t| t.contains("the cluster has zero nodes"),
+        hint: Hint {
+            symptom: "the cluster has zero nodes",
+            cause: "the cluster has no nodes, so no pod of the stack can run and nothing can be measured",
+            fix: "kubectl get nodes: recreate the cluster (cargo xtask e2e makes its own), or point --kubeconfig/--context at the cluster you meant",
+        },
+        stack: None,
+    },
+    Rule {
+        matches: |t| t.contains("no dashboard-metrics-scraper service"),
+        hint: Hint {
+            symptom: "no dashboard-metrics-scraper service",
+            cause: "the scraper's Service is missing: dashboard v2 reaches its scraper only through the Service `dashboard-metrics-scraper` in its own namespace (its --sidecar-host default)",
+            fix: "create Service `dashboard-metrics-scraper` in kubernetes-dashboard (port 8000), as manifests/metrics-server/20-dashboard.yaml declares it",
+        },
+        stack: Some(Stack::MetricsServer),
+    },
+    Rule {
+        matches: |t| t.contains("Kubelet stopped posting node status"),
+        hint: Hint {
+            symptom: "Ready=Unknown: Kubelet stopped posting node status",
+            cause: "the node's kubelet stopped reporting to the API server for longer than the node monitor's grace period: the kubelet, or the node's container, is down or cut off",
+            fix: "kubectl describe node NODE; on kind, docker exec NODE systemctl status kubelet (and journalctl -u kubelet)",
+        },
+        stack: None,
+    },
+    Rule {
+        matches: |t| t.contains("latest value is 0 (expected above zero)"),
+        hint: Hint {
+            symptom: "latest value is 0",
+            cause: "the metrics report zero usage where pods are running: the numbers come from the kubelets (heapster reads /stats/summary, metrics-server /metrics/resource), so the kubelets' own statistics say 0, or the pipeline drops them",
+            fix: "ask a kubelet directly: kubectl get --raw /api/v1/nodes/NODE/proxy/stats/summary (or .../proxy/metrics/resource); if it says 0 too, the node's cgroup statistics are at fault, not the stack",
+        },
+        stack: None,
+    },
+    Rule {
+        matches: |t| t.contains(" measured ") && t.contains(", target ") && t.contains("tolerance"),
+        hint: Hint {
+            symptom: "the load's usage is off its calibrated target",
+            cause: "the metrics report the calibrated load's pods at a usage other than what they burn (the message gives target and measured): the pipeline's numbers are wrong, not missing",
+            fix: "compare with the kubelet's own numbers for the load pod (kubectl get --raw /api/v1/nodes/NODE/proxy/stats/summary); if those match the target, the metrics pipeline scales or mixes them up",
+        },
+        stack: None,
+    },
+    Rule {
         matches: |t| t.contains("No current data batch available"),
         hint: Hint {
             symptom: "heapster: No current data batch available",
@@ -209,7 +254,7 @@ const RULES: &[Rule] = &[
                 || (t.contains("memory/usage") && t.contains("no points yet"))
         },
         hint: Hint {
-            symptom: "no node metrics from heapster past the deadline",
+            symptom: HEAPSTER_CANNOT_SCRAPE,
             cause: "heapster runs but cannot scrape the kubelets (it still exports empty batches, so its /healthz passes)",
             fix: "read heapster's last log lines (below) for the scrape error",
         },
@@ -247,7 +292,7 @@ pub enum WantedLog {
 pub fn wanted_log(hints: &[Hint]) -> Option<WantedLog> {
     let wants = |symptoms: &[&str]| hints.iter().any(|h| symptoms.contains(&h.symptom));
     if wants(&[
-        "no node metrics from heapster past the deadline",
+        HEAPSTER_CANNOT_SCRAPE,
         "heapster: No current data batch available",
         "APIService v1beta1.metrics.k8s.io: MissingEndpoints",
     ]) {
@@ -257,6 +302,30 @@ pub fn wanted_log(hints: &[Hint]) -> Option<WantedLog> {
     } else {
         None
     }
+}
+
+/// The symptom whose cause is a claim about heapster's log ("cannot scrape the kubelets"):
+/// offered only when that log shows an error.
+const HEAPSTER_CANNOT_SCRAPE: &str = "no node metrics from heapster past the deadline";
+
+/// Whether `hint` claims something only the component's log can show.
+pub fn claims_log_error(hint: &Hint) -> bool {
+    hint.symptom == HEAPSTER_CANNOT_SCRAPE
+}
+
+/// The log's error lines: klog/glog lines at level E or F (`E1125 10:12:05...`), and Go
+/// log lines saying an error (`Error`, `Failed`, `error:`, `failed:`).
+pub fn error_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            let mut chars = l.chars();
+            let klog = matches!(chars.next(), Some('E' | 'F'))
+                && chars.take(4).all(|c| c.is_ascii_digit());
+            klog || ["Error", "Failed", "error:", "failed:"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect()
 }
 
 /// Whether the hints ask for a component's own log.
@@ -360,6 +429,48 @@ pub fn group<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explained_states_have_their_cause() {
+        for (text, cause) in [
+            ("nodes::count: the cluster has zero nodes", "no nodes"),
+            (
+                "no dashboard-metrics-scraper service: Service kubernetes-dashboard/dashboard-metrics-scraper does not exist",
+                "scraper's Service is missing",
+            ),
+            (
+                "node w2 is NotReady: Ready=Unknown (NodeStatusUnknown: Kubelet stopped posting node status.)",
+                "kubelet stopped reporting",
+            ),
+            (
+                "still failing after 22s: cpu/usage_rate: latest value is 0 (expected above zero)",
+                "zero usage",
+            ),
+            (
+                "ground_truth::cpu: cpu/usage_rate measured 1031m, target 100m, tolerance ±20% (+931%)",
+                "other than what they burn",
+            ),
+        ] {
+            let h = hints(text);
+            assert!(h.iter().any(|h| h.cause.contains(cause)), "{text}: {h:?}");
+        }
+        // Not a skew: a node covering its pod names no target and tolerance together.
+        assert!(hints("node n reports 5m, less than its load pod's 100m (target 100m)").is_empty());
+    }
+
+    #[test]
+    fn error_lines_are_klog_errors_and_go_errors_only() {
+        let log = "I1201 10:00:00.000000       1 heapster.go:78] /heapster --source=kubernetes.summary_api:''\n\
+E1201 10:00:05.000000       1 manager.go:101] Error in scraping containers from kubelet_summary:172.18.0.3:10250: timeout\n\
+I1201 10:00:05.000000       1 heapster.go:113] Starting heapster on port 8082\n\
+2018/04/29 01:56:38 Metric client health check failed: boom";
+        let errors = error_lines(log);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("E1201"));
+        assert!(error_lines("I1201 10:00:00 heapster.go:78] started\nEvery line fine").is_empty());
+        assert!(claims_log_error(&only("heapster lists no nodes yet")));
+        assert!(!claims_log_error(&only(NO_SERVICE)));
+    }
 
     #[test]
     fn causes_are_offered_only_for_their_stack() {

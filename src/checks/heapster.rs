@@ -263,13 +263,16 @@ pub(super) async fn check_pod_list_metrics(ctx: Arc<Ctx>, pods: Vec<String>) -> 
         ));
     }
     let mut missing = Vec::new();
+    // Why the first of them is not fresh: the series' own reason.
+    let mut first_reason = None;
     for (pod, item) in pods.iter().zip(items) {
-        let ok = series::parse_metric_result(item)
-            .map(|points| series::series("memory/usage", &points, &ctx.rules(true, None)).is_ok());
-        match ok {
-            Ok(true) => {}
-            Ok(false) => missing.push(pod.as_str()),
+        let points = match series::parse_metric_result(item) {
+            Ok(points) => points,
             Err(e) => return Verdict::Fail(e),
+        };
+        if let Err(v) = series::series("memory/usage", &points, &ctx.rules(true, None)) {
+            missing.push(pod.as_str());
+            first_reason.get_or_insert_with(|| format!("{pod}: {}", v.message()));
         }
     }
     if missing.is_empty() {
@@ -279,8 +282,9 @@ pub(super) async fn check_pod_list_metrics(ctx: Arc<Ctx>, pods: Vec<String>) -> 
         ))
     } else {
         Verdict::Wait(format!(
-            "no fresh memory/usage in the batch answer for: {}",
-            missing.join(", ")
+            "no fresh memory/usage in the batch answer for: {} ({})",
+            missing.join(", "),
+            first_reason.unwrap_or_default()
         ))
     }
 }

@@ -193,7 +193,7 @@ pub fn judge(what: &str, s: &Sample, rules: &SeriesRules, capacity: Option<(i64,
 fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
     match answer.status {
         503 => Err(Verdict::Wait(format!(
-            "{path}: 503 {} (the aggregator cannot serve metrics.k8s.io: see the APIService check)",
+            "{path}: 503 {} (the aggregator cannot serve metrics.k8s.io)",
             snippet(&answer.body)
         ))),
         404 => Err(Verdict::Wait(format!(
@@ -216,19 +216,40 @@ async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
         .await
         .map_err(api_wait)?;
     ctx.record(path, &answer);
-    aggregated_json(&answer, path)
+    match aggregated_json(&answer, path) {
+        // Why the aggregator cannot serve: the APIService's own condition says.
+        Err(Verdict::Wait(m)) if answer.status == 503 => {
+            let state = apiservice_answer(ctx).await.map(|a| {
+                match answer_json(&a, "API server", APISERVICE) {
+                    Ok(v) => apiservice(&v).message().to_string(),
+                    Err(v) => v.message().to_string(),
+                }
+            });
+            Err(Verdict::Wait(match state {
+                Ok(state) => format!("{m}; {state}"),
+                Err(_) => m,
+            }))
+        }
+        judged => judged,
+    }
+}
+
+async fn apiservice_answer(ctx: &Ctx) -> Result<Answer, kube::Error> {
+    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
+    let answer = kubeclient::raw(&ctx.client, http::Method::GET, &path, &[], vec![]).await?;
+    ctx.record(&path, &answer);
+    Ok(answer)
 }
 
 pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
-    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
     if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
         return Verdict::Fail(cause);
     }
-    let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &path, &[], vec![]).await {
+    let answer = match apiservice_answer(&ctx).await {
         Ok(a) => a,
         Err(e) => return api_wait(e),
     };
-    ctx.record(&path, &answer);
+    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
     if answer.status == 404 {
         return Verdict::Fail(format!(
             "no APIService {APISERVICE}: metrics.k8s.io is not registered with the aggregator; apply manifests/metrics-server/"
@@ -476,7 +497,7 @@ mod tests {
         // KA@v0.36.2 handler_proxy.go: a text 503 while the APIService is not Available.
         assert!(
             matches!(aggregated_json(&answer(503, "service unavailable\n"), path),
-            Err(Verdict::Wait(m)) if m.contains("503 service unavailable") && m.contains("APIService"))
+            Err(Verdict::Wait(m)) if m.contains("503 service unavailable") && m.contains("cannot serve metrics.k8s.io"))
         );
         // MS@v0.9.0 pkg/api/pod.go: NotFound until two samples.
         let not_found = json!({"kind": "Status", "reason": "NotFound", "code": 404,

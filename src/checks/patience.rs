@@ -79,22 +79,15 @@ impl Clocks {
         let component = check.split("::").next().unwrap_or_default();
         match component {
             "nodes" if check == "nodes::count" => vec![],
-            "nodes" => vec![(
-                self.node_monitor_grace,
-                "the node monitor's grace period",
-            )],
+            "nodes" => vec![(self.node_monitor_grace, "the node monitor's grace period")],
             "workloads" => vec![readiness],
             "heapster" | "influxdb" | "grafana" => vec![heapster],
             "metrics_server" => vec![ms, readiness],
             "scraper" => vec![ms, scraper],
-            "dashboard"
-                if check.ends_with("_state") || check == "dashboard::log" =>
-            {
-                match stack {
-                    Stack::Heapster => vec![dashboard, heapster],
-                    Stack::MetricsServer => vec![dashboard],
-                }
-            }
+            "dashboard" if check.ends_with("_state") || check == "dashboard::log" => match stack {
+                Stack::Heapster => vec![dashboard, heapster],
+                Stack::MetricsServer => vec![dashboard],
+            },
             _ => {
                 let mut all = data;
                 if component == "dashboard" {
@@ -116,14 +109,48 @@ impl Clocks {
         {
             Some((period, what)) => (
                 period * 2 + SLACK,
-                format!(
-                    "2 × {what} ({}) + {}",
-                    format(period),
-                    format(SLACK)
-                ),
+                format!("2 × {what} ({}) + {}", format(period), format(SLACK)),
             ),
             None => (SLACK, format!("nothing to wait for but {}", format(SLACK))),
         }
+    }
+}
+
+/// How long a Running pod of `deployment` may stay unready: two of the slowest of its
+/// readiness probe's timer and the program's own period (heapster's first export comes one
+/// `--metric_resolution` after start, metrics-server is ready after two
+/// `--metric-resolution` scrapes) and `SLACK`.
+pub fn readiness_patience(deployment: &Value) -> (Duration, String) {
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut periods: Vec<(Duration, &str)> = Vec::new();
+    for c in &containers {
+        if let Some(t) = probe_timer(&c["readinessProbe"]) {
+            periods.push((t, "its readiness probe"));
+        }
+        for (flag, what) in [
+            ("metric_resolution", "heapster's --metric_resolution"),
+            ("metric-resolution", "its --metric-resolution"),
+        ] {
+            if let Some(d) =
+                crate::manifests::flag_of(c, flag).and_then(|d| crate::duration::parse_go(&d))
+            {
+                periods.push((d, what));
+            }
+        }
+    }
+    let format = crate::duration::format;
+    match periods.into_iter().max_by_key(|(d, _)| *d) {
+        Some((period, what)) => (
+            period * 2 + SLACK,
+            format!("2 × {what} ({}) + {}", format(period), format(SLACK)),
+        ),
+        None => (
+            SLACK,
+            format!("no probe: Ready once running, {} allowed", format(SLACK)),
+        ),
     }
 }
 
@@ -186,6 +213,32 @@ mod tests {
         let defaults = probe_timer(&serde_json::json!({"httpGet": {"path": "/"}}));
         assert_eq!(defaults, Some(Duration::from_secs(10)));
         assert_eq!(probe_timer(&Value::Null), None);
+    }
+
+    #[test]
+    fn a_pod_may_stay_unready_two_of_its_slowest_periods() {
+        let patience = |dir: &str, name: &str| {
+            let docs = docs(dir);
+            let d = docs
+                .iter()
+                .find(|m| m.kind() == "Deployment" && m.name() == name)
+                .expect("deployment");
+            readiness_patience(&d.object)
+        };
+        // heapster: probe every 2 s, first export after its 6 s resolution.
+        let (wait, why) = patience("manifests", "heapster");
+        assert_eq!(wait, Duration::from_secs(22), "{why}");
+        assert_eq!(why, "2 × heapster's --metric_resolution (6s) + 10s");
+        // metrics-server: the probe's 20 s initial delay is the slowest.
+        assert_eq!(
+            patience("manifests/metrics-server", "metrics-server").0,
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            readiness_patience(&serde_json::json!({})).0,
+            SLACK,
+            "no probe, no flags"
+        );
     }
 
     #[test]

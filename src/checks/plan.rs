@@ -6,10 +6,10 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 
 use super::context::{Ctx, node_name, node_ready};
+use super::patience::Clocks;
 use super::{
     Check, NoStack, check, dashboard, grafana, ground_truth, heapster, influxdb, metrics_api, nodes,
 };
-use super::patience::Clocks;
 use crate::kubeclient::retry;
 use crate::manifests::Manifest;
 use crate::stack::Stack;
@@ -119,6 +119,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
         c.patience = Some(clocks.patience(&c.name, stack));
     }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.planned = Some(std::time::Instant::now());
     Ok(checks)
 }
 

@@ -54,6 +54,21 @@ impl Outcome {
         !self.passed && !self.ignored && !self.interrupted
     }
 
+    /// The message's first line, cut short, with a pointer to its most telling cause
+    /// (shown once, with its fix, in the Known causes block).
+    pub fn one_line(&self) -> String {
+        const MAX: usize = 200;
+        let first = self.message.lines().next().unwrap_or_default();
+        let mut line: String = first.chars().take(MAX).collect();
+        if first.chars().count() > MAX || self.message.lines().nth(1).is_some() {
+            line.push_str(" …");
+        }
+        match self.causes.iter().min_by_key(|c| c.rank()) {
+            Some(c) => format!("{line} [known cause below: {}]", c.hint.symptom),
+            None => line,
+        }
+    }
+
     /// The message with the known causes below it.
     pub fn text(&self) -> String {
         explain(&self.message, &self.causes)
@@ -142,7 +157,10 @@ pub async fn run_check(
     patience: Option<(Duration, String)>,
 ) -> Outcome {
     let start = Instant::now();
-    let until = Until::of(start, deadline, ctx.config.timeout, patience.as_ref());
+    // Patience counts from the plan (all checks begin together), not from when a trial
+    // got its thread.
+    let began = ctx.planned.map_or(start, Instant::from_std);
+    let until = Until::of(began, deadline, ctx.config.timeout, patience.as_ref());
     let mut outcome = match poll(&ctx, &name, probe, &until).await {
         Ok(m) => Outcome::checked(name, true, m),
         Err(Stop::Failed(m)) => {
@@ -215,8 +233,8 @@ pub fn trials(
                 } else if outcome.interrupted {
                     Ok(Completion::ignored_with("interrupted"))
                 } else {
-                    // Causes are shown once each after all trials, not under every check.
-                    Err(Failed::from(outcome.message.clone()))
+                    // One line each; causes are shown once each after all trials.
+                    Err(Failed::from(outcome.one_line()))
                 };
                 record.lock().expect("outcomes lock").push(outcome);
                 result
@@ -262,5 +280,29 @@ mod tests {
         assert_eq!(equal.waited, "5m");
         let none = Until::of(now, deadline, timeout, None);
         assert_eq!(none.deadline, deadline);
+    }
+
+    #[test]
+    fn a_failure_is_one_line_pointing_at_its_cause() {
+        let mut o = Outcome::checked("x", false, "a\nb");
+        assert_eq!(o.one_line(), "a …");
+        o.message = "y".repeat(300);
+        assert_eq!(o.one_line().chars().count(), 202);
+        o.message = "short".into();
+        assert_eq!(o.one_line(), "short");
+        let hint = |symptom| super::super::diagnose::Hint {
+            symptom,
+            cause: "c",
+            fix: "f",
+        };
+        o.causes = vec![
+            Cause::new(hint("no node metrics from heapster past the deadline")),
+            Cause::new(hint("CrashLoopBackOff")),
+        ];
+        assert_eq!(
+            o.one_line(),
+            "short [known cause below: CrashLoopBackOff]",
+            "the most telling cause"
+        );
     }
 }

@@ -196,6 +196,66 @@ pub fn rollout(
     }
 }
 
+/// A Running pod of a `wanted` Deployment whose containers all started more than its
+/// Deployment's `patience` ago and that is still not Ready: its readiness should have
+/// passed by then (the caller derives the patience, with why, from the Deployment's probes
+/// and the program's own period), so waiting on is pointless.
+pub fn overdue_unready(
+    wanted: &[(String, String)],
+    deployments: &[Deployment],
+    pods: &[Pod],
+    now: Timestamp,
+    patience: impl Fn(&Deployment) -> (Duration, String),
+) -> Option<PodProblem> {
+    for d in deployments.iter().filter(|d| {
+        wanted.iter().any(|(ns, name)| {
+            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+        })
+    }) {
+        let (wait, why) = patience(d);
+        for pod in pods.iter().filter(|p| selects(d, p)) {
+            let status = pod.status.as_ref()?;
+            if status.phase.as_deref() != Some("Running") || pod_is_ready(pod) {
+                continue;
+            }
+            // The latest container start: a restart begins its readiness anew.
+            let statuses: Vec<_> = status.container_statuses.iter().flatten().collect();
+            let started: Option<Vec<Timestamp>> = statuses
+                .iter()
+                .map(|cs| {
+                    cs.state
+                        .as_ref()
+                        .and_then(|s| s.running.as_ref())
+                        .and_then(|r| r.started_at.as_ref())
+                        .map(|t| t.0)
+                })
+                .collect();
+            let Some(last_start) = started.and_then(|s| s.into_iter().max()) else {
+                continue;
+            };
+            let running = age_of(now, last_start);
+            if running > wait {
+                let unready = statuses
+                    .iter()
+                    .find(|cs| !cs.ready)
+                    .map(|cs| cs.name.clone())
+                    .unwrap_or_default();
+                return Some(PodProblem {
+                    pod: pod_name(pod),
+                    container: String::new(),
+                    reason: "not Ready in time".into(),
+                    message: format!(
+                        "container {unready} running for {} and still not Ready; when it can, its readiness passes within {} ({why})",
+                        crate::duration::format(Duration::from_secs(running.as_secs())),
+                        crate::duration::format(wait)
+                    ),
+                });
+            }
+        }
+    }
+    None
+}
+
 fn age_of(now: Timestamp, t: Timestamp) -> Duration {
     Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO)
 }
@@ -246,6 +306,63 @@ mod tests {
                 .unwrap()
                 .reason,
             "Unschedulable"
+        );
+    }
+
+    #[test]
+    fn a_pod_unready_past_its_patience_is_overdue() {
+        let wanted = vec![("kube-system".to_string(), "heapster".to_string())];
+        let d: Deployment = serde_json::from_value(
+            json!({"metadata": {"name": "heapster", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"k8s-app": "heapster"}}, "template": {}}}),
+        )
+        .unwrap();
+        let running = |ready: bool| {
+            pod(
+                json!({"metadata": {"name": "heapster-1", "namespace": "kube-system", "labels": {"k8s-app": "heapster"}},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}],
+                "containerStatuses": [{"name": "heapster", "image": "h", "imageID": "", "ready": ready, "restartCount": 0,
+                    "state": {"running": {"startedAt": "1970-01-01T00:01:40Z"}}}]}}),
+            )
+        };
+        let patience = |_: &Deployment| (Duration::from_secs(22), "2 × x + 10s".to_string());
+        let judge = |p: &Pod, at: i64| {
+            overdue_unready(
+                &wanted,
+                std::slice::from_ref(&d),
+                std::slice::from_ref(p),
+                t(at),
+                patience,
+            )
+        };
+        // Started at 100 s: within its 22 s it may still become Ready.
+        assert_eq!(judge(&running(false), 122), None);
+        let late = judge(&running(false), 123).expect("overdue");
+        assert_eq!(late.reason, "not Ready in time");
+        assert!(
+            late.message.contains("container heapster running for 23s")
+                && late.message.contains("within 22s (2 × x + 10s)"),
+            "{late}"
+        );
+        assert_eq!(judge(&running(true), 500), None, "a Ready pod is fine");
+        let mut pending = running(false);
+        pending.status.as_mut().unwrap().phase = Some("Pending".into());
+        assert_eq!(
+            judge(&pending, 500),
+            None,
+            "not running yet: the rollout's other rules"
+        );
+        let other = [("default".to_string(), "x".to_string())];
+        assert_eq!(
+            overdue_unready(
+                &other,
+                std::slice::from_ref(&d),
+                &[running(false)],
+                t(500),
+                patience
+            ),
+            None,
+            "only the wanted Deployments"
         );
     }
 

@@ -228,6 +228,7 @@ fn failed_run(e: &anyhow::Error, stack: crate::stack::Stack, report: &Report) ->
     let outcomes = match phase {
         Some(phase) if !interrupted => vec![Outcome {
             causes,
+            duration: report.running_for(&phase),
             ..Outcome::checked(phase_case(&phase), false, message.clone())
         }],
         _ => Vec::new(),
@@ -321,7 +322,14 @@ fn stages(run: &mut Run, mode: ChecksMode) -> anyhow::Result<RunResult> {
         } else {
             run.report.line(line);
         }
+        let gap_name = gap.name.clone();
         outcomes.push(gap);
+        // libtest counted the trials only; the move's verdict is judged after them.
+        run.report.line(format!(
+            "{gap_name} is judged after the trials: {} checks in all, {} passed",
+            outcomes.len(),
+            outcomes.iter().filter(|o| o.passed).count()
+        ));
         run.report.line(report::summary::render_upgrade(
             (prepared.old_stack, &before.outcomes, &before.summary),
             (run.opts.checks.stack, &outcomes, &run.summary()),

@@ -337,12 +337,48 @@ pub(super) fn run_checks(
             run.block_on_cancellable(async { Ok(checks::run::run_all(ctx, plan).await) })?
         }
     };
-    let failed = outcomes.iter().filter(|o| o.failed()).count();
-    let verdict = if failed == 0 {
-        "all checks passed".to_string()
-    } else {
-        format!("{failed} checks failed")
-    };
+    let verdict = checks_verdict(&outcomes);
     run.report.phase("Checks", start.elapsed(), &verdict);
     Ok(outcomes)
+}
+
+/// The Checks phase's line: what failed, what an interrupt cut short, or all passed.
+fn checks_verdict(outcomes: &[Outcome]) -> String {
+    let failed = outcomes.iter().filter(|o| o.failed()).count();
+    let cut = outcomes.iter().filter(|o| o.interrupted).count();
+    match (failed, cut) {
+        (0, 0) => "all checks passed".to_string(),
+        (f, 0) => format!("{f} checks failed"),
+        (0, c) => format!("interrupted: {c} checks did not finish"),
+        (f, c) => format!("interrupted: {f} checks failed, {c} did not finish"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_is_never_all_passed() {
+        let pass = Outcome::checked("a", true, "ok");
+        let fail = Outcome::checked("b", false, "no");
+        let mut cut = Outcome::checked("c", false, "interrupted while waiting");
+        cut.interrupted = true;
+        assert_eq!(
+            checks_verdict(std::slice::from_ref(&pass)),
+            "all checks passed"
+        );
+        assert_eq!(
+            checks_verdict(&[pass.clone(), fail.clone()]),
+            "1 checks failed"
+        );
+        assert_eq!(
+            checks_verdict(&[pass, cut.clone()]),
+            "interrupted: 1 checks did not finish"
+        );
+        assert_eq!(
+            checks_verdict(&[fail, cut]),
+            "interrupted: 1 checks failed, 1 did not finish"
+        );
+    }
 }

@@ -117,6 +117,16 @@ pub async fn wait_saying(
             Rollout::Done => return Ok(()),
             Rollout::Waiting(why) => {
                 last = why;
+                let overdue =
+                    status::overdue_unready(wanted, &ds, &ps, jiff::Timestamp::now(), |d| {
+                        crate::checks::patience::readiness_patience(
+                            &serde_json::to_value(d).unwrap_or_default(),
+                        )
+                    });
+                if let Some(problem) = overdue {
+                    let evidence = crate::kubeclient::evidence::pod(client, &problem.pod).await;
+                    return Err(RolloutError::Stuck { problem, evidence });
+                }
                 if let Style::Every(every) = style
                     && said.elapsed() >= every
                 {

@@ -171,7 +171,12 @@ impl Problems {
     }
 }
 
+/// Write one evidence file, making its folder first: another run clearing the same
+/// artifacts folder meanwhile must not lose this run's evidence.
 fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -46,6 +46,8 @@ pub struct Report {
     lines: Mutex<Vec<(Verbosity, String)>>,
     /// The phase begun and not yet ended: the one to blame if the run stops.
     current: Mutex<Option<String>>,
+    /// When each phase began (for a phase that failed: how long it ran).
+    began: Mutex<std::collections::HashMap<String, Instant>>,
     timings: Mutex<Vec<Span>>,
     on_phase: Mutex<Option<PhaseHook>>,
     spinner: Mutex<Option<indicatif::ProgressBar>>,
@@ -96,6 +98,7 @@ impl Report {
             started: Instant::now(),
             lines: Mutex::default(),
             current: Mutex::default(),
+            began: Mutex::default(),
             timings: Mutex::default(),
             on_phase: Mutex::default(),
             spinner: Mutex::default(),
@@ -139,6 +142,10 @@ impl Report {
     /// A phase starts: a spinner on a terminal, a group under GitHub Actions.
     pub fn begin(&self, phase: &str) {
         *self.current.lock().expect("report lock") = Some(phase.to_string());
+        self.began
+            .lock()
+            .expect("report lock")
+            .insert(phase.to_string(), Instant::now());
         if !self.echo || self.verbosity == Verbosity::Quiet {
             return;
         }
@@ -242,6 +249,15 @@ impl Report {
     /// The phase that began and has not ended: where a run that stops stopped.
     pub fn current_phase(&self) -> Option<String> {
         self.current.lock().expect("report lock").clone()
+    }
+
+    /// How long `phase` has run since it began (zero if it never began).
+    pub fn running_for(&self, phase: &str) -> Duration {
+        self.began
+            .lock()
+            .expect("report lock")
+            .get(phase)
+            .map_or(Duration::ZERO, |b| b.elapsed())
     }
 
     pub fn timings(&self) -> Vec<Span> {

@@ -1,7 +1,7 @@
 //! `cargo xtask e2e` and `cargo xtask up`, for one Kubernetes version or several.
 
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use heapster_e2e::cancel::Cancel;
 use heapster_e2e::checks::CheckConfig;
@@ -121,8 +121,11 @@ fn run(
     if several && cluster.node_image.is_some() {
         anyhow::bail!("--node-image names one image: use it with a single --k8s-version");
     }
-    // A git revision's manifests are unpacked once, for every version's run.
-    let unpacked = tempfile_dir()?;
+    // A git revision's manifests are unpacked once, for every version's run, into a folder
+    // removed however the run ends (a failed unpack or run included).
+    let unpacked = tempfile::Builder::new()
+        .prefix("heapster-e2e-upgrade-")
+        .tempdir()?;
     let upgrade_from = match e2e.and_then(|e| e.upgrade_from.as_deref()) {
         None => None,
         Some(from) => Some(match Stack::parse(from) {
@@ -131,8 +134,8 @@ fn run(
             Err(_) if Path::new(from).is_dir() => std::path::absolute(from)?,
             // A revision: this run's stack's manifests as they were then.
             Err(_) => {
-                pipeline::upgrade::manifests_at_revision(sh, from, &unpacked)?;
-                pipeline::upgrade::stack_folder(&unpacked, cluster.stack.stack)
+                pipeline::upgrade::manifests_at_revision(sh, from, unpacked.path())?;
+                pipeline::upgrade::stack_folder(unpacked.path(), cluster.stack.stack)
             }
         }),
     };
@@ -229,16 +232,9 @@ fn run(
         }
     };
     report::say(&report::phase_line("Summary", started.elapsed(), outcome));
-    let _ = std::fs::remove_dir_all(&unpacked);
     Ok(exit)
 }
 
 fn heading(opts: &Options) -> String {
     format!("\n=== Kubernetes {} ({})", opts.k8s_version, opts.name)
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("heapster-e2e-upgrade-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

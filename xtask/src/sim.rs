@@ -76,8 +76,21 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     ));
     say(&format!("  cargo xtask e2e --stack {stack}"));
     say("\nPress Ctrl-C to stop.");
-    rt.block_on(tokio::signal::ctrl_c())?;
+    rt.block_on(stopped())?;
     drop(handle);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
+}
+
+/// Ctrl-C, or the SIGTERM of `kill` or the SIGHUP of a closed terminal: each stops the
+/// simulator the same way, removing its folder.
+async fn stopped() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+        _ = hup.recv() => Ok(()),
+    }
 }

@@ -280,3 +280,19 @@ fn each_cause_of_an_error_is_said_once() {
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert_eq!(all.matches("No such file or directory").count(), 1, "{all}");
 }
+
+/// A revision that cannot be unpacked stops the run (exit 2) and leaves no folder behind.
+#[test]
+fn a_failed_upgrade_from_leaves_no_temporary_folder() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut cmd = xtask();
+    cmd.args(["e2e", "--upgrade-from", "no-such-revision-xyz", "--dry-run"])
+        .env("TMPDIR", tmp.path());
+    let out = cmd.output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

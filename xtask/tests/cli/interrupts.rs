@@ -85,7 +85,46 @@ fn interrupt_the_checks(child: std::process::Child) -> String {
         all.contains(" 0 failed, ") && all.contains(" interrupted\n"),
         "interrupted checks are counted as such, not as failures:\n{all}"
     );
+    assert!(
+        !all.contains("all checks passed"),
+        "an interrupt is never 'all passed':\n{all}"
+    );
     all
+}
+
+/// `cargo xtask sim` stopped by `kill` (SIGTERM) or a closed terminal (SIGHUP) removes its
+/// folder (kubeconfigs, fake tools) as Ctrl-C does.
+#[test]
+fn sim_stopped_by_sigterm_or_sighup_removes_its_folder() {
+    use std::io::BufRead;
+    for signal in ["-TERM", "-HUP"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut cmd = xtask();
+        cmd.args(["sim"]).env("TMPDIR", tmp.path());
+        let mut child = spawn(&mut cmd);
+        let folder = tmp.path().join(format!("heapster-e2e-sim-{}", child.id()));
+        let stdout = child.stdout.take().expect("stdout");
+        let ready = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Press Ctrl-C to stop."));
+        assert!(
+            ready && folder.join("kubeconfig").exists(),
+            "{signal}: the simulator started"
+        );
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("exits");
+        assert_eq!(out.status.code(), Some(0), "{signal}: {}", text(&out));
+        assert!(
+            !folder.exists(),
+            "{signal}: {} is left behind",
+            folder.display()
+        );
+    }
 }
 
 /// The checks' first look at a node's metrics in heapster.

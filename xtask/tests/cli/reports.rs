@@ -243,6 +243,12 @@ fn a_failed_rollout_is_a_failed_case_with_its_cause() {
         ["phase::rollout"],
         "{all}"
     );
+    let rollout = &report.test_suites[0].test_cases[0];
+    assert!(
+        rollout.time.is_some_and(|t| t > std::time::Duration::ZERO),
+        "the failed phase has the time it ran: {:?}",
+        rollout.time
+    );
     let md = std::fs::read_to_string(&summary).expect("job summary");
     assert!(
         md.contains("`phase::rollout`")
