@@ -8,7 +8,8 @@
 //! keep (the largest patience of the failing checks: two of the slowest upstream period
 //! they depend on and 10 s; "certain" when the run stopped before the checks), and the
 //! causes named (or how many failures have none). Runs go in parallel; each waits on
-//! upstream's timers, not on the CPU.
+//! upstream's timers, not on the CPU. `TTR_ONLY=heapster/zero-metrics,...` runs only
+//! those; `TTR_DETAIL=1` also prints each failure no known cause explains.
 
 mod support;
 
@@ -37,6 +38,7 @@ fn main() {
         return;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let only = std::env::var("TTR_ONLY").ok();
     let runs: Vec<(Stack, Scenario)> = Stack::ALL
         .iter()
         .flat_map(|stack| {
@@ -44,6 +46,12 @@ fn main() {
                 .iter()
                 .filter(|s| s.applies_to(stack.name()))
                 .map(move |s| (*stack, *s))
+        })
+        .filter(|(stack, s)| {
+            only.as_deref().is_none_or(|o| {
+                o.split(',')
+                    .any(|x| x == format!("{}/{}", stack.name(), s.name()))
+            })
         })
         .collect();
     let threads: Vec<_> = runs
@@ -100,8 +108,10 @@ fn row(
     let docs = heapster_e2e::manifests::load_dir(&stack.manifests(root)).expect("manifests");
     let clocks = Clocks::of(&docs);
     let failed: Vec<_> = result.outcomes.iter().filter(|o| o.failed()).collect();
+    // A run stopped in a phase (`phase::rollout`) ended on a certain cause, not a wait.
     let bound = failed
         .iter()
+        .filter(|o| !o.name.starts_with("phase::"))
         .map(|o| clocks.patience(&o.name, stack).0)
         .max();
     let checks = report
@@ -115,6 +125,16 @@ fn row(
             .map(|o| (o.name.as_str(), o.causes.as_slice())),
     );
     let unexplained = failed.iter().filter(|o| o.causes.is_empty()).count();
+    if std::env::var_os("TTR_DETAIL").is_some() {
+        for o in failed.iter().filter(|o| o.causes.is_empty()) {
+            println!(
+                "{stack}/{}: no known cause: {}: {}",
+                scenario.name(),
+                o.name,
+                o.one_line()
+            );
+        }
+    }
     let mut causes: Vec<String> = groups
         .iter()
         .map(|(c, checks)| format!("{} ({})", c.hint.symptom, checks.len()))

@@ -433,8 +433,38 @@ pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
 
 pub(super) async fn check_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {
     match get(&ctx, &path).await {
-        Ok(v) => list(&v, field, Timestamp::now(), ctx.config.max_age),
+        Ok(v) => match list(&v, field, Timestamp::now(), ctx.config.max_age) {
+            Verdict::Wait(why) => match upstream_of_no_metrics(&ctx).await {
+                Some(upstream) => Verdict::Wait(format!("{why}; {upstream}")),
+                None => Verdict::Wait(why),
+            },
+            judged => judged,
+        },
         Err(v) => v,
+    }
+}
+
+/// What the dashboard's metrics come through says, when a list lacks them: dashboard
+/// v1.10.1's metric client's last failure in its log, or, for v2.7.0 (whose client is
+/// "connected" to the scraper's catch-all whatever it holds), the scraper's own answer.
+async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<String> {
+    match ctx.config.stack {
+        crate::stack::Stack::Heapster => {
+            let log = ctx.log_tail(DASHBOARD, 50).await?;
+            match log_state(&log) {
+                LogState::Failing(line)
+                | LogState::MissingService(line)
+                | LogState::NoDataBatch(line) => {
+                    Some(format!("the dashboard's log: {}", line.trim()))
+                }
+                _ => None,
+            }
+        }
+        crate::stack::Stack::MetricsServer => {
+            let snap = ctx.snapshot().await.ok()?;
+            let node = snap.ready_nodes().into_iter().next()?;
+            super::metrics_api::scraper_holds_none(ctx, &node).await
+        }
     }
 }
 

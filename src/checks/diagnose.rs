@@ -51,6 +51,15 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::MetricsServer),
     },
     Rule {
+        matches: |t| t.contains("could not pull") && t.contains("image(s)"),
+        hint: Hint {
+            symptom: "could not pull the stack's images",
+            cause: "docker on this machine cannot pull an image the manifests name: its registry does not serve that tag (retired, or mistyped), or the registry cannot be reached",
+            fix: "pull from a mirror that has it with --image-mirror PREFIX, or pre-pull it with docker (the message lists the images)",
+        },
+        stack: None,
+    },
+    Rule {
         matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
         hint: Hint {
             symptom: "ImagePullBackOff / ErrImagePull",
@@ -122,7 +131,11 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::Heapster),
     },
     Rule {
-        matches: |t| t.contains("dial tcp 10.96.0.1:443") && t.contains("i/o timeout"),
+        // Go's net/http error as text, or as the JSON the dashboard's state API returns.
+        matches: |t| {
+            (t.contains("dial tcp 10.96.0.1:443") && t.contains("i/o timeout"))
+                || (t.contains("Get https://10.96.0.1:443/") && t.contains("\"Op\":\"dial\""))
+        },
         hint: Hint {
             symptom: "dial tcp 10.96.0.1:443: i/o timeout",
             cause: "the dashboard's pod cannot reach the API server's Service IP: the network of its node (kube-proxy or the CNI) is broken",
@@ -218,7 +231,12 @@ const RULES: &[Rule] = &[
         stack: None,
     },
     Rule {
-        matches: |t| t.contains("latest value is 0 (expected above zero)"),
+        matches: |t| {
+            t.contains("latest value is 0 (expected above zero)")
+                || t.contains("usage must be above zero")
+                || t.contains(": memory is zero")
+                || measured_zero(t)
+        },
         hint: Hint {
             symptom: "latest value is 0",
             cause: "the metrics report zero usage where pods are running: the numbers come from the kubelets (heapster reads /stats/summary, metrics-server /metrics/resource), so the kubelets' own statistics say 0, or the pipeline drops them",
@@ -227,7 +245,12 @@ const RULES: &[Rule] = &[
         stack: None,
     },
     Rule {
-        matches: |t| t.contains(" measured ") && t.contains(", target ") && t.contains("tolerance"),
+        matches: |t| {
+            t.contains(" measured ")
+                && t.contains(", target ")
+                && t.contains("tolerance")
+                && !measured_zero(t)
+        },
         hint: Hint {
             symptom: "the load's usage is off its calibrated target",
             cause: "the metrics report the calibrated load's pods at a usage other than what they burn (the message gives target and measured): the pipeline's numbers are wrong, not missing",
@@ -250,6 +273,8 @@ const RULES: &[Rule] = &[
                 || t.contains("heapster has not scraped yet")
                 || t.contains("heapster lists no nodes")
                 || t.contains("missing from heapster")
+                || t.contains("no cpu/usage_rate series")
+                || t.contains("the dashboard shows no")
                 || (t.contains("cpu/usage_rate") && t.contains("no points yet"))
                 || (t.contains("memory/usage") && t.contains("no points yet"))
         },
@@ -261,6 +286,11 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::Heapster),
     },
 ];
+
+/// A ground-truth leg that measured nothing at all: zero usage, not a skew.
+fn measured_zero(t: &str) -> bool {
+    t.contains("measured 0m,") || t.contains("measured 0.0 MiB,")
+}
 
 /// Hints for every known symptom in `text`, most specific first, each once.
 pub fn hints(text: &str) -> Vec<Hint> {
@@ -435,6 +465,23 @@ mod tests {
         for (text, cause) in [
             ("nodes::count: the cluster has zero nodes", "no nodes"),
             (
+                "NodeMetrics w: usage must be above zero: cpu 0m, memory 0.0 MiB",
+                "zero usage",
+            ),
+            ("PodMetrics kube-system/p: memory is zero", "zero usage"),
+            (
+                "ground_truth::cpu: cpu/usage_rate measured 0m, target 100m, tolerance ±20% (-100%)",
+                "zero usage",
+            ),
+            (
+                "heapster not connected: Get https://10.96.0.1:443/api/v1/namespaces/kube-system/services/heapster/proxy/healthz: {\"Op\":\"dial\",\"Net\":\"tcp\"}",
+                "cannot reach the API server",
+            ),
+            (
+                "could not pull 1 image(s):\n  kubernetesui/metrics-scraper:v1.0.8: manifest unknown",
+                "cannot pull an image",
+            ),
+            (
                 "no dashboard-metrics-scraper service: Service kubernetes-dashboard/dashboard-metrics-scraper does not exist",
                 "scraper's Service is missing",
             ),
@@ -456,6 +503,11 @@ mod tests {
         }
         // Not a skew: a node covering its pod names no target and tolerance together.
         assert!(hints("node n reports 5m, less than its load pod's 100m (target 100m)").is_empty());
+        // Zero measured is zero usage only, not also a skew.
+        assert_eq!(
+            hints("cpu/usage_rate measured 0m, target 100m, tolerance ±20% (-100%)").len(),
+            1
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::context::{Ctx, api_wait};
 use super::series::human_value;
 use super::{Check, Verdict, check};
-use crate::kubeclient;
 use crate::kubeclient::retry;
 use crate::pipeline::load::{Load, LoadConfig};
 use crate::stack::Stack;
@@ -235,21 +234,10 @@ async fn check_pod_metrics(ctx: Arc<Ctx>, load: Load, what: &'static str) -> Ver
     within_tolerance(pod, metric, target, measured, load.config.tolerance(what))
 }
 
+/// A PodMetrics or NodeMetrics sample, read as the metrics-server checks read theirs (a
+/// missing metrics-server Service fails at once; a 503 quotes the APIService).
 async fn metrics_sample(ctx: &Ctx, path: &str) -> Result<super::metrics_api::Sample, Verdict> {
-    let answer = kubeclient::raw(&ctx.client, http::Method::GET, path, &[], vec![])
-        .await
-        .map_err(api_wait)?;
-    ctx.record(path, &answer);
-    if !answer.is_ok() {
-        return Err(Verdict::Wait(format!(
-            "{path}: {} {}",
-            answer.status,
-            kubeclient::snippet(&answer.body)
-        )));
-    }
-    let v = answer
-        .json()
-        .map_err(|e| Verdict::Fail(format!("{path}: {e}")))?;
+    let v = super::metrics_api::get(ctx, path).await?;
     super::metrics_api::sample(&v).map_err(|e| Verdict::Fail(format!("{path}: {e}")))
 }
 

@@ -208,7 +208,7 @@ fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
     }
 }
 
-async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
+pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
         return Err(Verdict::Fail(cause));
     }
@@ -392,6 +392,21 @@ pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
 
 /// The scraper's series of a node, for CPU and memory, through the service proxy as the
 /// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
+/// Why the scraper gives the dashboard no points for `node`, if it holds none (its own
+/// answer's reason); `None` when it has some, or could not be asked.
+pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<String> {
+    let ns = ctx.config.stack.dashboard().metric_namespace;
+    let path = format!(
+        "/api/v1/dashboard/nodes/{node}/metrics/{}",
+        super::METRICS[0]
+    );
+    let answer = kubeclient::proxy_get(&ctx.client, ns, SCRAPER, &path)
+        .await
+        .ok()?;
+    let v = answer_json(&answer, "scraper", &path).ok()?;
+    scraper_points(&v).err().map(|v| v.message().to_string())
+}
+
 pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
     if let Some(cause) = ctx.blocked(&[SCRAPER], Needs::METRIC_DATA).await {
         return Verdict::Fail(cause);
