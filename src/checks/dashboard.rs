@@ -320,6 +320,13 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
         let svc = ctx.config.stack.dashboard().metric_service;
         return Verdict::Fail(format!("no {svc} service; the dashboard says: {line}"));
     }
+    // A failure line is evidence, not proof of a refusal: ask the API server the
+    // dashboard's own question as the dashboard's account. A 403 for it is certain.
+    if let LogState::Failing(line) = &state
+        && let Some(refusal) = refused_as(&ctx, pod).await
+    {
+        return Verdict::Fail(format!("{refusal}; the dashboard says: {line}"));
+    }
     log_verdict(&state)
 }
 
@@ -427,45 +434,100 @@ pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
         Err(e) => return api_wait(e),
     };
     ctx.record(&format!("dashboard {path}"), &answer);
-    answer_json(&answer, "dashboard", &path)
+    match answer_json(&answer, "dashboard", &path)
         .map_or_else(|v| v, |v| integration_state(&v, d.integration))
+    {
+        Verdict::Wait(why) => with_upstream(&ctx, why).await,
+        judged => judged,
+    }
 }
 
 pub(super) async fn check_list(ctx: Arc<Ctx>, path: String, field: &'static str) -> Verdict {
     match get(&ctx, &path).await {
         Ok(v) => match list(&v, field, Timestamp::now(), ctx.config.max_age) {
-            Verdict::Wait(why) => match upstream_of_no_metrics(&ctx).await {
-                Some(upstream) => Verdict::Wait(format!("{why}; {upstream}")),
-                None => Verdict::Wait(why),
-            },
+            Verdict::Wait(why) => with_upstream(&ctx, why).await,
             judged => judged,
         },
         Err(v) => v,
     }
 }
 
-/// What the dashboard's metrics come through says, when a list lacks them: dashboard
-/// v1.10.1's metric client's last failure in its log, or, for v2.7.0 (whose client is
+/// A dashboard list's reason to wait, with what its metrics come through says; certain
+/// (a failure) when the API server refuses the dashboard's metric client.
+pub(super) async fn with_upstream(ctx: &Ctx, why: String) -> Verdict {
+    match upstream_of_no_metrics(ctx).await {
+        Some((upstream, true)) => Verdict::Fail(format!("{why}; {upstream}")),
+        Some((upstream, false)) => Verdict::Wait(format!("{why}; {upstream}")),
+        None => Verdict::Wait(why),
+    }
+}
+
+/// What the dashboard's metrics come through says, when a list lacks them, and whether
+/// it is certain: dashboard v1.10.1's metric client's last failure in its log (certain when
+/// the API server refuses the dashboard's account), or, for v2.7.0 (whose client is
 /// "connected" to the scraper's catch-all whatever it holds), the scraper's own answer.
-async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<String> {
+async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<(String, bool)> {
+    let snap = ctx.snapshot().await.ok()?;
     match ctx.config.stack {
         crate::stack::Stack::Heapster => {
             let log = ctx.log_tail(DASHBOARD, 50).await?;
             match log_state(&log) {
-                LogState::Failing(line)
-                | LogState::MissingService(line)
-                | LogState::NoDataBatch(line) => {
-                    Some(format!("the dashboard's log: {}", line.trim()))
+                LogState::Failing(line) => {
+                    let pod = snap.pods.iter().find(|p| pod_belongs_to(p, DASHBOARD))?;
+                    Some(match refused_as(ctx, pod).await {
+                        Some(refusal) => (refusal, true),
+                        None => (format!("the dashboard's log: {}", line.trim()), false),
+                    })
+                }
+                LogState::MissingService(line) | LogState::NoDataBatch(line) => {
+                    Some((format!("the dashboard's log: {}", line.trim()), false))
                 }
                 _ => None,
             }
         }
         crate::stack::Stack::MetricsServer => {
-            let snap = ctx.snapshot().await.ok()?;
             let node = snap.ready_nodes().into_iter().next()?;
             super::metrics_api::scraper_holds_none(ctx, &node).await
         }
     }
+}
+
+/// The API server's 403 for the dashboard's metric client request, asked as the
+/// dashboard's service account (`Impersonate-User`); `None` when it is allowed, or when
+/// these credentials may not impersonate (no evidence either way).
+async fn refused_as(ctx: &Ctx, pod: &Pod) -> Option<String> {
+    let d = ctx.config.stack.dashboard();
+    let account = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .unwrap_or_else(|| "default".into());
+    let user = format!("system:serviceaccount:{}:{account}", d.namespace);
+    let path = kubeclient::service_proxy_path(d.metric_namespace, d.metric_service, "/healthz");
+    let answer = kubeclient::raw(
+        &ctx.client,
+        http::Method::GET,
+        &path,
+        &[("Impersonate-User", &user)],
+        vec![],
+    )
+    .await
+    .ok()?;
+    refusal(&answer, &user)
+}
+
+/// A 403 that refuses `user` the request itself, not our impersonation of it.
+pub fn refusal(answer: &Answer, user: &str) -> Option<String> {
+    if answer.status != 403 {
+        return None;
+    }
+    let message = answer
+        .api_status()
+        .map(|s| s.1)
+        .unwrap_or_else(|| snippet(&answer.body));
+    (!message.contains("cannot impersonate")).then(|| {
+        format!("the API server refuses the dashboard's account {user} its metric client's request (403): {message}")
+    })
 }
 
 #[cfg(test)]
@@ -477,6 +539,28 @@ mod tests {
 
     fn sample(name: &str) -> String {
         std::fs::read_to_string(format!("{SAMPLES}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_account_itself_is_certain() {
+        let user = "system:serviceaccount:kube-system:kubernetes-dashboard";
+        let answer = |status, message: &str| {
+            Answer {
+            status,
+            body: json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "Forbidden", "code": status}).to_string(),
+        }
+        };
+        let proxy = "services \"heapster\" is forbidden: User \"system:serviceaccount:kube-system:kubernetes-dashboard\" cannot get resource \"services/proxy\" in API group \"\" in the namespace \"kube-system\"";
+        let why = refusal(&answer(403, proxy), user).expect("certain");
+        assert!(
+            why.contains("services/proxy") && why.contains(user),
+            "{why}"
+        );
+        // Our credentials may not impersonate: no evidence about the dashboard.
+        let ours = "serviceaccounts \"kubernetes-dashboard\" is forbidden: User \"me\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"kube-system\"";
+        assert_eq!(refusal(&answer(403, ours), user), None);
+        assert_eq!(refusal(&answer(200, "ok"), user), None);
+        assert_eq!(refusal(&answer(503, "no endpoints"), user), None);
     }
 
     #[test]

@@ -346,6 +346,7 @@ async fn check_dashboard(ctx: Arc<Ctx>, load: Load) -> Verdict {
     }
     match super::dashboard::list(&v, "pods", Timestamp::now(), ctx.config.max_age) {
         Verdict::Pass(_) => dashboard_load(&v, &load.config, &load.cpu_pod, &load.memory_pod),
+        Verdict::Wait(why) => super::dashboard::with_upstream(&ctx, why).await,
         other => other,
     }
 }

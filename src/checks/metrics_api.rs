@@ -390,11 +390,10 @@ pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
         .collect()
 }
 
-/// The scraper's series of a node, for CPU and memory, through the service proxy as the
-/// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
 /// Why the scraper gives the dashboard no points for `node`, if it holds none (its own
-/// answer's reason); `None` when it has some, or could not be asked.
-pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<String> {
+/// answer's reason), and whether that is certain (its log's latest update was refused by
+/// the API server); `None` when it has some, or could not be asked.
+pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<(String, bool)> {
     let ns = ctx.config.stack.dashboard().metric_namespace;
     let path = format!(
         "/api/v1/dashboard/nodes/{node}/metrics/{}",
@@ -404,9 +403,35 @@ pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<String> 
         .await
         .ok()?;
     let v = answer_json(&answer, "scraper", &path).ok()?;
-    scraper_points(&v).err().map(|v| v.message().to_string())
+    let why = scraper_points(&v).err()?.message().to_string();
+    match scraper_refused_now(ctx).await {
+        Some(line) => Some((
+            format!("{why}; its latest update was refused: {line}"),
+            true,
+        )),
+        None => Some((why, false)),
+    }
 }
 
+async fn scraper_refused_now(ctx: &Ctx) -> Option<String> {
+    scraper_refused(&ctx.log_tail(SCRAPER, 20).await?)
+}
+
+/// The scraper's latest update, when the API server refused it (a 403 for its account
+/// on metrics.k8s.io): the `Error scraping ... is forbidden` line, if no `Database
+/// updated` came after it (dashboard-metrics-scraper@v1.0.8 `server.go` logs one or the
+/// other every `--metric-resolution`).
+pub fn scraper_refused(log: &str) -> Option<String> {
+    let latest = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("Error scraping") || l.contains("Database updated"))?;
+    (latest.contains("Error scraping") && latest.contains("is forbidden"))
+        .then(|| latest.trim().to_string())
+}
+
+/// The scraper's series of a node, for CPU and memory, through the service proxy as the
+/// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
 pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
     if let Some(cause) = ctx.blocked(&[SCRAPER], Needs::METRIC_DATA).await {
         return Verdict::Fail(cause);
@@ -426,7 +451,16 @@ pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
         };
         let points = match scraper_points(&v) {
             Ok(p) => p,
-            Err(v) => return v,
+            // No rows: certain if its account is refused the metrics it lists.
+            Err(v) => {
+                return match scraper_refused_now(&ctx).await {
+                    Some(line) => Verdict::Fail(format!(
+                        "{}; its latest update was refused: {line}",
+                        v.message()
+                    )),
+                    None => v,
+                };
+            }
         };
         match series(metric, &points, &ctx.rules(true, None)) {
             Ok(p) => seen.push(format!(
@@ -447,6 +481,21 @@ pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_scraper_refused_on_its_latest_update_is_certain() {
+        let refused = r#"{"level":"error","msg":"Error scraping node metrics: nodes.metrics.k8s.io is forbidden: User \"system:serviceaccount:kubernetes-dashboard:kubernetes-dashboard\" cannot list resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope","time":"2026-12-02T01:00:15Z"}"#;
+        let updated = r#"{"level":"info","msg":"Database updated: 3 nodes, 14 pods","time":"2026-12-02T01:00:30Z"}"#;
+        let other = r#"{"level":"error","msg":"Error scraping node metrics: the server is currently unable to handle the request (get nodes.metrics.k8s.io)","time":"2026-12-02T01:00:45Z"}"#;
+        assert!(scraper_refused(refused).is_some_and(|l| l.contains("is forbidden")));
+        assert_eq!(
+            scraper_refused(&format!("{refused}\n{updated}")),
+            None,
+            "healed since"
+        );
+        assert_eq!(scraper_refused(other), None, "a 503 may heal");
+        assert_eq!(scraper_refused(""), None);
+    }
 
     fn rules(now: &str) -> SeriesRules {
         SeriesRules {

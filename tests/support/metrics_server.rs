@@ -251,10 +251,23 @@ fn scraper_without_data(rt: &tokio::runtime::Runtime) -> TestResult {
         &["no samples", "catch-all", "may not list metrics.k8s.io"],
     )?;
     // The dashboard says "connected" all the same: its check of the scraper is a catch-all.
+    // The scraper's log quotes the API server's 403 for its latest update: certain at once.
     let (_fakes, result, _report) = run_on(rt, scenario(Scenario::ScraperWithoutData), |o| {
         on_stack(o);
-        o.checks.timeout = SHORT;
+        o.checks.timeout = LONG;
     });
+    for name in [
+        "scraper::node_series::e2e-worker",
+        "dashboard::node_metrics",
+    ] {
+        let o = outcome(&result.outcomes, name);
+        ensure!(
+            !o.passed
+                && o.message.contains("its latest update was refused")
+                && !o.message.starts_with("still failing after"),
+            "{name} fails on the refusal, not at the deadline: {o:?}"
+        );
+    }
     let state = result
         .outcomes
         .iter()

@@ -107,6 +107,10 @@ async fn handle(
     let Some(who) = by_cert.or_else(|| cluster.identity_for_token(token)) else {
         return status_reply(401, "Unauthorized", "Unauthorized");
     };
+    let who = match impersonated(&cluster, &headers, who) {
+        Ok(who) => who,
+        Err(forbidden) => return status_reply(403, "Forbidden", &forbidden),
+    };
     let segments: Vec<String> = path
         .trim_matches('/')
         .split('/')
@@ -170,6 +174,43 @@ async fn handle(
             .await
         }
         _ => not_found_path(),
+    }
+}
+
+/// `Impersonate-User: system:serviceaccount:NS:NAME`: act as that service account when the
+/// caller may `impersonate` it (AS@v0.36.3 `pkg/endpoints/filters/impersonation/
+/// impersonation.go`: a service account's name is checked as the resource `serviceaccounts`
+/// in its namespace; refused with `responsewriters.Forbidden`). kind's admin is in
+/// `system:masters`, which may do anything. Only service accounts are emulated.
+/// Refused: the 403's message.
+fn impersonated(cluster: &Cluster, headers: &HeaderMap, who: Identity) -> Result<Identity, String> {
+    let Some(requested) = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(who);
+    };
+    let Some((ns, name)) = requested
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return Err(format!(
+            "users {requested:?} is forbidden: the simulated API server impersonates service accounts only"
+        ));
+    };
+    let req = rbac::Request {
+        verb: "impersonate",
+        group: "",
+        resource: "serviceaccounts",
+        subresource: None,
+        namespace: Some(ns),
+        name: Some(name),
+    };
+    let allowed = who == Identity::Admin || rbac::allowed(&cluster.lock().store, &who, &req);
+    if allowed {
+        Ok(Identity::service_account(ns, name))
+    } else {
+        Err(req.forbidden_message(&who))
     }
 }
 
