@@ -122,7 +122,11 @@ const RULES: &[Rule] = &[
         stack: Some(Stack::Heapster),
     },
     Rule {
-        matches: |t| t.contains("unknown (get services heapster)"),
+        matches: |t| {
+            t.contains("unknown (get services heapster)")
+                || (t.contains("refuses the dashboard's account")
+                    && t.contains("cannot get resource \"services/proxy\""))
+        },
         hint: Hint {
             symptom: "Metric client health check failed: unknown (get services heapster)",
             cause: "the API server refused the dashboard's request with a JSON error, which client-go prints as \"unknown\"; for the health check that is a 403: the dashboard's service account may not proxy to heapster",
@@ -469,6 +473,10 @@ mod tests {
                 "zero usage",
             ),
             ("PodMetrics kube-system/p: memory is zero", "zero usage"),
+            (
+                "the dashboard's nodes list has no cumulativeMetrics; the API server refuses the dashboard's account system:serviceaccount:kube-system:kubernetes-dashboard its metric client's request (403): services \"heapster\" is forbidden: User \"system:serviceaccount:kube-system:kubernetes-dashboard\" cannot get resource \"services/proxy\" in API group \"\" in the namespace \"kube-system\"",
+                "may not proxy to heapster",
+            ),
             (
                 "ground_truth::cpu: cpu/usage_rate measured 0m, target 100m, tolerance ±20% (-100%)",
                 "zero usage",
