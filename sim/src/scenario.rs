@@ -45,6 +45,10 @@ pub struct Faults {
     pub scraper_without_metrics_rights: bool,
     /// Something removes the `dashboard-metrics-scraper` Service as soon as it appears.
     pub no_scraper_service: bool,
+    /// Something strips every rule from the checks' read-only ClusterRole
+    /// (`heapster-e2e:checks-read-only`, `metrics-e2e:checks-read-only`) as soon as it
+    /// appears: the dashboard's lists, read as the checks' account, are refused.
+    pub checks_without_rights: bool,
 }
 
 impl Faults {
@@ -192,6 +196,7 @@ pub enum Scenario {
     ApiServiceUnavailable,
     ScraperWithoutData,
     DashboardWithoutScraper,
+    ChecksWithoutRights,
 }
 
 impl Scenario {
@@ -216,6 +221,7 @@ impl Scenario {
         Scenario::ApiServiceUnavailable,
         Scenario::ScraperWithoutData,
         Scenario::DashboardWithoutScraper,
+        Scenario::ChecksWithoutRights,
     ];
 
     pub fn name(self) -> &'static str {
@@ -240,6 +246,7 @@ impl Scenario {
             Scenario::ApiServiceUnavailable => "apiservice-unavailable",
             Scenario::ScraperWithoutData => "scraper-without-data",
             Scenario::DashboardWithoutScraper => "dashboard-without-scraper",
+            Scenario::ChecksWithoutRights => "checks-without-rights",
         }
     }
 
@@ -276,6 +283,7 @@ impl Scenario {
             Scenario::ApiServiceUnavailable => f.apiservice_unreachable = true,
             Scenario::ScraperWithoutData => f.scraper_without_metrics_rights = true,
             Scenario::DashboardWithoutScraper => f.no_scraper_service = true,
+            Scenario::ChecksWithoutRights => f.checks_without_rights = true,
         }
         f
     }

@@ -217,6 +217,18 @@ const RULES: &[Rule] = &[
         stack: None,
     },
     Rule {
+        matches: |t| {
+            t.contains("it answered 200 but the API server refused it")
+                && (t.contains("heapster-e2e-checks") || t.contains("metrics-e2e-checks"))
+        },
+        hint: Hint {
+            symptom: "the dashboard's lists refuse the checks' account",
+            cause: "the checks log in to the dashboard with their read-only service account, and the API server refuses it the lists the dashboard reads as the logged-in user (a 403): its ClusterRole lost its rules, or is not bound",
+            fix: "apply the checks' account as shipped: manifests/60-dashboard-checks.yaml (heapster stack) or manifests/metrics-server/30-dashboard-checks.yaml (get/list on nodes, pods, namespaces, events), or pass --dashboard-token-file with a token that may read them",
+        },
+        stack: None,
+    },
+    Rule {
         matches: |t| t.contains("no dashboard-metrics-scraper service"),
         hint: Hint {
             symptom: "no dashboard-metrics-scraper service",
@@ -468,6 +480,10 @@ mod tests {
     fn explained_states_have_their_cause() {
         for (text, cause) in [
             ("nodes::count: the cluster has zero nodes", "no nodes"),
+            (
+                "the dashboard's nodes list reports errors (it answered 200 but the API server refused it): nodes is forbidden: User \"system:serviceaccount:kube-system:heapster-e2e-checks\" cannot list resource \"nodes\" in API group \"\" at the cluster scope",
+                "refuses it the lists",
+            ),
             (
                 "NodeMetrics w: usage must be above zero: cpu 0m, memory 0.0 MiB",
                 "zero usage",

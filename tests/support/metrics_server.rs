@@ -43,6 +43,7 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial("scenario::image_not_loaded", image_not_loaded),
         g.trial("scenario::no_metrics_service", no_metrics_service),
         g.trial("scenario::pods_without_metrics", pods_without_metrics),
+        g.trial("scenario::checks_without_rights", checks_without_rights),
         g.trial(
             "scenario::dashboard_never_connects",
             dashboard_never_connects,
@@ -390,6 +391,30 @@ fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
     )?;
     ensure!(
         outcome(&outcomes, "metrics_server::apiservice").passed,
+        "metrics-server itself is fine"
+    );
+    Ok(())
+}
+
+/// The checks' account refused its lists: red at once, the account's manifest named.
+fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::ChecksWithoutRights), |o| {
+        on_stack(o);
+        o.checks.timeout = LONG;
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let o = outcome(&result.outcomes, "dashboard::node_metrics");
+    ensure!(
+        !o.passed
+            && o.message.contains("cannot list resource")
+            && !o.message.starts_with("still failing after")
+            && o.causes
+                .iter()
+                .any(|c| c.hint.fix.contains("30-dashboard-checks.yaml")),
+        "{o:?}"
+    );
+    ensure!(
+        outcome(&result.outcomes, "metrics_server::apiservice").passed,
         "metrics-server itself is fine"
     );
     Ok(())

@@ -49,6 +49,7 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             "dashboard_without_proxy_rights",
             dashboard_without_proxy_rights,
         ),
+        g.trial("checks_without_rights", checks_without_rights),
     ]
 }
 
@@ -415,6 +416,21 @@ fn zero_nodes(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = stack.run_checks(rt, check_config(LONG));
     expect_fast_fail(&outcomes, "nodes::count", "zero nodes")?;
     expect_fast_fail(&outcomes, "heapster::health", "zero nodes")
+}
+
+/// The checks' read-only account loses its rules: the dashboard's lists, read as that
+/// account, are refused. A 403 for the checks' identity is certain: red at once, with the
+/// account's manifest as the fix, while heapster and the dashboard themselves are fine.
+fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
+    let outcomes = run(rt, Scenario::ChecksWithoutRights, LONG)?;
+    for name in ["dashboard::node_metrics", "dashboard::pod_metrics"] {
+        expect_fast_fail(&outcomes, name, "cannot list resource")?;
+        expect_fail(&outcomes, name, "manifests/60-dashboard-checks.yaml")?;
+    }
+    for name in ["heapster::health", "dashboard::log"] {
+        ensure!(outcome(&outcomes, name).passed, "{name} is fine");
+    }
+    Ok(())
 }
 
 /// The dashboard's Role is what lets it reach heapster: without the `services/proxy`

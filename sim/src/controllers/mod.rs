@@ -152,6 +152,20 @@ fn meddle(cluster: &Cluster, st: &mut State) {
             metrics,
         );
     }
+    if faults.checks_without_rights {
+        for role in [
+            "heapster-e2e:checks-read-only",
+            "metrics-e2e:checks-read-only",
+        ] {
+            strip_rules(
+                st,
+                "rbac.authorization.k8s.io/clusterroles",
+                None,
+                Some(role),
+                |_| true,
+            );
+        }
+    }
     if faults.dashboard_without_proxy_rights {
         let grants_proxy = |r: &Value| {
             r["resources"]
