@@ -551,27 +551,6 @@ fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
 /// A current kube-apiserver's service proxy: RBAC on the reference as written, a missing
 /// Service read through its Endpoints up to 1.36 and its EndpointSlices from 1.37
 /// (kubernetes/kubernetes#134860), and no ready endpoints a 503.
-/// `Impersonate-User` as the API server's filter handles it (AS@v0.36.3
-/// `pkg/endpoints/filters/impersonation/impersonation.go`): the admin acts as the
-/// dashboard's account and meets that account's RBAC.
-fn impersonation(rt: &tokio::runtime::Runtime) -> TestResult {
-    let stack = stack_of(rt, Stack::Heapster, Scenario::DashboardWithoutProxyRights)?;
-    let dashboard = "system:serviceaccount:kube-system:kubernetes-dashboard";
-    rt.block_on(async {
-        let as_admin = get(&stack.client, &heapster("/healthz"), &[]).await?;
-        ensure!(as_admin.status == 200, "the admin may proxy: {as_admin:?}");
-        let as_dashboard = get(&stack.client, &heapster("/healthz"), &[("Impersonate-User", dashboard)]).await?;
-        ensure!(
-            as_dashboard.status == 403
-                && as_dashboard.api_status().is_some_and(|(reason, m)| reason == "Forbidden"
-                    && m == "services \"heapster\" is forbidden: User \"system:serviceaccount:kube-system:kubernetes-dashboard\" cannot get resource \"services/proxy\" in API group \"\" in the namespace \"kube-system\""),
-            "{as_dashboard:?}"
-        );
-        Ok::<(), libtest_mimic::Failed>(())
-    })?;
-    Ok(())
-}
-
 fn proxy_errors(rt: &tokio::runtime::Runtime) -> TestResult {
     let old = SimStack::on_version(rt, "1.36");
     rt.block_on(async {
@@ -697,6 +676,24 @@ fn kubectl_table(rt: &tokio::runtime::Runtime) -> TestResult {
         ensure!(
             plain["kind"] == "Node",
             "without the Accept header, the object: {plain}"
+        );
+        Ok(())
+    })
+}
+
+/// `Impersonate-User` as upstream's filter handles it (AS@v0.36.3 `pkg/endpoints/filters/
+/// impersonation/impersonation.go`): the admin acts as the dashboard's account, under its RBAC.
+fn impersonation(rt: &tokio::runtime::Runtime) -> TestResult {
+    let stack = stack_of(rt, Stack::Heapster, Scenario::DashboardWithoutProxyRights)?;
+    rt.block_on(async move {
+        let as_admin = get(&stack.client, &heapster("/healthz"), &[]).await?;
+        ensure!(as_admin.status == 200, "the admin may proxy: {as_admin:?}");
+        let as_dashboard = get(&stack.client, &heapster("/healthz"), &[("Impersonate-User", "system:serviceaccount:kube-system:kubernetes-dashboard")]).await?;
+        ensure!(
+            as_dashboard.status == 403
+                && as_dashboard.api_status().is_some_and(|(reason, m)| reason == "Forbidden"
+                    && m == "services \"heapster\" is forbidden: User \"system:serviceaccount:kube-system:kubernetes-dashboard\" cannot get resource \"services/proxy\" in API group \"\" in the namespace \"kube-system\""),
+            "{as_dashboard:?}"
         );
         Ok(())
     })

@@ -44,6 +44,41 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial("scenario::no_metrics_service", no_metrics_service),
         g.trial("scenario::pods_without_metrics", pods_without_metrics),
         g.trial("scenario::checks_without_rights", checks_without_rights),
+        g.trial("scenario::zero_metrics", |rt| {
+            red(
+                rt,
+                Scenario::ZeroMetrics,
+                "metrics_server::node_metrics::",
+                &["usage must be above zero", "zero usage"],
+            )
+            .map(drop)
+        }),
+        g.trial("scenario::not_ready_node", |rt| {
+            red(
+                rt,
+                Scenario::NotReadyNode,
+                "nodes::ready::e2e-worker2",
+                &[
+                    "Kubelet stopped posting node status",
+                    "kubelet stopped reporting",
+                ],
+            )
+            .map(drop)
+        }),
+        g.trial("scenario::zero_nodes", |rt| {
+            red(
+                rt,
+                Scenario::ZeroNodes,
+                "phase::rollout",
+                &["zero nodes", "no pod of the stack can run"],
+            )
+            .map(drop)
+        }),
+        g.trial("scenario::transient_api_errors", |rt| {
+            let (_fakes, result, report) =
+                run_on(rt, scenario(Scenario::TransientApiErrors), on_stack);
+            expect_passed(&result, &report)
+        }),
         g.trial(
             "scenario::dashboard_never_connects",
             dashboard_never_connects,
