@@ -44,36 +44,9 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial("scenario::no_metrics_service", no_metrics_service),
         g.trial("scenario::pods_without_metrics", pods_without_metrics),
         g.trial("scenario::checks_without_rights", checks_without_rights),
-        g.trial("scenario::zero_metrics", |rt| {
-            red(
-                rt,
-                Scenario::ZeroMetrics,
-                "metrics_server::node_metrics::",
-                &["usage must be above zero", "zero usage"],
-            )
-            .map(drop)
-        }),
-        g.trial("scenario::not_ready_node", |rt| {
-            red(
-                rt,
-                Scenario::NotReadyNode,
-                "nodes::ready::e2e-worker2",
-                &[
-                    "Kubelet stopped posting node status",
-                    "kubelet stopped reporting",
-                ],
-            )
-            .map(drop)
-        }),
-        g.trial("scenario::zero_nodes", |rt| {
-            red(
-                rt,
-                Scenario::ZeroNodes,
-                "phase::rollout",
-                &["zero nodes", "no pod of the stack can run"],
-            )
-            .map(drop)
-        }),
+        g.trial("scenario::zero_metrics", |rt| red_with(rt, GENERIC[0])),
+        g.trial("scenario::not_ready_node", |rt| red_with(rt, GENERIC[1])),
+        g.trial("scenario::zero_nodes", |rt| red_with(rt, GENERIC[2])),
         g.trial("scenario::transient_api_errors", |rt| {
             let (_fakes, result, report) =
                 run_on(rt, scenario(Scenario::TransientApiErrors), on_stack);
@@ -190,6 +163,30 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
     let created = fakes.calls(rt).iter().any(|c| c.starts_with("kind create"));
     ensure!(!created, "a dry run creates nothing");
     Ok(())
+}
+
+/// Generic faults on this stack: the scenario, the check that fails, what it names.
+type Red = (Scenario, &'static str, &'static [&'static str]);
+const GENERIC: [Red; 3] = [
+    (
+        Scenario::ZeroMetrics,
+        "metrics_server::node_metrics::",
+        &["usage must be above zero", "zero usage"],
+    ),
+    (
+        Scenario::NotReadyNode,
+        "nodes::ready::e2e-worker2",
+        &["Kubelet stopped posting", "kubelet stopped reporting"],
+    ),
+    (
+        Scenario::ZeroNodes,
+        "phase::rollout",
+        &["zero nodes", "no pod of the stack can run"],
+    ),
+];
+
+fn red_with(rt: &tokio::runtime::Runtime, (s, check, needles): Red) -> TestResult {
+    red(rt, s, check, needles).map(drop)
 }
 
 /// Run the stack on a broken cluster: red (exit 1), and `check` failed naming `needles`.
