@@ -189,16 +189,15 @@ fn red_with(rt: &tokio::runtime::Runtime, (s, check, needles): Red) -> TestResul
     red(rt, s, check, needles).map(drop)
 }
 
-/// Run the stack on a broken cluster: red (exit 1), and `check` failed naming `needles`.
-fn red(
+/// Run the stack on a cluster playing `s`, the checks given `timeout`: red (exit 1).
+fn red_run(
     rt: &tokio::runtime::Runtime,
     s: Scenario,
-    check: &str,
-    needles: &[&str],
-) -> Result<Vec<Outcome>, libtest_mimic::Failed> {
+    timeout: Duration,
+) -> Result<RunResult, libtest_mimic::Failed> {
     let (_fakes, result, _report) = run_on(rt, scenario(s), |o| {
         on_stack(o);
-        o.checks.timeout = SHORT;
+        o.checks.timeout = timeout;
     });
     ensure!(
         result.exit == 1,
@@ -207,6 +206,17 @@ fn red(
         result.error,
         failures(&result.outcomes)
     );
+    Ok(result)
+}
+
+/// Run the stack on a broken cluster: red (exit 1), and `check` failed naming `needles`.
+fn red(
+    rt: &tokio::runtime::Runtime,
+    s: Scenario,
+    check: &str,
+    needles: &[&str],
+) -> Result<Vec<Outcome>, libtest_mimic::Failed> {
+    let result = red_run(rt, s, SHORT)?;
     let o: &Outcome = result
         .outcomes
         .iter()
@@ -352,11 +362,7 @@ fn image_not_loaded(rt: &tokio::runtime::Runtime) -> TestResult {
 /// Without the metrics-server Service the APIService can never become Available: its
 /// checks fail at once on the Service read, not at the deadline.
 fn no_metrics_service(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::NoMetricsService), |o| {
-        on_stack(o);
-        o.checks.timeout = LONG;
-    });
-    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let result = red_run(rt, Scenario::NoMetricsService, LONG)?;
     // Every failure is certain: none waits for the deadline.
     let waited: Vec<&str> = result
         .outcomes
@@ -393,11 +399,7 @@ fn no_metrics_service(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::PodsWithoutMetrics), |o| {
-        on_stack(o);
-        o.checks.timeout = SHORT;
-    });
-    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let result = red_run(rt, Scenario::PodsWithoutMetrics, SHORT)?;
     let pods: Vec<&Outcome> = result
         .outcomes
         .iter()
@@ -430,11 +432,7 @@ fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
 
 /// The checks' account refused its lists: red at once, the account's manifest named.
 fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (_fakes, result, _report) = run_on(rt, scenario(Scenario::ChecksWithoutRights), |o| {
-        on_stack(o);
-        o.checks.timeout = LONG;
-    });
-    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let result = red_run(rt, Scenario::ChecksWithoutRights, LONG)?;
     let o = outcome(&result.outcomes, "dashboard::node_metrics");
     ensure!(
         !o.passed
