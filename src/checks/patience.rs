@@ -81,13 +81,13 @@ impl Clocks {
             "nodes" if check == "nodes::count" => vec![],
             "nodes" => vec![(self.node_monitor_grace, "the node monitor's grace period")],
             "workloads" => vec![readiness],
-            "heapster" | "influxdb" | "grafana" => vec![heapster],
             "metrics_server" => vec![ms, readiness],
-            "scraper" => vec![ms, scraper],
             "dashboard" if check.ends_with("_state") || check == "dashboard::log" => match stack {
                 Stack::Heapster => vec![dashboard, heapster],
                 Stack::MetricsServer => vec![dashboard],
             },
+            // heapster, InfluxDB, Grafana, the scraper, the dashboard's lists and the ground
+            // truth: the stack's metric data (and the dashboard's client for its lists).
             _ => {
                 let mut all = data;
                 if component == "dashboard" {
@@ -270,6 +270,16 @@ mod tests {
         assert_eq!(secs("dashboard::pod_metrics", H), 22);
         assert_eq!(secs("ground_truth::cpu", M), 50);
         assert_eq!(secs("ground_truth::influxdb", H), 22);
+        // The dashboard's own period counts for its lists only, not for the ground truth.
+        let slow_ui = Clocks {
+            dashboard_check_period: Duration::from_secs(30),
+            ..c.clone()
+        };
+        assert_eq!(
+            slow_ui.patience("dashboard::node_metrics", M).0.as_secs(),
+            70
+        );
+        assert_eq!(slow_ui.patience("ground_truth::cpu", M).0.as_secs(), 50);
         let (_, why) = c.patience("scraper::node_series::n", M);
         assert_eq!(why, "2 × the scraper's --metric-resolution (20s) + 10s");
     }
