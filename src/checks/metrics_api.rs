@@ -234,8 +234,12 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     }
 }
 
+fn apiservice_path() -> String {
+    format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}")
+}
+
 async fn apiservice_answer(ctx: &Ctx) -> Result<Answer, kube::Error> {
-    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
+    let path = apiservice_path();
     let answer = kubeclient::raw(&ctx.client, http::Method::GET, &path, &[], vec![]).await?;
     ctx.record(&path, &answer);
     Ok(answer)
@@ -249,7 +253,7 @@ pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
         Ok(a) => a,
         Err(e) => return api_wait(e),
     };
-    let path = format!("/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}");
+    let path = apiservice_path();
     if answer.status == 404 {
         return Verdict::Fail(format!(
             "no APIService {APISERVICE}: metrics.k8s.io is not registered with the aggregator; apply manifests/metrics-server/"
@@ -404,17 +408,20 @@ pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<(String,
         .ok()?;
     let v = answer_json(&answer, "scraper", &path).ok()?;
     let why = scraper_points(&v).err()?.message().to_string();
-    match scraper_refused_now(ctx).await {
-        Some(line) => Some((
-            format!("{why}; its latest update was refused: {line}"),
-            true,
-        )),
+    match refused_update(ctx).await {
+        Some(line) => Some((refused_rows(&why, &line), true)),
         None => Some((why, false)),
     }
 }
 
-async fn scraper_refused_now(ctx: &Ctx) -> Option<String> {
+/// The scraper's log line for its latest update, if the API server refused it.
+async fn refused_update(ctx: &Ctx) -> Option<String> {
     scraper_refused(&ctx.log_tail(SCRAPER, 20).await?)
+}
+
+/// No rows (`why`), and the refusal that makes it certain.
+fn refused_rows(why: &str, line: &str) -> String {
+    format!("{why}; its latest update was refused: {line}")
 }
 
 /// The scraper's latest update, when the API server refused it (a 403 for its account
@@ -453,11 +460,8 @@ pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
             Ok(p) => p,
             // No rows: certain if its account is refused the metrics it lists.
             Err(v) => {
-                return match scraper_refused_now(&ctx).await {
-                    Some(line) => Verdict::Fail(format!(
-                        "{}; its latest update was refused: {line}",
-                        v.message()
-                    )),
+                return match refused_update(&ctx).await {
+                    Some(line) => Verdict::Fail(refused_rows(v.message(), &line)),
                     None => v,
                 };
             }

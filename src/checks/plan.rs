@@ -20,28 +20,38 @@ pub async fn stack_deployments(
     client: &kube::Client,
     stack: Stack,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    present(stack, &listed(client, stack).await?)
+}
+
+/// Every Deployment in the stack's namespaces (a namespace the stack creates may not exist
+/// yet).
+async fn listed(client: &kube::Client, stack: Stack) -> anyhow::Result<Vec<Deployment>> {
     let lp = ListParams::default();
-    let mut present = Vec::new();
+    let mut all = Vec::new();
     for ns in stack.namespaces() {
         let api = Api::<Deployment>::namespaced(client.clone(), ns);
-        let names: Vec<String> = match retry(|| api.list(&lp)).await {
-            Ok(list) => list
-                .items
-                .into_iter()
-                .filter_map(|d| d.metadata.name)
-                .collect(),
-            // A namespace the stack creates may not exist yet.
-            Err(kube::Error::Api(e)) if e.code == 404 => vec![],
+        match retry(|| api.list(&lp)).await {
+            Ok(list) => all.extend(list.items),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
-        };
-        present.extend(
-            stack
-                .deployments()
-                .iter()
-                .filter(|(n, d)| *n == ns && names.iter().any(|x| x == d))
-                .map(|(n, d)| (n.to_string(), d.to_string())),
-        );
+        }
     }
+    Ok(all)
+}
+
+/// Which of the stack's Deployments are among `deployments`; none is `NoStack`.
+fn present(stack: Stack, deployments: &[Deployment]) -> anyhow::Result<Vec<(String, String)>> {
+    let present: Vec<(String, String)> = stack
+        .deployments()
+        .iter()
+        .filter(|(ns, name)| {
+            deployments.iter().any(|d| {
+                d.metadata.namespace.as_deref() == Some(ns)
+                    && d.metadata.name.as_deref() == Some(name)
+            })
+        })
+        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .collect();
     if present.is_empty() {
         return Err(NoStack { stack }.into());
     }
@@ -56,7 +66,7 @@ struct Cluster {
     pods: Vec<(String, String)>,
 }
 
-async fn look(ctx: &Ctx) -> anyhow::Result<Cluster> {
+async fn look(ctx: &Ctx, deployments: &[Deployment]) -> anyhow::Result<Cluster> {
     let client = ctx.client.clone();
     let lp = ListParams::default();
     let node_api = Api::<Node>::all(client.clone());
@@ -68,7 +78,7 @@ async fn look(ctx: &Ctx) -> anyhow::Result<Cluster> {
         .filter(|n| node_ready(n))
         .map(node_name)
         .collect();
-    stack_deployments(&client, ctx.config.stack).await?;
+    present(ctx.config.stack, deployments)?;
     let mut pods = Vec::new();
     for ns in ctx.config.stack.namespaces() {
         let api = Api::<Pod>::namespaced(client.clone(), ns);
@@ -91,7 +101,9 @@ async fn look(ctx: &Ctx) -> anyhow::Result<Cluster> {
 /// The cluster's checks, in name order. An empty list would be a bug, so the caller
 /// treats it as one.
 pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
-    let cluster = look(ctx).await?;
+    // Listed once: whether the stack is there, and its timers for the checks' patience.
+    let deployments = listed(&ctx.client, ctx.config.stack).await?;
+    let cluster = look(ctx, &deployments).await?;
     ctx.dashboard_token = dashboard::token(ctx).await?;
     let stack = ctx.config.stack;
     let mut checks = vec![check("nodes::count", nodes::check_count)];
@@ -114,7 +126,7 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     if let Some(load) = ctx.load.clone() {
         checks.extend(ground_truth::checks(&load, stack));
     }
-    let clocks = Clocks::of(&live_deployments(&ctx.client, stack).await?);
+    let clocks = Clocks::of(&as_manifests(&deployments)?);
     for c in &mut checks {
         c.patience = Some(clocks.patience(&c.name, stack));
     }
@@ -123,29 +135,22 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// The stack's Deployments as they run (their flags and probes set the checks' patience),
-/// in the shape the manifests are read in.
-async fn live_deployments(client: &kube::Client, stack: Stack) -> anyhow::Result<Vec<Manifest>> {
-    let mut all = Vec::new();
-    let lp = ListParams::default();
-    for ns in stack.namespaces() {
-        let api = Api::<Deployment>::namespaced(client.clone(), ns);
-        let list = match retry(|| api.list(&lp)).await {
-            Ok(list) => list.items,
-            Err(kube::Error::Api(e)) if e.code == 404 => vec![],
-            Err(e) => return Err(e.into()),
-        };
-        for d in list {
-            let mut object = serde_json::to_value(&d)?;
+/// The Deployments as they run (their flags and probes set the checks' patience), in the
+/// shape the manifests are read in.
+fn as_manifests(deployments: &[Deployment]) -> anyhow::Result<Vec<Manifest>> {
+    deployments
+        .iter()
+        .enumerate()
+        .map(|(index, d)| {
+            let mut object = serde_json::to_value(d)?;
             object["kind"] = "Deployment".into();
-            all.push(Manifest {
-                file: format!("live Deployment {ns}").into(),
-                index: all.len(),
+            Ok(Manifest {
+                file: "live Deployment".into(),
+                index,
                 object,
-            });
-        }
-    }
-    Ok(all)
+            })
+        })
+        .collect()
 }
 
 fn heapster_checks(cluster: &Cluster) -> Vec<Check> {

@@ -212,9 +212,12 @@ pub fn overdue_unready(
             d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
         })
     }) {
-        let (wait, why) = patience(d);
+        // Derived only for a Deployment with a pod to judge (the rollout asks every second).
+        let mut patience_of_d = None;
         for pod in pods.iter().filter(|p| selects(d, p)) {
-            let status = pod.status.as_ref()?;
+            let Some(status) = pod.status.as_ref() else {
+                continue;
+            };
             if status.phase.as_deref() != Some("Running") || pod_is_ready(pod) {
                 continue;
             }
@@ -234,6 +237,8 @@ pub fn overdue_unready(
                 continue;
             };
             let running = age_of(now, last_start);
+            let (wait, why) = patience_of_d.get_or_insert_with(|| patience(d));
+            let wait = *wait;
             if running > wait {
                 let unready = statuses
                     .iter()
@@ -345,6 +350,13 @@ mod tests {
             "{late}"
         );
         assert_eq!(judge(&running(true), 500), None, "a Ready pod is fine");
+        // A pod without status yet hides no overdue one beside it.
+        let mut fresh = running(false);
+        fresh.status = None;
+        let both = [fresh, running(false)];
+        assert!(
+            overdue_unready(&wanted, std::slice::from_ref(&d), &both, t(123), patience).is_some()
+        );
         let mut pending = running(false);
         pending.status.as_mut().unwrap().phase = Some("Pending".into());
         assert_eq!(

@@ -181,8 +181,8 @@ async fn handle(
 /// caller may `impersonate` it (AS@v0.36.3 `pkg/endpoints/filters/impersonation/
 /// impersonation.go`: a service account's name is checked as the resource `serviceaccounts`
 /// in its namespace; refused with `responsewriters.Forbidden`). kind's admin is in
-/// `system:masters`, which may do anything. Only service accounts are emulated.
-/// Refused: the 403's message.
+/// `system:masters`, which may do anything. Only service accounts are emulated. `Err` is
+/// the 403's message.
 fn impersonated(cluster: &Cluster, headers: &HeaderMap, who: Identity) -> Result<Identity, String> {
     let Some(requested) = headers
         .get("impersonate-user")
