@@ -2,12 +2,14 @@
 //! selector picks. The service proxy and the programs that find each other through
 //! Services read them here.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::cluster::State;
 
 /// Ready pods selected by a Service, each with the container that serves it (the first).
-pub fn ready_backends(st: &State, svc: &Value) -> Vec<(Value, Value)> {
+pub fn ready_backends(st: &State, svc: &Value) -> Vec<(Arc<Value>, Value)> {
     let Some(selector) = svc["spec"]["selector"].as_object() else {
         return vec![];
     };
@@ -20,7 +22,7 @@ pub fn ready_backends(st: &State, svc: &Value) -> Vec<(Value, Value)> {
                 .iter()
                 .all(|(k, v)| &p["metadata"]["labels"][k] == v)
         })
-        .filter(is_ready)
+        .filter(|p| is_ready(p))
         .filter_map(|p| {
             let c = p["spec"]["containers"].as_array()?.first()?.clone();
             Some((p, c))

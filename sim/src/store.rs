@@ -48,13 +48,15 @@ pub struct Event {
     pub rv: u64,
     pub key: Key,
     pub kind: EventType,
-    pub object: Value,
+    pub object: Arc<Value>,
 }
 
 pub struct Store {
     rv: u64,
     uid_counter: u64,
-    objects: BTreeMap<Key, Value>,
+    /// Shared, not copied: controllers list whole resources every pass, and a list hands out
+    /// references to the stored objects (copying them was most of the test suite's CPU).
+    objects: BTreeMap<Key, Arc<Value>>,
     history: Vec<Arc<Event>>,
     events: broadcast::Sender<Arc<Event>>,
 }
@@ -95,7 +97,17 @@ impl Store {
     }
 
     pub fn get(&self, key: &Key) -> Option<&Value> {
-        self.objects.get(key)
+        self.objects.get(key).map(|v| &**v)
+    }
+
+    /// The stored objects of one resource, keys in order (`Key` sorts by resource first).
+    fn of_resource<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Value>)> + 'a {
+        self.objects
+            .range(Key::new(resource, "", "")..)
+            .take_while(move |(k, _)| k.resource == resource)
     }
 
     /// Borrow the objects of one resource, in one namespace or (with `None`) in all.
@@ -104,26 +116,22 @@ impl Store {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Value> + 'a {
-        self.objects
-            .iter()
-            .filter(move |(k, _)| {
-                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
-            })
-            .map(|(_, v)| v)
+        self.of_resource(resource)
+            .filter(move |(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| &**v)
     }
 
     /// Objects of one resource, in one namespace or (with `None`) in all.
-    pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
+    pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+        self.of_resource(resource)
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
             .map(|(_, v)| v.clone())
             .collect()
     }
 
     /// Insert or replace an object, stamping uid, resourceVersion, creationTimestamp and
     /// generation the way the API server does.
-    pub fn put(&mut self, key: Key, mut object: Value) -> Value {
+    pub fn put(&mut self, key: Key, mut object: Value) -> Arc<Value> {
         self.rv += 1;
         let previous = self.objects.get(&key);
         let kind = if previous.is_some() {
@@ -154,20 +162,22 @@ impl Store {
             }
         }
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let object = Arc::new(object);
         self.objects.insert(key.clone(), object.clone());
         self.record(key, kind, object.clone());
         object
     }
 
-    pub fn delete(&mut self, key: &Key) -> Option<Value> {
-        let mut object = self.objects.remove(key)?;
+    pub fn delete(&mut self, key: &Key) -> Option<Arc<Value>> {
+        let mut object = Arc::unwrap_or_clone(self.objects.remove(key)?);
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let object = Arc::new(object);
         self.record(key.clone(), EventType::Deleted, object.clone());
         Some(object)
     }
 
-    fn record(&mut self, key: Key, kind: EventType, object: Value) {
+    fn record(&mut self, key: Key, kind: EventType, object: Arc<Value>) {
         let event = Arc::new(Event {
             rv: self.rv,
             key,

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use xshell::cmd;
 
-use crate::pipeline::tools::Exec;
+use crate::pipeline::tools::{self, Exec};
 use crate::versions::all_stack_images;
 
 /// Mirror reference for an image: `PREFIX/<last path segment>:<tag>`.
@@ -77,12 +77,12 @@ pub fn prepare(
         return Ok(missing);
     }
     // Each image's commands run in order; images in parallel.
-    let jobs: Vec<(String, Vec<Command>)> = missing
+    let jobs: Vec<(String, Vec<(String, Command)>)> = missing
         .iter()
         .map(|image| {
             let commands = pull_commands(image, mirror)
                 .into_iter()
-                .map(|c| Command::from(sh.cmd(&c[0]).args(&c[1..])))
+                .map(|c| (c.join(" "), tools::spawnable(sh.cmd(&c[0]).args(&c[1..]))))
                 .collect();
             (image.clone(), commands)
         })
@@ -92,8 +92,7 @@ pub fn prepare(
             .into_iter()
             .map(|(image, commands)| {
                 scope.spawn(move || {
-                    for mut c in commands {
-                        let shown = format!("{c:?}").replace('"', "");
+                    for (shown, mut c) in commands {
                         match c.output() {
                             Ok(o) if o.status.success() => {}
                             Ok(o) => {

@@ -53,6 +53,12 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
         kind_sim::shim::TOOLS,
     )?;
 
+    // Listening before saying "Press Ctrl-C": a signal sent on reading that line must
+    // find its handler, not the default action (which would leave the folder behind).
+    let stop = {
+        let _runtime = rt.enter();
+        stop_signals()?
+    };
     say(&format!(
         "Simulated cluster ({}) running; its kubeconfig:",
         scenario.name()
@@ -76,21 +82,25 @@ pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     ));
     say(&format!("  cargo xtask e2e --stack {stack}"));
     say("\nPress Ctrl-C to stop.");
-    rt.block_on(stopped())?;
+    rt.block_on(stop);
     drop(handle);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
 }
 
 /// Ctrl-C, or the SIGTERM of `kill` or the SIGHUP of a closed terminal: each stops the
-/// simulator the same way, removing its folder.
-async fn stopped() -> std::io::Result<()> {
+/// simulator the same way, removing its folder. The handlers are installed when this is
+/// called; the future ends at the first of the three.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-        _ = hup.recv() => Ok(()),
-    }
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    })
 }

@@ -1,6 +1,8 @@
 //! Replies as the API server writes them: JSON bodies, `Status` objects, and the helpers
 //! every handler shares to read a request.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::Response;
 use serde_json::{Value, json};
@@ -52,7 +54,9 @@ pub(super) fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a
 }
 
 /// Objects are stored without version; the reply carries the version asked for.
-pub(super) fn with_type(mut obj: Value, rt: &ResourceType) -> Value {
+/// A stored object as the API answers it (the store's shared copy is copied only here).
+pub(super) fn with_type(obj: impl Into<Arc<Value>>, rt: &ResourceType) -> Value {
+    let mut obj = Arc::unwrap_or_clone(obj.into());
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     obj

@@ -1,6 +1,8 @@
 //! Writes: create, server-side apply and merge patches, update, delete with garbage
 //! collection, each checked as the API server checks them.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -267,8 +269,8 @@ pub(super) fn delete(
         );
     };
     // Garbage collection, done at once: a namespace takes its objects, an owner its dependents.
-    let mut doomed: Vec<(Key, Value)> = Vec::new();
-    let all: Vec<(Key, Value)> = resources::RESOURCES
+    let mut doomed: Vec<(Key, Arc<Value>)> = Vec::new();
+    let all: Vec<(Key, Arc<Value>)> = resources::RESOURCES
         .iter()
         .map(|r| r.store_key())
         .collect::<std::collections::BTreeSet<_>>()

@@ -12,15 +12,15 @@ use crate::cluster::{Cluster, PodRuntime, State};
 use crate::format_time;
 
 fn schedule(st: &State, pod: &Value) -> Result<String, String> {
-    let nodes = st.store.list("/nodes", None);
-    let all_pods = st.store.list(PODS, None);
+    let nodes: Vec<&Value> = st.store.iter("/nodes", None).collect();
+    let all_pods: Vec<&Value> = st.store.iter(PODS, None).collect();
     let fits = |n: &&Value| {
         let tainted = n["spec"]["taints"]
             .as_array()
             .is_some_and(|t| !t.is_empty());
         node_is_ready(n) && (!tainted || super::workloads::tolerates_control_plane(&pod["spec"]))
     };
-    let candidates: Vec<&Value> = nodes.iter().filter(fits).collect();
+    let candidates: Vec<&Value> = nodes.iter().copied().filter(fits).collect();
     candidates
         .iter()
         .min_by_key(|n| all_pods.iter().filter(|p| p["spec"]["nodeName"] == n["metadata"]["name"]).count())
@@ -70,17 +70,15 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
                 },
             );
         }
-        let mut updated = pod.clone();
         let node = match pod["spec"]["nodeName"].as_str() {
             Some(n) => n.to_string(),
             None => match schedule(st, &pod) {
-                Ok(n) => {
-                    updated["spec"]["nodeName"] = json!(n);
-                    n
-                }
+                Ok(n) => n,
                 Err(message) => {
-                    updated["status"] = json!({"phase": "Pending", "conditions": [
+                    let status = json!({"phase": "Pending", "conditions": [
                         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastTransitionTime": stamp}]});
+                    let mut updated = (*pod).clone();
+                    updated["status"] = status;
                     put_if_changed(st, key_of(PODS, &pod), updated);
                     continue;
                 }
@@ -88,10 +86,9 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         };
         let runtime = st.pods.get(&key).cloned().expect("inserted above");
         let images = st.node_images.get(&node).cloned().unwrap_or_default();
-        let containers = pod["spec"]["containers"]
+        let containers: &[Value] = pod["spec"]["containers"]
             .as_array()
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[], Vec::as_slice);
         let pulled = |c: &Value| {
             let image = c["image"].as_str().unwrap_or_default();
             let always = c["imagePullPolicy"] == "Always"
@@ -105,7 +102,7 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         let mut started = runtime.started;
         if all_pulled && started.is_none() && age >= timing.pod_start {
             started = Some(now);
-            start_logs(st, &pod, &containers, now);
+            start_logs(st, &pod, containers, now);
         }
         let exits = |c: &Value| exit_of(cluster, c, now);
         let mut restarts = runtime.restarts;
@@ -117,7 +114,7 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         {
             restarts += 1;
             last_crash = Some(now);
-            for c in &containers {
+            for c in containers {
                 let Some((_, line)) = exits(c) else { continue };
                 let cname = c["name"].as_str().unwrap_or_default().to_string();
                 let log = st
@@ -156,7 +153,7 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         }
         let mut statuses = Vec::new();
         let mut all_ready = true;
-        for c in &containers {
+        for c in containers {
             let cname = c["name"].as_str().unwrap_or_default();
             let image = c["image"].as_str().unwrap_or_default();
             let (state, ready, last_state, count) = if !pulled(c) {
@@ -222,7 +219,7 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         } else {
             "Pending"
         };
-        updated["status"] = json!({
+        let mut status = json!({
             "phase": phase,
             "hostIP": node_ip(st, &node),
             "podIP": if started.is_some() { json!(runtime.ip) } else { Value::Null },
@@ -238,13 +235,18 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         // Transition times stay as first written so unchanged pods produce no events.
         if let Some(old) = pod["status"]["conditions"].as_array() {
             for (i, c) in old.iter().enumerate() {
-                if updated["status"]["conditions"][i]["status"] == c["status"] {
-                    updated["status"]["conditions"][i]["lastTransitionTime"] =
-                        c["lastTransitionTime"].clone();
+                if status["conditions"][i]["status"] == c["status"] {
+                    status["conditions"][i]["lastTransitionTime"] = c["lastTransitionTime"].clone();
                 }
             }
         }
-        put_if_changed(st, key_of(PODS, &pod), updated);
+        // The pod is copied only when the kubelet (or the scheduler) changed something.
+        if pod["spec"]["nodeName"] != node.as_str() || pod["status"] != status {
+            let mut updated = (*pod).clone();
+            updated["spec"]["nodeName"] = json!(node);
+            updated["status"] = status;
+            st.store.put(key_of(PODS, &pod), updated);
+        }
     }
 }
 

@@ -8,6 +8,8 @@ mod kubelet;
 mod stepped_tests;
 mod workloads;
 
+use std::sync::Arc;
+
 use base64::Engine;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -54,11 +56,10 @@ fn apiservices(cluster: &Cluster, st: &mut State, now: Timestamp) {
         if api["spec"]["service"].is_null() {
             continue;
         }
-        let mut updated = api.clone();
         let condition =
             aggregated::condition(&api, aggregated::availability(cluster, st, &api), now);
-        updated["status"] = json!({"conditions": [condition]});
-        put_if_changed(st, key_of(aggregated::APISERVICES, &api), updated);
+        let status = json!({"conditions": [condition]});
+        put_status_if_changed(st, key_of(aggregated::APISERVICES, &api), &api, status);
     }
 }
 
@@ -120,7 +121,8 @@ fn meddle(cluster: &Cluster, st: &mut State) {
     }
     if faults.kubelet_tls_verified {
         const DEPLOYMENTS: &str = "apps/deployments";
-        for mut d in st.store.list(DEPLOYMENTS, None) {
+        for d in st.store.list(DEPLOYMENTS, None) {
+            let mut d = Arc::unwrap_or_clone(d);
             let Some(containers) = d["spec"]["template"]["spec"]["containers"].as_array_mut()
             else {
                 continue;
@@ -191,10 +193,11 @@ fn strip_rules(
     name: Option<&str>,
     matching: impl Fn(&Value) -> bool,
 ) {
-    for mut role in st.store.list(resource, namespace) {
+    for role in st.store.list(resource, namespace) {
         if name.is_some_and(|n| role["metadata"]["name"] != n) {
             continue;
         }
+        let mut role = Arc::unwrap_or_clone(role);
         let Some(rules) = role["rules"].as_array() else {
             continue;
         };
@@ -216,14 +219,42 @@ pub(crate) fn key_of(resource: &str, obj: &Value) -> Key {
 
 /// Write only real changes, so that watchers see events for changes and nothing else.
 pub(crate) fn put_if_changed(st: &mut State, key: Key, object: Value) {
-    let unchanged = st.store.get(&key).is_some_and(|old| {
-        let mut old = old.clone();
-        old["metadata"]["resourceVersion"] = object["metadata"]["resourceVersion"].clone();
-        old == object
-    });
+    let unchanged = st
+        .store
+        .get(&key)
+        .is_some_and(|old| same_but_resource_version(old, &object));
     if !unchanged {
         st.store.put(key, object);
     }
+}
+
+/// Replace `status` only when it differs: the object is copied only for a real change.
+pub(crate) fn put_status_if_changed(st: &mut State, key: Key, object: &Value, status: Value) {
+    if object["status"] != status {
+        let mut updated = object.clone();
+        updated["status"] = status;
+        st.store.put(key, updated);
+    }
+}
+
+/// Equal as objects, `metadata.resourceVersion` aside (the store stamps it on every write).
+fn same_but_resource_version(old: &Value, new: &Value) -> bool {
+    /// Equal maps but for one key; anything but two maps compares whole.
+    fn equal_but(a: &Value, b: &Value, skip: &str, inner: impl Fn(&Value, &Value) -> bool) -> bool {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return a == b;
+        };
+        let others = |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != skip).count();
+        others(a) == others(b)
+            && a.iter().all(|(k, v)| k == skip || b.get(k) == Some(v))
+            && inner(
+                a.get(skip).unwrap_or(&Value::Null),
+                b.get(skip).unwrap_or(&Value::Null),
+            )
+    }
+    equal_but(old, new, "metadata", |a, b| {
+        equal_but(a, b, "resourceVersion", |_, _| true)
+    })
 }
 
 fn nodes(cluster: &Cluster, st: &mut State) {
@@ -234,9 +265,11 @@ fn nodes(cluster: &Cluster, st: &mut State) {
         } else {
             json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"})
         };
-        let mut updated = node.clone();
-        updated["status"]["conditions"] = json!([ready]);
-        put_if_changed(st, key_of("/nodes", &node), updated);
+        if node["status"]["conditions"] != json!([ready]) {
+            let mut updated = (*node).clone();
+            updated["status"]["conditions"] = json!([ready]);
+            st.store.put(key_of("/nodes", &node), updated);
+        }
     }
 }
 
@@ -269,7 +302,7 @@ fn tokens(st: &mut State) {
         let token = crate::random_token(&format!("sa-{ns}-{sa}"));
         st.sa_tokens
             .insert(token.clone(), Identity::service_account(&ns, &sa));
-        let mut filled = secret.clone();
+        let mut filled = (*secret).clone();
         filled["data"] = json!({"token": b64(&token), "namespace": b64(&ns), "ca.crt": b64("simulated cluster: plain HTTP, no CA\n")});
         st.store.put(key_of("/secrets", &secret), filled);
     }
@@ -279,10 +312,14 @@ pub(crate) fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
     json!([{"apiVersion": api_version, "kind": kind, "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}])
 }
 
-pub(crate) fn owned_by<'a>(objects: &'a [Value], owner: &Value) -> impl Iterator<Item = &'a Value> {
+pub(crate) fn owned_by<'a>(
+    objects: &'a [Arc<Value>],
+    owner: &Value,
+) -> impl Iterator<Item = &'a Value> {
     let uid = owner["metadata"]["uid"].clone();
     objects
         .iter()
+        .map(|o| &**o)
         .filter(move |o| o["metadata"]["ownerReferences"][0]["uid"] == uid)
 }
 

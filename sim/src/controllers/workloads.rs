@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::{PODS, REPLICA_SETS, key_of, owned_by, owner_ref, put_if_changed, suffix};
+use super::{
+    PODS, REPLICA_SETS, key_of, owned_by, owner_ref, put_if_changed, put_status_if_changed, suffix,
+};
 use crate::apps::common::pod_is_ready;
 use crate::cluster::State;
 use crate::store::Key;
@@ -43,17 +45,17 @@ pub fn deployments(st: &mut State) {
         let mut rs_template = template.clone();
         rs_template["metadata"]["labels"] = labels.clone();
         let existing = st.store.get(&Key::new(REPLICA_SETS, &ns, &name)).cloned();
-        let mut rs = existing.clone().unwrap_or_else(|| {
+        let new_ready = existing
+            .as_ref()
+            .and_then(|r| r["status"]["readyReplicas"].as_i64())
+            .unwrap_or(0);
+        let mut rs = existing.unwrap_or_else(|| {
             json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
                    "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner_ref(&deploy, "Deployment", "apps/v1")},
                    "spec": {}})
         });
         rs["spec"] = json!({"replicas": desired, "selector": deploy["spec"]["selector"], "template": rs_template});
-        put_if_changed(st, Key::new(REPLICA_SETS, &ns, &name), rs.clone());
-        let new_ready = existing
-            .as_ref()
-            .and_then(|r| r["status"]["readyReplicas"].as_i64())
-            .unwrap_or(0);
+        put_if_changed(st, Key::new(REPLICA_SETS, &ns, &name), rs);
         for old in owned_by(&all_rs, &deploy).filter(|r| r["metadata"]["name"] != name.as_str()) {
             if new_ready >= desired && old["spec"]["replicas"] != 0 {
                 let mut scaled = old.clone();
@@ -189,9 +191,8 @@ pub fn workload_status(st: &mut State) {
     };
     for rs in st.store.list(REPLICA_SETS, None) {
         let (total, ready) = count(&rs);
-        let mut updated = rs.clone();
-        updated["status"] = json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
-        put_if_changed(st, key_of(REPLICA_SETS, &rs), updated);
+        let status = json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
+        put_status_if_changed(st, key_of(REPLICA_SETS, &rs), &rs, status);
     }
     let all_rs = st.store.list(REPLICA_SETS, None);
     for deploy in st.store.list("apps/deployments", None) {
@@ -213,20 +214,18 @@ pub fn workload_status(st: &mut State) {
             .unwrap_or(0);
         let available = sum("availableReplicas");
         let ok = available >= desired;
-        let mut updated = deploy.clone();
-        updated["status"] = json!({
+        let status = json!({
             "observedGeneration": deploy["metadata"]["generation"],
             "replicas": sum("replicas"), "updatedReplicas": updated_replicas, "readyReplicas": sum("readyReplicas"), "availableReplicas": available,
             "conditions": [{"type": "Available", "status": if ok { "True" } else { "False" },
                             "reason": if ok { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
                             "message": if ok { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }}],
         });
-        put_if_changed(st, key_of("apps/deployments", &deploy), updated);
+        put_status_if_changed(st, key_of("apps/deployments", &deploy), &deploy, status);
     }
     for ds in st.store.list("apps/daemonsets", None) {
         let (total, ready) = count(&ds);
-        let mut updated = ds.clone();
-        updated["status"] = json!({"desiredNumberScheduled": total, "currentNumberScheduled": total, "numberReady": ready, "numberAvailable": ready, "observedGeneration": ds["metadata"]["generation"]});
-        put_if_changed(st, key_of("apps/daemonsets", &ds), updated);
+        let status = json!({"desiredNumberScheduled": total, "currentNumberScheduled": total, "numberReady": ready, "numberAvailable": ready, "observedGeneration": ds["metadata"]["generation"]});
+        put_status_if_changed(st, key_of("apps/daemonsets", &ds), &ds, status);
     }
 }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::client::{METRICS, Provider, append_log, metric_get, unreachable};
@@ -64,6 +66,7 @@ impl Lists<'_> {
             .list(&format!("/{resource}"), namespace)
             .into_iter()
             .filter(|o| filter(o))
+            .map(Arc::unwrap_or_clone)
             .collect())
     }
 

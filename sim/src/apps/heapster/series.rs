@@ -7,6 +7,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::run::{Heapster, LONG_STORE, LONG_STORE_METRICS, SHORT_STORE};
+use std::sync::Arc;
+
 use crate::apps::common::{GO_ZERO_TIME, go_time_json, pod_is_running, pod_started};
 pub use crate::apps::measured::{is_consumer, node_usage, pod_usage};
 use crate::cluster::{Cluster, State};
@@ -17,7 +19,7 @@ pub fn scraped_pods(
     st: &State,
     h: &Heapster,
     namespace: Option<&str>,
-) -> Vec<Value> {
+) -> Vec<Arc<Value>> {
     let faults = &cluster.config.faults;
     if faults.pods_without_metrics {
         return Vec::new();
@@ -26,7 +28,7 @@ pub fn scraped_pods(
     st.store
         .list("/pods", namespace)
         .into_iter()
-        .filter(pod_is_running)
+        .filter(|p| pod_is_running(p))
         .filter(|p| {
             p["spec"]["nodeName"]
                 .as_str()
@@ -151,6 +153,9 @@ pub fn node_points(
         .collect()
 }
 
+/// A series' points: when, and the value.
+pub type Points = Vec<(Timestamp, i64)>;
+
 /// Every pod series of `metric` in `namespace` (all when `None`), as the sink wrote them.
 pub fn pod_points(
     cluster: &Cluster,
@@ -159,7 +164,7 @@ pub fn pod_points(
     namespace: Option<&str>,
     metric: &str,
     now: Timestamp,
-) -> Vec<(Value, Vec<(Timestamp, i64)>)> {
+) -> Vec<(Arc<Value>, Points)> {
     scraped_pods(cluster, st, h, namespace)
         .into_iter()
         .map(|p| {
