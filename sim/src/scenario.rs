@@ -79,6 +79,7 @@ pub struct Timing {
     pub metrics_server: Option<Duration>,
     /// Between the dashboard-metrics-scraper's updates: `None` honours its
     /// `--metric-resolution` (1 m by default; its first update comes one period after start).
+    /// Never under a second ([`SCRAPER_QUICKEST`]).
     pub scraper: Option<Duration>,
     /// Back-off between restarts of a crashing container.
     pub crash_backoff: Duration,
@@ -86,6 +87,13 @@ pub struct Timing {
     /// a second as upstream, less in tests. The kubelet's prober grid follows it.
     pub probe_second: Duration,
 }
+
+/// The scraper's quickest period, also in tests: it stamps rows with sqlite's
+/// `datetime('now')`, whole seconds, and sums the rows of one name and second
+/// (S@v1.0.8 pkg/database/database.go `UpdateDatabase`, pkg/api/dashboard/dashboard.go
+/// `getRows`), so updates less than a second apart multiply the values it serves: five a
+/// second made the load pod's 100m read 500m, a state a real scraper never reaches.
+pub const SCRAPER_QUICKEST: Duration = Duration::from_secs(1);
 
 /// An accelerated heapster clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,7 +116,7 @@ impl Timing {
             dashboard_check_period: Some(Duration::from_millis(200)),
             grafana_setup: Duration::ZERO,
             metrics_server: Some(Duration::from_millis(150)),
-            scraper: Some(Duration::from_millis(200)),
+            scraper: Some(SCRAPER_QUICKEST),
             crash_backoff: Duration::from_millis(200),
             probe_second: Duration::from_millis(10),
         }
@@ -126,7 +134,7 @@ impl Timing {
             dashboard_check_period: Some(Duration::from_millis(50)),
             grafana_setup: Duration::ZERO,
             metrics_server: Some(Duration::from_millis(50)),
-            scraper: Some(Duration::from_millis(50)),
+            scraper: Some(SCRAPER_QUICKEST),
             crash_backoff: Duration::from_millis(50),
             probe_second: Duration::from_millis(1),
         }
