@@ -288,6 +288,8 @@ mod tests {
         assert_eq!(o.one_line(), "a …");
         o.message = "y".repeat(300);
         assert_eq!(o.one_line().chars().count(), 202);
+        o.message = "y".repeat(200);
+        assert_eq!(o.one_line(), o.message, "200 characters fit whole");
         o.message = "short".into();
         assert_eq!(o.one_line(), "short");
         let hint = |symptom| super::super::diagnose::Hint {

@@ -376,6 +376,21 @@ mod tests {
             None,
             "only the wanted Deployments"
         );
+        // Namespace and name both: the same name elsewhere, or another name here, is not it.
+        for (ns, name) in [("monitoring", "heapster"), ("kube-system", "grafana")] {
+            let elsewhere = [(ns.to_string(), name.to_string())];
+            assert_eq!(
+                overdue_unready(
+                    &elsewhere,
+                    std::slice::from_ref(&d),
+                    &[running(false)],
+                    t(500),
+                    patience
+                ),
+                None,
+                "{ns}/{name} is not kube-system/heapster"
+            );
+        }
     }
 
     #[test]
