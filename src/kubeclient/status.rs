@@ -364,20 +364,13 @@ mod tests {
             None,
             "not running yet: the rollout's other rules"
         );
-        let other = [("default".to_string(), "x".to_string())];
-        assert_eq!(
-            overdue_unready(
-                &other,
-                std::slice::from_ref(&d),
-                &[running(false)],
-                t(500),
-                patience
-            ),
-            None,
-            "only the wanted Deployments"
-        );
-        // Namespace and name both: the same name elsewhere, or another name here, is not it.
-        for (ns, name) in [("monitoring", "heapster"), ("kube-system", "grafana")] {
+        // Only the wanted Deployments, by namespace and name both: the same name elsewhere,
+        // or another name here, is not it.
+        for (ns, name) in [
+            ("default", "x"),
+            ("monitoring", "heapster"),
+            ("kube-system", "grafana"),
+        ] {
             let elsewhere = [(ns.to_string(), name.to_string())];
             assert_eq!(
                 overdue_unready(
