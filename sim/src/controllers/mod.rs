@@ -373,3 +373,43 @@ fn heapster_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
         st.heapster_logged.insert(key, (newest, rounds + due.len()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_resource_version_may_differ_in_an_unchanged_object() {
+        let old = json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {"phase": "Running"}});
+        let same = |new: Value| same_but_resource_version(&old, &new);
+        assert!(same(
+            json!({"metadata": {"name": "p", "resourceVersion": "9"}, "status": {"phase": "Running"}})
+        ));
+        assert!(
+            same(json!({"status": {"phase": "Running"}, "metadata": {"name": "p"}})),
+            "key order and a missing resourceVersion are no change"
+        );
+        assert!(!same(
+            json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {"phase": "Pending"}})
+        ));
+        assert!(!same(
+            json!({"metadata": {"name": "q", "resourceVersion": "7"}, "status": {"phase": "Running"}})
+        ));
+        assert!(
+            !same(
+                json!({"metadata": {"name": "p", "resourceVersion": "7", "labels": {}}, "status": {"phase": "Running"}})
+            ),
+            "an added metadata field"
+        );
+        assert!(
+            !same(
+                json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {"phase": "Running"}, "spec": {}})
+            ),
+            "an added field"
+        );
+        assert!(
+            !same(json!({"metadata": {"name": "p", "resourceVersion": "7"}})),
+            "a removed field"
+        );
+    }
+}
