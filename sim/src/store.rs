@@ -100,6 +100,11 @@ impl Store {
         self.objects.get(key).map(|v| &**v)
     }
 
+    /// The stored object itself, shared: to read it while writing to the store.
+    pub fn get_shared(&self, key: &Key) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
+    }
+
     /// The stored objects of one resource, keys in order (`Key` sorts by resource first).
     fn of_resource<'a>(
         &'a self,

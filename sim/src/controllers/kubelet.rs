@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{PODS, key_of, put_if_changed};
+use super::{PODS, key_of, put_field_if_changed};
 use crate::apps::common::{App, node_ip, node_is_ready};
 use crate::apps::heapster;
 use crate::cluster::{Cluster, PodRuntime, State};
@@ -77,9 +77,7 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
                 Err(message) => {
                     let status = json!({"phase": "Pending", "conditions": [
                         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastTransitionTime": stamp}]});
-                    let mut updated = (*pod).clone();
-                    updated["status"] = status;
-                    put_if_changed(st, key_of(PODS, &pod), updated);
+                    put_field_if_changed(st, key_of(PODS, &pod), &pod, "status", status);
                     continue;
                 }
             },

@@ -59,7 +59,13 @@ fn apiservices(cluster: &Cluster, st: &mut State, now: Timestamp) {
         let condition =
             aggregated::condition(&api, aggregated::availability(cluster, st, &api), now);
         let status = json!({"conditions": [condition]});
-        put_status_if_changed(st, key_of(aggregated::APISERVICES, &api), &api, status);
+        put_field_if_changed(
+            st,
+            key_of(aggregated::APISERVICES, &api),
+            &api,
+            "status",
+            status,
+        );
     }
 }
 
@@ -228,11 +234,18 @@ pub(crate) fn put_if_changed(st: &mut State, key: Key, object: Value) {
     }
 }
 
-/// Replace `status` only when it differs: the object is copied only for a real change.
-pub(crate) fn put_status_if_changed(st: &mut State, key: Key, object: &Value, status: Value) {
-    if object["status"] != status {
+/// Replace one top-level `field` (`spec`, `status`) only when it differs: the object is
+/// copied only for a real change.
+pub(crate) fn put_field_if_changed(
+    st: &mut State,
+    key: Key,
+    object: &Value,
+    field: &str,
+    value: Value,
+) {
+    if object[field] != value {
         let mut updated = object.clone();
-        updated["status"] = status;
+        updated[field] = value;
         st.store.put(key, updated);
     }
 }
@@ -265,9 +278,10 @@ fn nodes(cluster: &Cluster, st: &mut State) {
         } else {
             json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"})
         };
-        if node["status"]["conditions"] != json!([ready]) {
+        let conditions = json!([ready]);
+        if node["status"]["conditions"] != conditions {
             let mut updated = (*node).clone();
-            updated["status"]["conditions"] = json!([ready]);
+            updated["status"]["conditions"] = conditions;
             st.store.put(key_of("/nodes", &node), updated);
         }
     }

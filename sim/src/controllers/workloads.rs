@@ -2,11 +2,11 @@
 //! scaled down once the new one is ready, as with `maxUnavailable: 0`), DaemonSets on
 //! every node they tolerate, and each workload's `status` from its pods.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
-use super::{
-    PODS, REPLICA_SETS, key_of, owned_by, owner_ref, put_if_changed, put_status_if_changed, suffix,
-};
+use super::{PODS, REPLICA_SETS, key_of, owned_by, owner_ref, put_field_if_changed, suffix};
 use crate::apps::common::pod_is_ready;
 use crate::cluster::State;
 use crate::store::Key;
@@ -44,18 +44,15 @@ pub fn deployments(st: &mut State) {
         labels["pod-template-hash"] = json!(hash);
         let mut rs_template = template.clone();
         rs_template["metadata"]["labels"] = labels.clone();
-        let existing = st.store.get(&Key::new(REPLICA_SETS, &ns, &name)).cloned();
-        let new_ready = existing
-            .as_ref()
-            .and_then(|r| r["status"]["readyReplicas"].as_i64())
-            .unwrap_or(0);
-        let mut rs = existing.unwrap_or_else(|| {
-            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        let key = Key::new(REPLICA_SETS, &ns, &name);
+        let rs = st.store.get_shared(&key).unwrap_or_else(|| {
+            Arc::new(json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
                    "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner_ref(&deploy, "Deployment", "apps/v1")},
-                   "spec": {}})
+                   "spec": {}}))
         });
-        rs["spec"] = json!({"replicas": desired, "selector": deploy["spec"]["selector"], "template": rs_template});
-        put_if_changed(st, Key::new(REPLICA_SETS, &ns, &name), rs);
+        let new_ready = rs["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        let spec = json!({"replicas": desired, "selector": deploy["spec"]["selector"], "template": rs_template});
+        put_field_if_changed(st, key, &rs, "spec", spec);
         for old in owned_by(&all_rs, &deploy).filter(|r| r["metadata"]["name"] != name.as_str()) {
             if new_ready >= desired && old["spec"]["replicas"] != 0 {
                 let mut scaled = old.clone();
@@ -192,7 +189,7 @@ pub fn workload_status(st: &mut State) {
     for rs in st.store.list(REPLICA_SETS, None) {
         let (total, ready) = count(&rs);
         let status = json!({"replicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
-        put_status_if_changed(st, key_of(REPLICA_SETS, &rs), &rs, status);
+        put_field_if_changed(st, key_of(REPLICA_SETS, &rs), &rs, "status", status);
     }
     let all_rs = st.store.list(REPLICA_SETS, None);
     for deploy in st.store.list("apps/deployments", None) {
@@ -221,11 +218,17 @@ pub fn workload_status(st: &mut State) {
                             "reason": if ok { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
                             "message": if ok { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }}],
         });
-        put_status_if_changed(st, key_of("apps/deployments", &deploy), &deploy, status);
+        put_field_if_changed(
+            st,
+            key_of("apps/deployments", &deploy),
+            &deploy,
+            "status",
+            status,
+        );
     }
     for ds in st.store.list("apps/daemonsets", None) {
         let (total, ready) = count(&ds);
         let status = json!({"desiredNumberScheduled": total, "currentNumberScheduled": total, "numberReady": ready, "numberAvailable": ready, "observedGeneration": ds["metadata"]["generation"]});
-        put_status_if_changed(st, key_of("apps/daemonsets", &ds), &ds, status);
+        put_field_if_changed(st, key_of("apps/daemonsets", &ds), &ds, "status", status);
     }
 }
