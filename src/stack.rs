@@ -1,17 +1,21 @@
-//! The two monitoring stacks the harness proves: heapster + dashboard v1.10.1 (the default,
-//! `manifests/`), and metrics-server + dashboard v2.7.0 with its metrics scraper
-//! (`manifests/metrics-server/`), the path off heapster. Everything that differs between
-//! them by name is here; what differs by behaviour is in the checks.
+//! The three monitoring stacks the harness proves: heapster + dashboard v1.10.1 (the
+//! default, `manifests/`), metrics-server + dashboard v2.7.0 with its metrics scraper
+//! (`manifests/metrics-server/`), the path off heapster, and metrics-server + Headlamp
+//! v0.45.0 (`manifests/headlamp/`), the UI after the dashboard's archival. Everything that
+//! differs between them by name is here; what differs by behaviour is in the checks.
 
 use std::path::{Path, PathBuf};
 
-use crate::versions::{METRICS_SERVER_STACK_IMAGES, STACK_IMAGES, StackImage};
+use crate::versions::{
+    HEADLAMP_STACK_IMAGES, METRICS_SERVER_STACK_IMAGES, STACK_IMAGES, StackImage,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stack {
     #[default]
     Heapster,
     MetricsServer,
+    Headlamp,
 }
 
 /// The dashboard of a stack: where it runs and where its metric client reads.
@@ -25,17 +29,26 @@ pub struct Dashboard {
     pub metric_service: &'static str,
     pub metric_namespace: &'static str,
     /// The read-only identity the checks log in with.
-    pub checks_token_secret: &'static str,
-    pub checks_manifest: &'static str,
+    pub checks: ChecksIdentity,
+}
+
+/// The read-only account the checks log in to the stack's UI with: its token Secret, and
+/// the manifest that ships both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChecksIdentity {
+    pub namespace: &'static str,
+    pub token_secret: &'static str,
+    pub manifest: &'static str,
 }
 
 impl Stack {
-    pub const ALL: &[Stack] = &[Stack::Heapster, Stack::MetricsServer];
+    pub const ALL: &[Stack] = &[Stack::Heapster, Stack::MetricsServer, Stack::Headlamp];
 
     pub fn name(self) -> &'static str {
         match self {
             Stack::Heapster => "heapster",
             Stack::MetricsServer => "metrics-server",
+            Stack::Headlamp => "headlamp",
         }
     }
 
@@ -45,7 +58,7 @@ impl Stack {
             .copied()
             .find(|s| s.name() == text)
             .ok_or_else(|| {
-                format!("unknown stack {text:?}: give `heapster` (heapster + dashboard v1.10.1) or `metrics-server` (metrics-server + dashboard v2.7.0)")
+                format!("unknown stack {text:?}: give `heapster` (heapster + dashboard v1.10.1), `metrics-server` (metrics-server + dashboard v2.7.0) or `headlamp` (metrics-server + Headlamp v0.45.0)")
             })
     }
 
@@ -54,6 +67,7 @@ impl Stack {
         match self {
             Stack::Heapster => root.join("manifests"),
             Stack::MetricsServer => root.join("manifests/metrics-server"),
+            Stack::Headlamp => root.join("manifests/headlamp"),
         }
     }
 
@@ -61,34 +75,44 @@ impl Stack {
         match self {
             Stack::Heapster => STACK_IMAGES,
             Stack::MetricsServer => METRICS_SERVER_STACK_IMAGES,
+            Stack::Headlamp => HEADLAMP_STACK_IMAGES,
         }
     }
 
-    /// The stack a set of manifests deploys: the one whose metrics source (its first
-    /// Deployment) is among them.
+    /// The stack a set of manifests deploys: the one whose UI (its last Deployment) is
+    /// among them; two stacks share metrics-server.
     pub fn detect(docs: &[crate::manifests::Manifest]) -> Option<Stack> {
         let deployments = crate::manifests::deployments(docs);
         Stack::ALL.iter().copied().find(|s| {
-            let (ns, name) = s.deployments()[0];
+            let (ns, name) = s.ui_deployment();
             deployments.iter().any(|(n, d)| n == ns && d == name)
         })
     }
 
-    /// `dashboard v1.10.1`: the stack's dashboard by its pinned tag.
-    pub fn dashboard_release(self) -> String {
+    /// The Deployment of the UI that shows the metrics.
+    pub fn ui_deployment(self) -> (&'static str, &'static str) {
+        *self.deployments().last().expect("every stack has a UI")
+    }
+
+    /// `dashboard v1.10.1`, `headlamp v0.45.0`: the stack's UI by its pinned tag.
+    pub fn ui_release(self) -> String {
+        let (name, repository) = match self {
+            Stack::Headlamp => ("headlamp", "headlamp"),
+            _ => ("dashboard", "dashboard"),
+        };
         let tag = self
             .images()
             .iter()
-            .find(|i| i.repository.contains("dashboard"))
+            .find(|i| i.repository.contains(repository))
             .map_or("?", |i| i.tag);
-        format!("dashboard {tag}")
+        format!("{name} {tag}")
     }
 
     /// Where the stack's node and pod metrics are read.
     pub fn metrics_source(self) -> &'static str {
         match self {
             Stack::Heapster => "heapster model API",
-            Stack::MetricsServer => "metrics.k8s.io",
+            Stack::MetricsServer | Stack::Headlamp => "metrics.k8s.io",
         }
     }
 
@@ -106,6 +130,10 @@ impl Stack {
                 ("kubernetes-dashboard", "dashboard-metrics-scraper"),
                 ("kubernetes-dashboard", "kubernetes-dashboard"),
             ],
+            Stack::Headlamp => &[
+                ("kube-system", "metrics-server"),
+                ("kube-system", "headlamp"),
+            ],
         }
     }
 
@@ -120,23 +148,44 @@ impl Stack {
         out
     }
 
-    pub fn dashboard(self) -> Dashboard {
+    /// The stack's dashboard; the Headlamp stack has none.
+    pub fn dashboard(self) -> Option<Dashboard> {
         match self {
-            Stack::Heapster => Dashboard {
+            Stack::Heapster => Some(Dashboard {
                 namespace: "kube-system",
                 integration: "heapster",
                 metric_service: "heapster",
                 metric_namespace: "kube-system",
-                checks_token_secret: "heapster-e2e-checks-token",
-                checks_manifest: "manifests/60-dashboard-checks.yaml",
-            },
-            Stack::MetricsServer => Dashboard {
+                checks: self.checks_identity(),
+            }),
+            Stack::MetricsServer => Some(Dashboard {
                 namespace: "kubernetes-dashboard",
                 integration: "sidecar",
                 metric_service: "dashboard-metrics-scraper",
                 metric_namespace: "kubernetes-dashboard",
-                checks_token_secret: "metrics-e2e-checks-token",
-                checks_manifest: "manifests/metrics-server/30-dashboard-checks.yaml",
+                checks: self.checks_identity(),
+            }),
+            Stack::Headlamp => None,
+        }
+    }
+
+    /// The account the checks log in to the UI with.
+    pub fn checks_identity(self) -> ChecksIdentity {
+        match self {
+            Stack::Heapster => ChecksIdentity {
+                namespace: "kube-system",
+                token_secret: "heapster-e2e-checks-token",
+                manifest: "manifests/60-dashboard-checks.yaml",
+            },
+            Stack::MetricsServer => ChecksIdentity {
+                namespace: "kubernetes-dashboard",
+                token_secret: "metrics-e2e-checks-token",
+                manifest: "manifests/metrics-server/30-dashboard-checks.yaml",
+            },
+            Stack::Headlamp => ChecksIdentity {
+                namespace: "kube-system",
+                token_secret: "headlamp-e2e-checks-token",
+                manifest: "manifests/headlamp/30-headlamp-checks.yaml",
             },
         }
     }
@@ -159,7 +208,9 @@ mod tests {
         }
         let err = Stack::parse("prometheus").unwrap_err();
         assert!(
-            err.contains("`heapster`") && err.contains("`metrics-server`"),
+            err.contains("`heapster`")
+                && err.contains("`metrics-server`")
+                && err.contains("`headlamp`"),
             "{err}"
         );
     }
@@ -172,8 +223,22 @@ mod tests {
             assert_eq!(Stack::detect(&docs), Some(*s));
         }
         assert_eq!(Stack::detect(&[]), None);
-        assert_eq!(Stack::Heapster.dashboard_release(), "dashboard v1.10.1");
-        assert_eq!(Stack::MetricsServer.dashboard_release(), "dashboard v2.7.0");
+        assert_eq!(Stack::Heapster.ui_release(), "dashboard v1.10.1");
+        assert_eq!(Stack::MetricsServer.ui_release(), "dashboard v2.7.0");
+        assert_eq!(Stack::Headlamp.ui_release(), "headlamp v0.45.0");
+    }
+
+    #[test]
+    fn the_headlamp_stack_runs_the_metrics_server_stacks_metrics_server() {
+        // The same file, so a move between the two leaves metrics-server as it runs.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |s: Stack| std::fs::read(s.manifests(root).join("10-metrics-server.yaml"));
+        assert_eq!(
+            read(Stack::Headlamp).unwrap(),
+            read(Stack::MetricsServer).unwrap()
+        );
+        assert_eq!(Stack::Headlamp.dashboard(), None);
+        assert_eq!(Stack::Headlamp.namespaces(), ["kube-system"]);
     }
 
     #[test]

@@ -136,9 +136,25 @@ pub const METRICS_SERVER_STACK_IMAGES: &[StackImage] = &[
     },
 ];
 
-/// Every stack image the harness pins, both stacks.
+/// The Headlamp stack: the metrics-server stack's metrics-server and Headlamp v0.45.0
+/// (upstream's plain manifest says `:latest`; v0.45.0 is the tag its Helm chart 0.45.0
+/// runs). Multi-arch; no digest could be verified from here, so pinned by tag.
+pub const HEADLAMP_STACK_IMAGES: &[StackImage] = &[
+    METRICS_SERVER_STACK_IMAGES[0],
+    StackImage {
+        repository: "ghcr.io/headlamp-k8s/headlamp",
+        tag: "v0.45.0",
+        digest: None,
+        amd64_only: false,
+    },
+];
+
+/// Every stack image the harness pins, all stacks.
 pub fn all_stack_images() -> impl Iterator<Item = &'static StackImage> {
-    STACK_IMAGES.iter().chain(METRICS_SERVER_STACK_IMAGES)
+    STACK_IMAGES
+        .iter()
+        .chain(METRICS_SERVER_STACK_IMAGES)
+        .chain(&HEADLAMP_STACK_IMAGES[1..])
 }
 
 /// The calibrated load of the ground-truth checks: Kubernetes' own e2e resource-consumer at

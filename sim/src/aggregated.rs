@@ -167,15 +167,15 @@ pub fn request(
     if version != VERSION || apiservice(st).is_none() {
         return Http::go_error(404, "404 page not found");
     }
-    if !available(st) {
-        // `handler_proxy.go`: `proxyError(w, req, "service unavailable", 503)`.
-        return Http::go_error(503, "service unavailable");
-    }
     let (namespace, rest): (Option<&str>, &[&str]) = match rest {
         ["namespaces", ns, tail @ ..] => (Some(*ns), tail),
         other => (None, other),
     };
     match rest {
+        // `handler_proxy.go`: `proxyError(w, req, "service unavailable", 503)`. Resource
+        // requests reach the proxy only once authorized (the API server's filter chain
+        // authorizes first), so `backend` checks RBAC before availability.
+        [] if !available(st) => Http::go_error(503, "service unavailable"),
         [] => Http::json(200, resource_list()),
         [resource @ ("nodes" | "pods")] => match list(cluster, st, who, resource, namespace, now) {
             Ok(items) => {

@@ -15,6 +15,10 @@ pub enum Identity {
         namespace: String,
         name: String,
     },
+    /// A request without credentials: kind keeps the API server's anonymous auth on, so it
+    /// is `system:anonymous` in `system:unauthenticated` (AS@v0.36.3 `pkg/authentication/
+    /// request/anonymous`), not a 401.
+    Anonymous,
 }
 
 impl Identity {
@@ -32,6 +36,7 @@ impl Identity {
             Identity::ServiceAccount { namespace, name } => {
                 format!("system:serviceaccount:{namespace}:{name}")
             }
+            Identity::Anonymous => "system:anonymous".into(),
         }
     }
 }
@@ -79,6 +84,7 @@ pub fn allowed(store: &Store, who: &Identity, req: &Request) -> bool {
     let (sa_ns, sa_name) = match who {
         Identity::Admin => return true,
         Identity::ServiceAccount { namespace, name } => (namespace.as_str(), name.as_str()),
+        Identity::Anonymous => return anonymous_allowed(store, req),
     };
     let binds_us = |binding: &Value| {
         binding["subjects"]
@@ -119,6 +125,26 @@ pub fn allowed(store: &Store, who: &Identity, req: &Request) -> bool {
     });
     cluster_rules
         .chain(namespaced_rules)
+        .any(|rule| rule_allows(&rule, req))
+}
+
+/// Rules bound to `system:anonymous` or `system:unauthenticated` by ClusterRoleBindings;
+/// kind binds them only to non-resource URLs (`system:public-info-viewer`), so every
+/// resource request is refused.
+fn anonymous_allowed(store: &Store, req: &Request) -> bool {
+    store
+        .iter(CLUSTER_ROLE_BINDINGS, None)
+        .filter(|b| {
+            b["subjects"].as_array().into_iter().flatten().any(|s| {
+                (s["kind"] == "User" && s["name"] == "system:anonymous")
+                    || (s["kind"] == "Group" && s["name"] == "system:unauthenticated")
+            })
+        })
+        .filter_map(|b| {
+            let name = b["roleRef"]["name"].as_str()?;
+            store.get(&crate::store::Key::new(CLUSTER_ROLES, "", name))
+        })
+        .flat_map(|r| r["rules"].as_array().cloned().unwrap_or_default())
         .any(|rule| rule_allows(&rule, req))
 }
 

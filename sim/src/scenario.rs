@@ -46,9 +46,15 @@ pub struct Faults {
     /// Something removes the `dashboard-metrics-scraper` Service as soon as it appears.
     pub no_scraper_service: bool,
     /// Something strips every rule from the checks' read-only ClusterRole
-    /// (`heapster-e2e:checks-read-only`, `metrics-e2e:checks-read-only`) as soon as it
-    /// appears: the dashboard's lists, read as the checks' account, are refused.
+    /// (`heapster-e2e:`, `metrics-e2e:`, `headlamp-e2e:checks-read-only`) as soon as it
+    /// appears: what the UI reads as the checks' account is refused.
     pub checks_without_rights: bool,
+    /// Something in front of Headlamp (an auth proxy, a mesh sidecar) drops the `Cookie`
+    /// header: the token never reaches Headlamp, nor the API server behind it.
+    pub headlamp_cookie_stripped: bool,
+    /// Headlamp's Deployment loses `-in-cluster` as it is applied (run as for a desktop):
+    /// it serves no context, and every `/clusters/<name>/` answers 404 `key not found`.
+    pub headlamp_not_in_cluster: bool,
 }
 
 impl Faults {
@@ -177,6 +183,7 @@ impl Timing {
 
 const HEAPSTER: &str = "heapster";
 const METRICS_SERVER: &str = "metrics-server";
+const HEADLAMP: &str = "headlamp";
 
 fn texts(all: &[&str]) -> Vec<String> {
     all.iter().map(|t| t.to_string()).collect()
@@ -205,6 +212,8 @@ pub enum Scenario {
     ScraperWithoutData,
     DashboardWithoutScraper,
     ChecksWithoutRights,
+    HeadlampTokenStripped,
+    HeadlampNotInCluster,
 }
 
 impl Scenario {
@@ -230,6 +239,8 @@ impl Scenario {
         Scenario::ScraperWithoutData,
         Scenario::DashboardWithoutScraper,
         Scenario::ChecksWithoutRights,
+        Scenario::HeadlampTokenStripped,
+        Scenario::HeadlampNotInCluster,
     ];
 
     pub fn name(self) -> &'static str {
@@ -255,6 +266,8 @@ impl Scenario {
             Scenario::ScraperWithoutData => "scraper-without-data",
             Scenario::DashboardWithoutScraper => "dashboard-without-scraper",
             Scenario::ChecksWithoutRights => "checks-without-rights",
+            Scenario::HeadlampTokenStripped => "headlamp-token-stripped",
+            Scenario::HeadlampNotInCluster => "headlamp-not-in-cluster",
         }
     }
 
@@ -292,6 +305,8 @@ impl Scenario {
             Scenario::ScraperWithoutData => f.scraper_without_metrics_rights = true,
             Scenario::DashboardWithoutScraper => f.no_scraper_service = true,
             Scenario::ChecksWithoutRights => f.checks_without_rights = true,
+            Scenario::HeadlampTokenStripped => f.headlamp_cookie_stripped = true,
+            Scenario::HeadlampNotInCluster => f.headlamp_not_in_cluster = true,
         }
         f
     }
@@ -299,17 +314,22 @@ impl Scenario {
     /// The stacks (by `--stack` name) whose programs this scenario's faults act on; on any
     /// other stack it would change nothing, so the harness refuses the pair.
     pub fn stacks(self) -> &'static [&'static str] {
-        const BOTH: &[&str] = &[HEAPSTER, METRICS_SERVER];
+        const ALL: &[&str] = &[HEAPSTER, METRICS_SERVER, HEADLAMP];
         match self {
             Scenario::SlowFirstBatch
             | Scenario::NodeMissingFromHeapster
             | Scenario::StaleMetrics
             | Scenario::DashboardWithoutProxyRights => &[HEAPSTER],
-            Scenario::InsecureTlsMissing
-            | Scenario::ApiServiceUnavailable
-            | Scenario::ScraperWithoutData
-            | Scenario::DashboardWithoutScraper => &[METRICS_SERVER],
-            _ => BOTH,
+            Scenario::InsecureTlsMissing | Scenario::ApiServiceUnavailable => {
+                &[METRICS_SERVER, HEADLAMP]
+            }
+            Scenario::ScraperWithoutData | Scenario::DashboardWithoutScraper => &[METRICS_SERVER],
+            // Grafana and the scraper, the dashboard's metric client: not in Headlamp's stack.
+            Scenario::ImageNotLoaded | Scenario::DashboardNeverConnects => {
+                &[HEAPSTER, METRICS_SERVER]
+            }
+            Scenario::HeadlampTokenStripped | Scenario::HeadlampNotInCluster => &[HEADLAMP],
+            _ => ALL,
         }
     }
 

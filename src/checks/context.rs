@@ -321,14 +321,18 @@ impl Ctx {
             let pod_api = Api::<Pod>::namespaced(self.client.clone(), ns);
             pods.extend(retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items);
         }
-        let d = self.config.stack.dashboard();
         let exists = |ns: &'static str, name: &'static str| {
             let api = Api::<Service>::namespaced(self.client.clone(), ns);
             async move { retry(|| api.get_opt(name)).await.ok().map(|s| s.is_some()) }
         };
-        let metric_service = exists(d.metric_namespace, d.metric_service).await;
+        let metric_service = match self.config.stack.dashboard() {
+            Some(d) => exists(d.metric_namespace, d.metric_service).await,
+            None => None,
+        };
         let metrics_api_service = match self.config.stack {
-            Stack::MetricsServer => exists("kube-system", super::METRICS_SERVER).await,
+            Stack::MetricsServer | Stack::Headlamp => {
+                exists("kube-system", super::METRICS_SERVER).await
+            }
             Stack::Heapster => None,
         };
         let snap = Snapshot {
@@ -350,8 +354,11 @@ impl Ctx {
         if snap.nodes.is_empty() {
             return Some("the cluster has zero nodes".into());
         }
-        let d = self.config.stack.dashboard();
-        if needs_metrics && snap.metric_service == Some(false) {
+        let dashboard = self.config.stack.dashboard();
+        if needs_metrics
+            && snap.metric_service == Some(false)
+            && let Some(d) = dashboard
+        {
             let (ns, svc) = (d.metric_namespace, d.metric_service);
             return Some(if svc == HEAPSTER {
                 format!(
@@ -369,7 +376,9 @@ impl Ctx {
                 "no metrics-server service: Service kube-system/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
             ));
         }
-        let metric_service = needs_metrics.then_some(d.metric_service);
+        let metric_service = dashboard
+            .filter(|_| needs_metrics)
+            .map(|d| d.metric_service);
         let components: Vec<&str> = components.iter().copied().chain(metric_service).collect();
         let now = Timestamp::now();
         for component in components {

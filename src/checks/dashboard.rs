@@ -253,6 +253,14 @@ pub fn integration_state(v: &Value, integration: &str) -> Verdict {
 /// The dashboard login token: from `--dashboard-token-file` when given (a file that cannot
 /// be read, or is empty, is the user's mistake: an error, not a skipped check), else from
 /// the checks' service-account token Secret, if it exists.
+/// The stack's dashboard: its checks are planned only for a stack that has one.
+fn of(ctx: &Ctx) -> crate::stack::Dashboard {
+    ctx.config
+        .stack
+        .dashboard()
+        .expect("dashboard checks run only on a stack with a dashboard")
+}
+
 pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
     if let Some(file) = &ctx.config.dashboard_token_file {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -269,9 +277,9 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
         );
         return Ok(Some(token.to_string()));
     }
-    let d = ctx.config.stack.dashboard();
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), d.namespace);
-    let Ok(Some(secret)) = retry(|| api.get_opt(d.checks_token_secret)).await else {
+    let id = ctx.config.stack.checks_identity();
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), id.namespace);
+    let Ok(Some(secret)) = retry(|| api.get_opt(id.token_secret)).await else {
         return Ok(None);
     };
     let token = secret
@@ -295,7 +303,7 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
         return Verdict::Wait("no running dashboard pod yet".into());
     };
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let ns = ctx.config.stack.dashboard().namespace;
+    let ns = of(&ctx).namespace;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let params = LogParams::default();
     let log = match retry(|| pods.logs(&name, &params)).await {
@@ -317,7 +325,7 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
     if let LogState::MissingService(line) | LogState::Failing(line) = &state
         && snap.metric_service == Some(false)
     {
-        let svc = ctx.config.stack.dashboard().metric_service;
+        let svc = of(&ctx).metric_service;
         return Verdict::Fail(format!("no {svc} service; the dashboard says: {line}"));
     }
     // A failure line is evidence, not proof of a refusal: ask the API server the
@@ -340,7 +348,7 @@ async fn session(ctx: &Ctx) -> Result<String, Verdict> {
     let Some(token) = ctx.dashboard_token.clone() else {
         return Err(Verdict::Fail("no dashboard login token".into()));
     };
-    let ns = ctx.config.stack.dashboard().namespace;
+    let ns = of(ctx).namespace;
     let csrf_path = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
     let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![])
         .await
@@ -389,7 +397,7 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_DATA).await {
         return Err(Verdict::Fail(cause));
     }
-    let ns = ctx.config.stack.dashboard().namespace;
+    let ns = of(ctx).namespace;
     let full = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, path);
     let mut renewed = false;
     loop {
@@ -426,7 +434,7 @@ pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
     if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_SERVICE).await {
         return Verdict::Fail(cause);
     }
-    let d = ctx.config.stack.dashboard();
+    let d = of(&ctx);
     let path = format!("/api/v1/integration/{}/state", d.integration);
     let full = kubeclient::service_proxy_path(d.namespace, DASHBOARD_PROXY, &path);
     let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &full, &[], vec![]).await {
@@ -489,6 +497,7 @@ async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<(String, bool)> {
             let node = snap.ready_nodes().into_iter().next()?;
             super::metrics_api::scraper_holds_none(ctx, &node).await
         }
+        crate::stack::Stack::Headlamp => None,
     }
 }
 
@@ -496,7 +505,7 @@ async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<(String, bool)> {
 /// dashboard's service account (`Impersonate-User`); `None` when it is allowed, or when
 /// these credentials may not impersonate (no evidence either way).
 async fn refused_as(ctx: &Ctx, pod: &Pod) -> Option<String> {
-    let d = ctx.config.stack.dashboard();
+    let d = of(ctx);
     let account = pod
         .spec
         .as_ref()

@@ -111,8 +111,9 @@ pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &
 }
 
 /// The ground-truth checks of a calibrated load: heapster's model API (and InfluxDB), or
-/// metrics.k8s.io, and the dashboard, against the load's targets.
-pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
+/// metrics.k8s.io, and the stack's UI (the dashboard, or Headlamp through the context
+/// `headlamp_context` its Deployment asks for), against the load's targets.
+pub(super) fn checks(load: &Load, stack: Stack, headlamp_context: String) -> Vec<Check> {
     let (a, b, c, d, e) = (
         load.clone(),
         load.clone(),
@@ -120,7 +121,15 @@ pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
         load.clone(),
         load.clone(),
     );
-    if stack == Stack::MetricsServer {
+    if stack != Stack::Heapster {
+        let ui = match stack {
+            Stack::Headlamp => check("ground_truth::headlamp", move |ctx| {
+                super::headlamp::check_load(ctx, headlamp_context.clone(), e.clone())
+            }),
+            _ => check("ground_truth::dashboard", move |ctx| {
+                check_dashboard(ctx, e.clone())
+            }),
+        };
         return vec![
             check("ground_truth::cpu", move |ctx| {
                 check_pod_metrics(ctx, a.clone(), "cpu")
@@ -131,9 +140,7 @@ pub(super) fn checks(load: &Load, stack: Stack) -> Vec<Check> {
             check("ground_truth::node_covers_pod", move |ctx| {
                 check_node_covers_pod(ctx, c.clone(), Stack::MetricsServer)
             }),
-            check("ground_truth::dashboard", move |ctx| {
-                check_dashboard(ctx, e.clone())
-            }),
+            ui,
         ];
     }
     vec![
@@ -254,7 +261,9 @@ async fn latest_cpu(ctx: &Ctx, stack: Stack, model: &str, metrics: &str) -> Resu
         )
         .await
         .map(|p| p.value),
-        Stack::MetricsServer => metrics_sample(ctx, metrics).await.map(|s| s.cpu_millicores),
+        Stack::MetricsServer | Stack::Headlamp => {
+            metrics_sample(ctx, metrics).await.map(|s| s.cpu_millicores)
+        }
     }
 }
 

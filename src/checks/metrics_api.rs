@@ -219,19 +219,22 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
     match aggregated_json(&answer, path) {
         // Why the aggregator cannot serve: the APIService's own condition says.
         Err(Verdict::Wait(m)) if answer.status == 503 => {
-            let state = apiservice_answer(ctx).await.map(|a| {
-                match answer_json(&a, "API server", APISERVICE) {
-                    Ok(v) => apiservice(&v).message().to_string(),
-                    Err(v) => v.message().to_string(),
-                }
-            });
-            Err(Verdict::Wait(match state {
-                Ok(state) => format!("{m}; {state}"),
-                Err(_) => m,
+            Err(Verdict::Wait(match apiservice_state(ctx).await {
+                Some(state) => format!("{m}; {state}"),
+                None => m,
             }))
         }
         judged => judged,
     }
+}
+
+/// What the APIService's `Available` condition says now, if it can be read.
+pub(super) async fn apiservice_state(ctx: &Ctx) -> Option<String> {
+    let a = apiservice_answer(ctx).await.ok()?;
+    Some(match answer_json(&a, "API server", APISERVICE) {
+        Ok(v) => apiservice(&v).message().to_string(),
+        Err(v) => v.message().to_string(),
+    })
 }
 
 fn apiservice_path() -> String {
@@ -398,7 +401,7 @@ pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
 /// answer's reason), and whether that is certain (its log's latest update was refused by
 /// the API server); `None` when it has some, or could not be asked.
 pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<(String, bool)> {
-    let ns = ctx.config.stack.dashboard().metric_namespace;
+    let ns = ctx.config.stack.dashboard()?.metric_namespace;
     let path = format!(
         "/api/v1/dashboard/nodes/{node}/metrics/{}",
         super::METRICS[0]
@@ -443,7 +446,9 @@ pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
     if let Some(cause) = ctx.blocked(&[SCRAPER], Needs::METRIC_DATA).await {
         return Verdict::Fail(cause);
     }
-    let ns = ctx.config.stack.dashboard().metric_namespace;
+    let Some(ns) = ctx.config.stack.dashboard().map(|d| d.metric_namespace) else {
+        return Verdict::Fail("the scraper is checked only on the metrics-server stack".into());
+    };
     let mut seen = Vec::new();
     for metric in super::METRICS {
         let path = format!("/api/v1/dashboard/nodes/{node}/metrics/{metric}");

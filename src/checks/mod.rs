@@ -4,7 +4,7 @@
 //! of checks; `run` polls them to their outcomes.
 //!
 //! One file per component: `nodes`, `heapster`, `influxdb`, `grafana`, `dashboard` (v1
-//! and v2), `metrics_api` (metrics-server and its scraper), `ground_truth`, `upgrade` (a
+//! and v2), `metrics_api` (metrics-server and its scraper), `headlamp`, `ground_truth`, `upgrade` (a
 //! rollout within the heapster stack) and `switch` (the dashboards through a move across
 //! stacks); shared: `context` (what every check reads), `series` (the rules of a fresh
 //! series), `diagnose` (known causes of failures), `patience` (how long each may wait).
@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod diagnose;
 pub mod grafana;
 pub mod ground_truth;
+pub mod headlamp;
 pub mod heapster;
 pub mod influxdb;
 pub mod metrics_api;

@@ -75,16 +75,18 @@ impl Clocks {
         let data = match stack {
             Stack::Heapster => vec![heapster],
             Stack::MetricsServer => vec![ms, scraper],
+            // Headlamp adds no timer of its own: it passes metrics.k8s.io's answer through.
+            Stack::Headlamp => vec![ms],
         };
         let component = check.split("::").next().unwrap_or_default();
         match component {
             "nodes" if check == "nodes::count" => vec![],
             "nodes" => vec![(self.node_monitor_grace, "the node monitor's grace period")],
             "workloads" => vec![readiness],
-            "metrics_server" => vec![ms, readiness],
+            "metrics_server" | "headlamp" => vec![ms, readiness],
             "dashboard" if check.ends_with("_state") || check == "dashboard::log" => match stack {
                 Stack::Heapster => vec![dashboard, heapster],
-                Stack::MetricsServer => vec![dashboard],
+                Stack::MetricsServer | Stack::Headlamp => vec![dashboard],
             },
             // heapster, InfluxDB, Grafana, the scraper, the dashboard's lists and the ground
             // truth: the stack's metric data (and the dashboard's client for its lists).

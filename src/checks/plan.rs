@@ -8,7 +8,8 @@ use kube::api::{Api, ListParams};
 use super::context::{Ctx, node_name, node_ready};
 use super::patience::Clocks;
 use super::{
-    Check, NoStack, check, dashboard, grafana, ground_truth, heapster, influxdb, metrics_api, nodes,
+    Check, NoStack, check, dashboard, grafana, ground_truth, headlamp, heapster, influxdb,
+    metrics_api, nodes,
 };
 use crate::kubeclient::retry;
 use crate::manifests::Manifest;
@@ -118,13 +119,27 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
             nodes::check_workload(ctx, ns, d)
         }));
     }
+    let headlamp_context = deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some(headlamp::HEADLAMP))
+        .and_then(|d| serde_json::to_value(d).ok())
+        .map_or_else(
+            || headlamp::DEFAULT_CONTEXT.to_string(),
+            |d| headlamp::expected_context(&d),
+        );
     match stack {
         Stack::Heapster => checks.extend(heapster_checks(&cluster)),
-        Stack::MetricsServer => checks.extend(metrics_server_checks(&cluster)),
+        Stack::MetricsServer => {
+            checks.extend(metrics_server_checks(&cluster, true));
+        }
+        Stack::Headlamp => {
+            checks.extend(metrics_server_checks(&cluster, false));
+            checks.extend(headlamp_checks(ctx, &cluster, &headlamp_context));
+        }
     }
     checks.extend(dashboard_checks(ctx));
     if let Some(load) = ctx.load.clone() {
-        checks.extend(ground_truth::checks(&load, stack));
+        checks.extend(ground_truth::checks(&load, stack, headlamp_context));
     }
     let clocks = Clocks::of(&as_manifests(&deployments)?);
     for c in &mut checks {
@@ -182,8 +197,8 @@ fn heapster_checks(cluster: &Cluster) -> Vec<Check> {
 }
 
 /// metrics.k8s.io for every Ready node and the stack's pods (CoreDNS's among them, in
-/// kube-system), and the scraper's series of every Ready node.
-fn metrics_server_checks(cluster: &Cluster) -> Vec<Check> {
+/// kube-system), and, with the dashboard's `scraper`, its series of every Ready node.
+fn metrics_server_checks(cluster: &Cluster, scraper: bool) -> Vec<Check> {
     let mut checks = vec![
         check("metrics_server::apiservice", metrics_api::check_apiservice),
         check("metrics_server::discovery", metrics_api::check_discovery),
@@ -195,9 +210,11 @@ fn metrics_server_checks(cluster: &Cluster) -> Vec<Check> {
             move |ctx| metrics_api::check_node_metrics(ctx, n.clone()),
         ));
         let n = node.clone();
-        checks.push(check(format!("scraper::node_series::{node}"), move |ctx| {
-            metrics_api::check_scraper_node(ctx, n.clone())
-        }));
+        if scraper {
+            checks.push(check(format!("scraper::node_series::{node}"), move |ctx| {
+                metrics_api::check_scraper_node(ctx, n.clone())
+            }));
+        }
     }
     for (ns, pod) in &cluster.pods {
         let (n, p) = (ns.clone(), pod.clone());
@@ -209,8 +226,42 @@ fn metrics_server_checks(cluster: &Cluster) -> Vec<Check> {
     checks
 }
 
+/// Headlamp's `/config`, and the metrics its node and pod lists show, as the checks'
+/// account sees them through it (ignored, with the reason, without that account's token).
+fn headlamp_checks(ctx: &Ctx, cluster: &Cluster, context: &str) -> Vec<Check> {
+    let mut checks = vec![check("headlamp::config", headlamp::check_config)];
+    let mut metric_checks = Vec::new();
+    for node in &cluster.ready {
+        let (c, n) = (context.to_string(), node.clone());
+        metric_checks.push(check(
+            format!("headlamp::node_metrics::{node}"),
+            move |ctx| headlamp::check_node_metrics(ctx, c.clone(), n.clone()),
+        ));
+    }
+    for (ns, pod) in &cluster.pods {
+        let (c, n, p) = (context.to_string(), ns.clone(), pod.clone());
+        metric_checks.push(check(format!("headlamp::pod_metrics::{pod}"), move |ctx| {
+            headlamp::check_pod_metrics(ctx, c.clone(), n.clone(), p.clone())
+        }));
+    }
+    if ctx.dashboard_token.is_none() {
+        let id = ctx.config.stack.checks_identity();
+        let why = format!(
+            "no token for the checks' account: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE",
+            id.namespace, id.token_secret, id.manifest
+        );
+        for c in &mut metric_checks {
+            c.ignored = Some(why.clone());
+        }
+    }
+    checks.extend(metric_checks);
+    checks
+}
+
 fn dashboard_checks(ctx: &Ctx) -> Vec<Check> {
-    let d = ctx.config.stack.dashboard();
+    let Some(d) = ctx.config.stack.dashboard() else {
+        return vec![];
+    };
     let mut checks = vec![
         check("dashboard::log", dashboard::check_log),
         check(
@@ -219,7 +270,7 @@ fn dashboard_checks(ctx: &Ctx) -> Vec<Check> {
         ),
     ];
     let no_token = ctx.dashboard_token.is_none().then(|| {
-        format!("no dashboard login token: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE", d.namespace, d.checks_token_secret, d.checks_manifest)
+        format!("no dashboard login token: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE", d.checks.namespace, d.checks.token_secret, d.checks.manifest)
     });
     let mut api_checks = vec![
         check("dashboard::node_metrics", |ctx| {

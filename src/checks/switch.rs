@@ -135,8 +135,8 @@ pub async fn watch_dashboards(
 ) -> SwitchWatch {
     let (old_stack, new_stack) = (old.config.stack, new.config.stack);
     let mut watch = SwitchWatch {
-        old_name: old_stack.dashboard_release(),
-        new_name: new_stack.dashboard_release(),
+        old_name: old_stack.ui_release(),
+        new_name: new_stack.ui_release(),
         ..Default::default()
     };
     if old_stack == new_stack {

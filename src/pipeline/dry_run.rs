@@ -18,8 +18,8 @@ pub(super) fn print_rest(run: &Run, prepared: &Prepared) {
         } else {
             format!(
                 "the node metrics of {} and {}",
-                old_stack.dashboard_release(),
-                new_stack.dashboard_release()
+                old_stack.ui_release(),
+                new_stack.ui_release()
             )
         };
         run.report.line(format!(

@@ -90,7 +90,8 @@ fn dashboard(path: &str) -> String {
 }
 
 fn dashboard_of(which: Stack, path: &str) -> String {
-    kubeclient::service_proxy_path(which.dashboard().namespace, DASHBOARD_PROXY, path)
+    let ns = which.dashboard().expect("a dashboard stack").namespace;
+    kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, path)
 }
 
 fn heapster(path: &str) -> String {
@@ -104,9 +105,9 @@ async fn login(client: &kube::Client) -> Result<String, String> {
 
 async fn login_to(client: &kube::Client, which: Stack) -> Result<String, String> {
     let dashboard = |path: &str| dashboard_of(which, path);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), which.dashboard().namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), which.checks_identity().namespace);
     let secret = secrets
-        .get(which.dashboard().checks_token_secret)
+        .get(which.checks_identity().token_secret)
         .await
         .map_err(|e| e.to_string())?;
     let token = secret

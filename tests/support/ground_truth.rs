@@ -190,7 +190,7 @@ pub fn ground_truth_never_appears(rt: &tokio::runtime::Runtime, stack: Stack) ->
     ensure!(!cpu.passed, "{stack}: {cpu:?}");
     let (healthy, no_data) = match stack {
         Stack::Heapster => ("heapster::health", "no points"),
-        Stack::MetricsServer => ("metrics_server::apiservice", "not found"),
+        Stack::MetricsServer | Stack::Headlamp => ("metrics_server::apiservice", "not found"),
     };
     ensure!(cpu.message.contains(no_data), "{stack}: {cpu:?}");
     ensure!(

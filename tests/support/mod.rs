@@ -3,6 +3,7 @@
 
 pub mod emulation;
 pub mod ground_truth;
+pub mod headlamp;
 pub mod layout;
 pub mod metrics_server;
 pub mod pinned;
@@ -75,13 +76,20 @@ impl Fakes {
         }
     }
 
-    /// A registry holding both stacks' images.
+    /// A registry holding every stack's images.
     pub fn registry_with_stack() -> Vec<(String, Option<String>)> {
-        let metrics_server = heapster_e2e::stack::Stack::MetricsServer.manifests(&root());
-        let both = stack_images().into_iter().chain(manifests::images(
-            &manifests::load_dir(&metrics_server).expect("shipped manifests load"),
-        ));
-        both.map(|i| (i, None)).collect()
+        use heapster_e2e::stack::Stack;
+        let mut images = Vec::new();
+        for stack in Stack::ALL {
+            let docs =
+                manifests::load_dir(&stack.manifests(&root())).expect("shipped manifests load");
+            for i in manifests::images(&docs) {
+                if !images.contains(&i) {
+                    images.push(i);
+                }
+            }
+        }
+        images.into_iter().map(|i| (i, None)).collect()
     }
 
     /// A shell whose PATH has only the fakes, and whose HOME and KUBECONFIG are private.

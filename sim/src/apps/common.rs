@@ -22,6 +22,8 @@ pub enum App {
     /// dashboard-metrics-scraper v1.0.8 (`kubernetesui/metrics-scraper`).
     Scraper,
     ResourceConsumer,
+    /// Headlamp v0.45.0 (`ghcr.io/headlamp-k8s/headlamp`).
+    Headlamp,
     Other,
 }
 
@@ -44,6 +46,8 @@ impl App {
             App::Scraper
         } else if repo.contains("resource-consumer") {
             App::ResourceConsumer
+        } else if repo.ends_with("headlamp-k8s/headlamp") {
+            App::Headlamp
         } else {
             App::Other
         }
@@ -60,6 +64,8 @@ impl App {
             App::MetricsServer => Some(10250),
             App::Scraper => Some(8000),
             App::ResourceConsumer => Some(8080),
+            // `-port` defaults to 4466, plain HTTP without `-tls-cert-path`.
+            App::Headlamp => Some(4466),
             App::Other => None,
         }
     }
@@ -339,6 +345,7 @@ mod tests {
                 App::MetricsServer,
             ),
             ("kubernetesui/metrics-scraper:v1.0.8", App::Scraper),
+            ("ghcr.io/headlamp-k8s/headlamp:v0.45.0", App::Headlamp),
             ("registry.k8s.io/coredns/coredns:v1.12.1", App::Other),
         ] {
             assert_eq!(App::of_image(image), app, "{image}");

@@ -1,7 +1,7 @@
 //! The programs behind the API server's service proxy, each emulated from its upstream
 //! source at the pinned version: heapster, InfluxDB, Grafana (heapster's images),
 //! kubernetes-dashboard v1.10.1, metrics-server, dashboard-metrics-scraper, dashboard
-//! v2.7.0 and the e2e resource-consumer. `common` holds what they
+//! v2.7.0, Headlamp v0.45.0 and the e2e resource-consumer. `common` holds what they
 //! share; `serve` hands a proxied request to the program a backend pod runs. They reach
 //! each other only through `common::ServiceProxy`, as the real programs do.
 
@@ -9,6 +9,7 @@ pub mod common;
 pub mod consumer;
 pub mod dashboard;
 pub mod grafana;
+pub mod headlamp;
 pub mod heapster;
 pub mod influxdb;
 pub mod measured;
@@ -49,6 +50,7 @@ pub fn serve(
         App::MetricsServer => metrics_server::serve(cluster, st, pod, container, req.path, now),
         App::Scraper => scraper::serve(st, pod, req.path, now),
         App::ResourceConsumer => consumer::serve(st, pod, req),
+        App::Headlamp => headlamp::serve(cluster, st, pod, container, req, now),
         App::Other => Http::go_error(404, "404 page not found"),
     }
 }

@@ -412,6 +412,7 @@ fn start_logs(st: &mut State, pod: &Value, containers: &[Value], now: Timestamp)
             ],
             App::MetricsServer => crate::apps::metrics_server::start_lines(now),
             App::Scraper => crate::apps::scraper::start_lines(c, now),
+            App::Headlamp => crate::apps::headlamp::start_lines(c, now),
             _ => vec![],
         };
         let log = st

@@ -108,7 +108,7 @@ fn metrics_server_logs(cluster: &Cluster, st: &mut State, now: Timestamp) {
 /// Faults that act like someone editing the cluster behind the stack's back: the heapster
 /// or scraper Service deleted, the dashboard Role's `services/proxy` rule or its
 /// ClusterRole's `metrics.k8s.io` rule removed, metrics-server's `--kubelet-insecure-tls`
-/// dropped, each as soon as it appears.
+/// or Headlamp's `-in-cluster` dropped, each as soon as it appears.
 fn meddle(cluster: &Cluster, st: &mut State) {
     let faults = &cluster.config.faults;
     for (deleting, service) in [
@@ -125,25 +125,12 @@ fn meddle(cluster: &Cluster, st: &mut State) {
             }
         }
     }
-    if faults.kubelet_tls_verified {
-        const DEPLOYMENTS: &str = "apps/deployments";
-        for d in st.store.list(DEPLOYMENTS, None) {
-            let mut d = Arc::unwrap_or_clone(d);
-            let Some(containers) = d["spec"]["template"]["spec"]["containers"].as_array_mut()
-            else {
-                continue;
-            };
-            let mut changed = false;
-            for c in containers.iter_mut() {
-                if let Some(args) = c["args"].as_array_mut() {
-                    let before = args.len();
-                    args.retain(|a| a != "--kubelet-insecure-tls");
-                    changed |= args.len() != before;
-                }
-            }
-            if changed {
-                put_if_changed(st, key_of(DEPLOYMENTS, &d), d);
-            }
+    for (dropping, arg) in [
+        (faults.kubelet_tls_verified, "--kubelet-insecure-tls"),
+        (faults.headlamp_not_in_cluster, "-in-cluster"),
+    ] {
+        if dropping {
+            drop_arg(st, arg);
         }
     }
     if faults.scraper_without_metrics_rights {
@@ -164,6 +151,7 @@ fn meddle(cluster: &Cluster, st: &mut State) {
         for role in [
             "heapster-e2e:checks-read-only",
             "metrics-e2e:checks-read-only",
+            "headlamp-e2e:checks-read-only",
         ] {
             strip_rules(
                 st,
@@ -187,6 +175,28 @@ fn meddle(cluster: &Cluster, st: &mut State) {
             None,
             grants_proxy,
         );
+    }
+}
+
+/// Remove the argument `arg` from every Deployment's containers, as an edit would.
+fn drop_arg(st: &mut State, arg: &str) {
+    const DEPLOYMENTS: &str = "apps/deployments";
+    for d in st.store.list(DEPLOYMENTS, None) {
+        let mut d = Arc::unwrap_or_clone(d);
+        let Some(containers) = d["spec"]["template"]["spec"]["containers"].as_array_mut() else {
+            continue;
+        };
+        let mut changed = false;
+        for c in containers.iter_mut() {
+            if let Some(args) = c["args"].as_array_mut() {
+                let before = args.len();
+                args.retain(|a| a != arg);
+                changed |= args.len() != before;
+            }
+        }
+        if changed {
+            put_if_changed(st, key_of(DEPLOYMENTS, &d), d);
+        }
     }
 }
 

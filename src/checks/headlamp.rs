@@ -1,0 +1,361 @@
+//! Headlamp v0.45.0's checks: the exact requests its UI makes for node and pod metrics,
+//! through its Service, with the checks' token as its auth cookie. Facts from
+//! kubernetes-sigs/headlamp@v0.45.0 (`H:`):
+//! - `/config` lists the in-cluster context (`backend/cmd/headlamp.go` `getConfig`,
+//!   `getClusters`); without `-in-cluster` it lists none.
+//! - The node list, details and overview read `GET /clusters/<ctx>/apis/metrics.k8s.io/
+//!   v1beta1/nodes` every 10 s; the pod list `.../pods?limit=1000` every 5 s
+//!   (`frontend/src/lib/k8s/node.ts`, `PodMetrics.ts`, `components/pod/List.tsx`).
+//! - The token travels as the cookie `headlamp-auth-<sanitized ctx>.0`, `.1`, ... (chunks
+//!   of 3800) and becomes `Authorization: Bearer` (`backend/pkg/auth/cookies.go`,
+//!   `clusterRequestHandler`); the API server strips the caller's own `Authorization`
+//!   before its service proxy, so a cookie is the only way through it.
+//! - Headlamp rejects nothing itself: it passes the API server's answer through unchanged,
+//!   and answers an unknown context with 404 `key not found`. Its 200 on `/` (the SPA
+//!   answers every path) and its log (`Request completed successfully` for every proxied
+//!   request, whatever the status) prove nothing about metrics, so neither is used.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::context::{Ctx, Needs, api_wait};
+use super::metrics_api::{self, judge, sample};
+use super::nodes::capacity;
+use super::series::human_value;
+use super::{METRICS_SERVER, NAMESPACE, Verdict};
+use crate::kubeclient::{self, Answer, snippet};
+use crate::pipeline::load::Load;
+
+pub const HEADLAMP: &str = "headlamp";
+
+/// The Service's one port, unnamed (`kubernetes-headlamp.yaml`: 80 -> 4466, plain HTTP).
+pub const SERVICE: &str = "headlamp:80";
+
+/// `DefaultInClusterContextName` (H:`backend/pkg/kubeconfig/kubeconfig.go`), the name
+/// when `-in-cluster-context-name` is unset and kubeadm-config cannot be read.
+pub const DEFAULT_CONTEXT: &str = "main";
+
+/// The cookie chunk size (H:`backend/pkg/auth/cookies.go` `chunkSize`).
+const CHUNK: usize = 3800;
+
+pub const NODE_METRICS: &str = "apis/metrics.k8s.io/v1beta1/nodes";
+/// `DEFAULT_LIST_LIMIT` (H:`frontend/src/lib/k8s/api/v2/KubeObjectEndpoint.ts`).
+pub const POD_METRICS: &str = "apis/metrics.k8s.io/v1beta1/pods?limit=1000";
+
+/// The in-cluster context `/config` lists: `clusters[]` whose `meta_data.source` is
+/// `incluster` (H:`backend/cmd/headlamp.go` `getClusters`, `kubeconfig.go` `SourceStr`).
+pub fn context_name(config: &Value) -> Result<String, String> {
+    let Some(clusters) = config["clusters"].as_array() else {
+        return Err(format!(
+            "Headlamp's /config has no clusters list: {}",
+            snippet(&config.to_string())
+        ));
+    };
+    if let Some(c) = clusters
+        .iter()
+        .find(|c| c["meta_data"]["source"] == "incluster")
+    {
+        return Ok(c["name"].as_str().unwrap_or_default().to_string());
+    }
+    let names: Vec<&str> = clusters.iter().filter_map(|c| c["name"].as_str()).collect();
+    Err(format!(
+        "Headlamp's /config lists no in-cluster context (clusters: [{}]): it runs without -in-cluster, so every /clusters/<context>/ request answers 404 key not found; give it -in-cluster",
+        names.join(", ")
+    ))
+}
+
+/// `SanitizeClusterName`: only `[a-zA-Z0-9_-]`, at most 50 characters.
+pub fn sanitize(context: &str) -> String {
+    context
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(50)
+        .collect()
+}
+
+/// The `Cookie` header Headlamp reads the token from: `headlamp-auth-<ctx>.N` chunks.
+pub fn cookie(context: &str, token: &str) -> String {
+    let name = sanitize(context);
+    token
+        .as_bytes()
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| {
+            format!(
+                "headlamp-auth-{name}.{i}={}",
+                String::from_utf8_lossy(chunk)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What an answer through Headlamp says, by its status: JSON on 2xx; a certain cause for
+/// an unknown context (Headlamp's own 404), a token that did not arrive (the API server's
+/// 403 for `system:anonymous`), an account without the rights (its 403), a token the API
+/// server rejects (401); a state that may heal otherwise (503 while metrics.k8s.io is
+/// unavailable, 502 while Headlamp cannot reach the API server).
+pub fn answer(answer: &Answer, context: &str, path: &str) -> Result<Value, Verdict> {
+    let what = format!("Headlamp /clusters/{context}/{path}");
+    let status = answer.api_status();
+    let message = status
+        .as_ref()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_else(|| snippet(&answer.body));
+    match answer.status {
+        200..=299 => answer
+            .json()
+            .map_err(|e| Verdict::Fail(format!("{what}: {e}"))),
+        404 if status.is_none() && answer.body.trim() == "key not found" => {
+            Err(Verdict::Fail(format!(
+                "{what}: 404 key not found: Headlamp has no context {context:?}; read its name from Headlamp's /config (or set -in-cluster-context-name)"
+            )))
+        }
+        401 => Err(Verdict::Fail(format!(
+            "{what}: 401 {message}: the API server rejects the checks' token; give a valid one (the token Secret of manifests/headlamp/30-headlamp-checks.yaml, or --dashboard-token-file)"
+        ))),
+        403 if message.contains("User \"system:anonymous\"") => Err(Verdict::Fail(format!(
+            "{what}: 403 {message}: the token did not reach the API server, so Headlamp forwarded the request without credentials; Headlamp takes it only from the cookie headlamp-auth-{}.0 (the API server strips Authorization before its service proxy): let the Cookie header through to Headlamp",
+            sanitize(context)
+        ))),
+        403 => Err(Verdict::Fail(format!(
+            "{what}: 403 {message}: the checks' account may not read metrics; grant it list on nodes and pods in metrics.k8s.io (manifests/headlamp/30-headlamp-checks.yaml)"
+        ))),
+        503 if status.is_none() => Err(Verdict::Wait(format!(
+            "{what}: 503 {message} (metrics.k8s.io unavailable, passed through by Headlamp)"
+        ))),
+        502 => Err(Verdict::Wait(format!(
+            "{what}: 502 (Headlamp could not reach the API server)"
+        ))),
+        code => Err(Verdict::Wait(format!("{what}: {code} {message}"))),
+    }
+}
+
+/// The item of a `NodeMetricsList` or `PodMetricsList` named `name` (in `namespace`).
+pub fn item<'a>(list: &'a Value, namespace: Option<&str>, name: &str) -> Option<&'a Value> {
+    list["items"].as_array()?.iter().find(|i| {
+        i["metadata"]["name"] == name && namespace.is_none_or(|ns| i["metadata"]["namespace"] == ns)
+    })
+}
+
+/// One object's metrics in Headlamp's list, judged as metrics.k8s.io's are; absent may heal
+/// (metrics-server lists an object once it has two samples of it).
+pub fn list_verdict(
+    list: &Value,
+    namespace: Option<&str>,
+    name: &str,
+    rules: &super::series::SeriesRules,
+    capacity: Option<(i64, i64)>,
+) -> Verdict {
+    let kind = if namespace.is_some() {
+        "PodMetrics"
+    } else {
+        "NodeMetrics"
+    };
+    let what = match namespace {
+        Some(ns) => format!("{kind} {ns}/{name} through Headlamp"),
+        None => format!("{kind} {name} through Headlamp"),
+    };
+    let Some(item) = item(list, namespace, name) else {
+        let count = list["items"].as_array().map_or(0, Vec::len);
+        return Verdict::Wait(format!("{what}: not in the list ({count} items)"));
+    };
+    match sample(item) {
+        Ok(s) => judge(&what, &s, rules, capacity),
+        Err(e) => Verdict::Fail(format!("{what}: {e}")),
+    }
+}
+
+/// The context the checks use: `/config`'s in-cluster one; when it lists none, the name
+/// Headlamp's Deployment asks for (`expected`), so the request shows what Headlamp says.
+async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
+    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, SERVICE, "/config")
+        .await
+        .map_err(api_wait)?;
+    ctx.record("headlamp /config", &answer);
+    if !answer.is_ok() {
+        return Err(Verdict::Wait(format!(
+            "Headlamp /config answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        )));
+    }
+    let config = answer
+        .json()
+        .map_err(|e| Verdict::Fail(format!("Headlamp /config: {e}")))?;
+    Ok(context_name(&config).unwrap_or_else(|_| expected.to_string()))
+}
+
+pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[HEADLAMP], Needs::PODS).await {
+        return Verdict::Fail(cause);
+    }
+    let answer = match kubeclient::proxy_get(&ctx.client, NAMESPACE, SERVICE, "/config").await {
+        Ok(a) => a,
+        Err(e) => return api_wait(e),
+    };
+    ctx.record("headlamp /config", &answer);
+    if !answer.is_ok() {
+        return Verdict::Wait(format!(
+            "Headlamp /config answered {}: {}",
+            answer.status,
+            snippet(&answer.body)
+        ));
+    }
+    let config = match answer.json() {
+        Ok(v) => v,
+        Err(e) => return Verdict::Fail(format!("Headlamp /config: {e}")),
+    };
+    match context_name(&config) {
+        Ok(name) => {
+            let server = config["clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["name"] == name.as_str())
+                .and_then(|c| c["server"].as_str())
+                .unwrap_or("?");
+            Verdict::Pass(format!(
+                "Headlamp serves the in-cluster context {name:?} (API server {server})"
+            ))
+        }
+        Err(why) => Verdict::Fail(why),
+    }
+}
+
+/// GET one of the UI's metrics requests through Headlamp as the checks' account.
+async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String, Value), Verdict> {
+    if let Some(cause) = ctx
+        .blocked(&[HEADLAMP, METRICS_SERVER], Needs::METRICS_API)
+        .await
+    {
+        return Err(Verdict::Fail(cause));
+    }
+    let Some(token) = ctx.dashboard_token.clone() else {
+        return Err(Verdict::Fail("no token for the checks' account".into()));
+    };
+    let name = context(ctx, expected).await?;
+    let full =
+        kubeclient::service_proxy_path(NAMESPACE, SERVICE, &format!("/clusters/{name}/{path}"));
+    let cookie = cookie(&name, &token);
+    let reply = kubeclient::raw(
+        &ctx.client,
+        http::Method::GET,
+        &full,
+        &[("cookie", &cookie)],
+        vec![],
+    )
+    .await
+    .map_err(api_wait)?;
+    ctx.record(&format!("headlamp /clusters/{name}/{path}"), &reply);
+    match answer(&reply, &name, path) {
+        // Why metrics.k8s.io is unavailable: the APIService's own condition says.
+        Err(Verdict::Wait(m)) if reply.status == 503 => Err(Verdict::Wait(
+            match metrics_api::apiservice_state(ctx).await {
+                Some(state) => format!("{m}; {state}"),
+                None => m,
+            },
+        )),
+        judged => judged.map(|v| (name, v)),
+    }
+}
+
+pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, expected: String, node: String) -> Verdict {
+    let list = match get(&ctx, &expected, NODE_METRICS).await {
+        Ok((_, v)) => v,
+        Err(v) => return v,
+    };
+    let cap = match ctx.snapshot().await {
+        Ok(snap) => snap
+            .nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+            .and_then(|n| Some((capacity(n, "cpu")?, capacity(n, "memory")?))),
+        Err(_) => None,
+    };
+    list_verdict(&list, None, &node, &ctx.rules(true, None), cap)
+}
+
+pub(super) async fn check_pod_metrics(
+    ctx: Arc<Ctx>,
+    expected: String,
+    namespace: String,
+    pod: String,
+) -> Verdict {
+    let list = match get(&ctx, &expected, POD_METRICS).await {
+        Ok((_, v)) => v,
+        Err(v) => return v,
+    };
+    list_verdict(&list, Some(&namespace), &pod, &ctx.rules(false, None), None)
+}
+
+/// Whether Headlamp's node list shows recent non-zero metrics for every Ready node now
+/// (the move's monitor).
+pub(super) async fn shows_node_metrics(ctx: &Ctx, expected: &str) -> bool {
+    let Ok((_, list)) = get(ctx, expected, NODE_METRICS).await else {
+        return false;
+    };
+    let Ok(snap) = ctx.snapshot().await else {
+        return false;
+    };
+    let ready = snap.ready_nodes();
+    !ready.is_empty()
+        && ready
+            .iter()
+            .all(|n| list_verdict(&list, None, n, &ctx.rules(true, None), None).is_pass())
+}
+
+/// The load pods' usage as Headlamp's pod list shows it, against their targets.
+pub fn load_verdict(list: &Value, load: &Load) -> Verdict {
+    let mut passed = Vec::new();
+    for what in ["cpu", "memory"] {
+        let pod = load.pod(what);
+        let target = load.config.target(what);
+        let metric = if what == "cpu" {
+            "cpu/usage_rate"
+        } else {
+            "memory/usage"
+        };
+        let Some(s) = item(list, Some(&load.namespace), pod).and_then(|i| sample(i).ok()) else {
+            return Verdict::Wait(format!(
+                "Headlamp's pod list shows no {what} for {pod} yet (target {})",
+                human_value(metric, target)
+            ));
+        };
+        let measured = if what == "cpu" {
+            s.cpu_millicores
+        } else {
+            s.memory_bytes
+        };
+        match super::ground_truth::within_tolerance(
+            pod,
+            metric,
+            target,
+            measured,
+            load.config.tolerance(what),
+        ) {
+            Verdict::Pass(m) => passed.push(m),
+            other => return other,
+        }
+    }
+    Verdict::Pass(format!("Headlamp shows {}", passed.join("; ")))
+}
+
+pub(super) async fn check_load(ctx: Arc<Ctx>, expected: String, load: Load) -> Verdict {
+    match get(&ctx, &expected, POD_METRICS).await {
+        Ok((_, list)) => load_verdict(&list, &load),
+        Err(v) => v,
+    }
+}
+
+/// The context name Headlamp's Deployment asks for: `-in-cluster-context-name`, else
+/// upstream's default (the checks read the real one from `/config`).
+pub fn expected_context(deployment: &Value) -> String {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| crate::manifests::flag_of(c, "in-cluster-context-name"))
+        .unwrap_or_else(|| DEFAULT_CONTEXT.to_string())
+}

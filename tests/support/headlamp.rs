@@ -1,0 +1,260 @@
+//! The Headlamp stack (`--stack headlamp`): green on a healthy simulated cluster with the
+//! calibrated load, `--dry-run` naming its images, and red with the right cause when
+//! metrics.k8s.io is unavailable behind a healthy Headlamp, when the token does not reach
+//! the API server, when the checks' account lacks the metrics rights, and when Headlamp
+//! serves no context by the name asked for.
+
+use std::time::Duration;
+
+use heapster_e2e::checks::run::Outcome;
+use heapster_e2e::pipeline::{Options, RunResult};
+use heapster_e2e::stack::Stack;
+use kind_sim::{Scenario, WorldConfig};
+use libtest_mimic::Trial;
+
+use super::pipeline::{expect_passed, run_on, world};
+use super::{Group, Rt, TestResult, failures, outcome, root};
+use crate::ensure;
+
+/// Long enough that reaching it would mean the harness waited instead of failing fast.
+const LONG: Duration = Duration::from_secs(120);
+/// For a state that can heal (metrics.k8s.io unavailable): how long it is given.
+const SHORT: Duration = Duration::from_secs(4);
+
+pub fn trials(rt: &Rt) -> Vec<Trial> {
+    let g = Group::new(rt, "headlamp");
+    vec![
+        g.trial("healthy_with_the_load", healthy),
+        g.trial("dry_run_names_the_stack", dry_run),
+        g.trial("scenario::apiservice_unavailable", apiservice_unavailable),
+        g.trial("scenario::token_stripped", token_stripped),
+        g.trial("scenario::checks_without_rights", checks_without_rights),
+        g.trial("scenario::not_in_cluster", not_in_cluster),
+        g.trial(
+            "scenario::a_dashboard_scenario_is_refused",
+            dashboard_scenario_refused,
+        ),
+    ]
+}
+
+fn on_stack(opts: &mut Options) {
+    *opts = opts.clone().for_stack(&root(), Stack::Headlamp);
+}
+
+fn scenario(s: Scenario) -> WorldConfig {
+    WorldConfig {
+        scenario: s,
+        ..world()
+    }
+}
+
+fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
+    let mut with_load = world();
+    with_load
+        .registry
+        .push((heapster_e2e::versions::LOAD_IMAGE.reference(), None));
+    let (_fakes, result, report) = run_on(rt, with_load, |o| {
+        on_stack(o);
+        o.load = Some(Default::default());
+    });
+    expect_passed(&result, &report)?;
+    let names: Vec<&str> = result.outcomes.iter().map(|o| o.name.as_str()).collect();
+    for wanted in [
+        "headlamp::config",
+        "headlamp::node_metrics::e2e-worker",
+        "headlamp::node_metrics::e2e-control-plane",
+        "metrics_server::apiservice",
+        "metrics_server::node_metrics::e2e-worker",
+        "workloads::headlamp",
+        "ground_truth::headlamp",
+        "ground_truth::cpu",
+    ] {
+        ensure!(names.contains(&wanted), "no check {wanted}: {names:?}");
+    }
+    for prefix in [
+        "headlamp::pod_metrics::headlamp-",
+        "headlamp::pod_metrics::coredns-",
+    ] {
+        ensure!(
+            names.iter().any(|n| n.starts_with(prefix)),
+            "no check {prefix}...: {names:?}"
+        );
+    }
+    ensure!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("dashboard::") || n.starts_with("scraper::")),
+        "no dashboard on this stack: {names:?}"
+    );
+    let config = outcome(&result.outcomes, "headlamp::config");
+    ensure!(
+        config.message.contains("\"main\""),
+        "the context read from /config: {config:?}"
+    );
+    let node = outcome(&result.outcomes, "headlamp::node_metrics::e2e-worker");
+    ensure!(
+        node.message.contains("through Headlamp") && node.message.contains("cpu "),
+        "{node:?}"
+    );
+    Ok(())
+}
+
+fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (fakes, result, report) = run_on(rt, world(), |o| {
+        on_stack(o);
+        o.dry_run = true;
+    });
+    ensure!(
+        result.exit == 0,
+        "dry run exit {}: {:?}",
+        result.exit,
+        result.error
+    );
+    let text = report.lines().join("\n");
+    for wanted in [
+        "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
+        "ghcr.io/headlamp-k8s/headlamp:v0.45.0",
+        "kind load docker-image",
+    ] {
+        ensure!(
+            text.contains(wanted),
+            "dry run should show {wanted:?}:\n{text}"
+        );
+    }
+    ensure!(
+        !text.contains("kubernetesui/dashboard"),
+        "no dashboard image on this stack:\n{text}"
+    );
+    ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
+        "a dry run creates nothing"
+    );
+    Ok(())
+}
+
+/// The stack on a cluster playing `s`, the checks given `timeout`: red (exit 1).
+fn red_run(
+    rt: &tokio::runtime::Runtime,
+    s: Scenario,
+    timeout: Duration,
+) -> Result<RunResult, libtest_mimic::Failed> {
+    let (_fakes, result, _report) = run_on(rt, scenario(s), |o| {
+        on_stack(o);
+        o.checks.timeout = timeout;
+    });
+    ensure!(
+        result.exit == 1,
+        "{s:?}: exit {} ({:?}); failures: {:?}",
+        result.exit,
+        result.error,
+        failures(&result.outcomes)
+    );
+    Ok(result)
+}
+
+/// `name` failed, its message naming every one of `needles`, and (`fast`) on its cause,
+/// not at the deadline.
+fn failed_on(outcomes: &[Outcome], name: &str, needles: &[&str], fast: bool) -> TestResult {
+    let o = outcomes
+        .iter()
+        .find(|o| o.name.starts_with(name))
+        .ok_or_else(|| format!("no check {name}: {:?}", failures(outcomes)))?;
+    ensure!(!o.passed, "{name} should fail: {o:?}");
+    for n in needles {
+        ensure!(
+            o.message.contains(n),
+            "{name} should name {n:?}: {}",
+            o.message
+        );
+    }
+    ensure!(
+        !fast || !o.message.starts_with("still failing after"),
+        "{name} fails on its cause, not at the deadline: {}",
+        o.message
+    );
+    Ok(())
+}
+
+/// Headlamp is healthy and serves its context; metrics.k8s.io answers 503 through it, and
+/// the APIService's condition says why.
+fn apiservice_unavailable(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::ApiServiceUnavailable, SHORT)?;
+    failed_on(
+        &result.outcomes,
+        "headlamp::node_metrics::",
+        &["503", "metrics.k8s.io unavailable", "FailedDiscoveryCheck"],
+        false,
+    )?;
+    ensure!(
+        outcome(&result.outcomes, "headlamp::config").passed,
+        "Headlamp itself is healthy: {:?}",
+        failures(&result.outcomes)
+    );
+    Ok(())
+}
+
+fn token_stripped(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::HeadlampTokenStripped, LONG)?;
+    for name in ["headlamp::node_metrics::", "headlamp::pod_metrics::"] {
+        failed_on(
+            &result.outcomes,
+            name,
+            &[
+                "403",
+                "system:anonymous",
+                "the token did not reach the API server",
+                "headlamp-auth-main.0",
+            ],
+            true,
+        )?;
+    }
+    ensure!(
+        outcome(&result.outcomes, "metrics_server::node_metrics::e2e-worker").passed,
+        "metrics.k8s.io itself serves: {:?}",
+        failures(&result.outcomes)
+    );
+    Ok(())
+}
+
+fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::ChecksWithoutRights, LONG)?;
+    failed_on(
+        &result.outcomes,
+        "headlamp::node_metrics::",
+        &[
+            "403",
+            "system:serviceaccount:kube-system:headlamp-e2e-checks",
+            "may not read metrics",
+        ],
+        true,
+    )
+}
+
+fn not_in_cluster(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::HeadlampNotInCluster, LONG)?;
+    failed_on(
+        &result.outcomes,
+        "headlamp::config",
+        &["no in-cluster context", "-in-cluster"],
+        true,
+    )?;
+    failed_on(
+        &result.outcomes,
+        "headlamp::node_metrics::",
+        &["404 key not found", "no context \"main\""],
+        true,
+    )
+}
+
+/// A scenario whose faults act on the dashboard only would change nothing here.
+fn dashboard_scenario_refused(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, _report) =
+        run_on(rt, scenario(Scenario::DashboardNeverConnects), on_stack);
+    super::pipeline::expect_harness_error(&result, &["`dashboard-never-connects`", "--stack"])?;
+    ensure!(
+        result.outcomes.is_empty(),
+        "no check ran: {:?}",
+        result.outcomes
+    );
+    Ok(())
+}
