@@ -359,3 +359,182 @@ pub fn expected_context(deployment: &Value) -> String {
         .find_map(|c| crate::manifests::flag_of(c, "in-cluster-context-name"))
         .unwrap_or_else(|| DEFAULT_CONTEXT.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reply(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            body: body.into(),
+        }
+    }
+
+    fn status(code: u16, reason: &str, message: &str) -> String {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message, "code": code}).to_string()
+    }
+
+    #[test]
+    fn the_context_is_the_in_cluster_one_from_config() {
+        // H@v0.45.0 `getConfig` in-cluster (headlamp-facts.md (d)).
+        let config = json!({"clusters":[{"name":"main","server":"https://10.96.0.1:443","auth_type":"","meta_data":{"clusterID":"","extensions":null,"namespace":"","origin":{"kubeconfig":""},"originalName":"main","source":"incluster"}}],"isDynamicClusterEnabled":false});
+        assert_eq!(context_name(&config), Ok("main".into()));
+        let other = json!({"clusters":[{"name":"dev","meta_data":{"source":"kubeconfig"}}]});
+        let err = context_name(&other).unwrap_err();
+        assert!(
+            err.contains("clusters: [dev]") && err.contains("-in-cluster"),
+            "{err}"
+        );
+        let none = context_name(&json!({"clusters": []})).unwrap_err();
+        assert!(
+            none.contains("no in-cluster context (clusters: [])"),
+            "{none}"
+        );
+        assert!(context_name(&json!({})).is_err());
+    }
+
+    #[test]
+    fn the_cookie_is_named_after_the_sanitized_context_and_chunked() {
+        assert_eq!(cookie("main", "abc"), "headlamp-auth-main.0=abc");
+        assert_eq!(cookie("kind.local/x", "t"), "headlamp-auth-kindlocalx.0=t");
+        assert_eq!(sanitize(&"a".repeat(60)).len(), 50);
+        let long = "x".repeat(CHUNK + 5);
+        let c = cookie("main", &long);
+        assert!(
+            c.starts_with(&format!("headlamp-auth-main.0={}; ", "x".repeat(CHUNK)))
+                && c.ends_with("headlamp-auth-main.1=xxxxx"),
+            "{}",
+            &c[c.len() - 40..]
+        );
+    }
+
+    #[test]
+    fn each_status_names_its_cause() {
+        let path = NODE_METRICS;
+        let fail = |a: Answer| match answer(&a, "main", path) {
+            Err(Verdict::Fail(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let wait = |a: Answer| match answer(&a, "main", path) {
+            Err(Verdict::Wait(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(fail(reply(404, "key not found\n")).contains("no context \"main\""));
+        // The API server's own 404 (no APIService) is not Headlamp's unknown context.
+        assert!(
+            wait(reply(
+                404,
+                &status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource"
+                )
+            ))
+            .contains("could not find")
+        );
+        let anonymous = status(
+            403,
+            "Forbidden",
+            "nodes.metrics.k8s.io is forbidden: User \"system:anonymous\" cannot list resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope",
+        );
+        let m = fail(reply(403, &anonymous));
+        assert!(
+            m.contains("the token did not reach") && m.contains("headlamp-auth-main.0"),
+            "{m}"
+        );
+        let rbac = status(
+            403,
+            "Forbidden",
+            "nodes.metrics.k8s.io is forbidden: User \"system:serviceaccount:kube-system:headlamp-e2e-checks\" cannot list resource \"nodes\"",
+        );
+        let m = fail(reply(403, &rbac));
+        assert!(
+            m.contains("may not read metrics") && m.contains("headlamp-e2e-checks"),
+            "{m}"
+        );
+        assert!(
+            fail(reply(401, &status(401, "Unauthorized", "Unauthorized")))
+                .contains("rejects the checks' token")
+        );
+        // The aggregator's text/plain 503 passes through Headlamp; it may heal.
+        assert!(wait(reply(503, "service unavailable\n")).contains("metrics.k8s.io unavailable"));
+        // The API server's service proxy cannot reach Headlamp: a Status, not metrics.k8s.io.
+        let m = wait(reply(
+            503,
+            &status(
+                503,
+                "ServiceUnavailable",
+                "no endpoints available for service \"headlamp\"",
+            ),
+        ));
+        assert!(
+            !m.contains("metrics.k8s.io unavailable") && m.contains("no endpoints"),
+            "{m}"
+        );
+        assert!(wait(reply(502, "")).contains("could not reach the API server"));
+        assert!(
+            matches!(answer(&reply(200, "{\"items\":[]}"), "main", path), Ok(v) if v["items"].is_array())
+        );
+        assert!(matches!(
+            answer(&reply(200, "<html>"), "main", path),
+            Err(Verdict::Fail(_))
+        ));
+    }
+
+    fn rules() -> crate::checks::series::SeriesRules {
+        crate::checks::series::SeriesRules {
+            now: "2026-12-02T10:00:30Z".parse().unwrap(),
+            max_age: std::time::Duration::from_secs(120),
+            must_be_positive: true,
+            capacity: None,
+        }
+    }
+
+    fn list() -> Value {
+        json!({"kind": "NodeMetricsList", "items": [
+            {"metadata": {"name": "n1"}, "timestamp": "2026-12-02T10:00:00Z", "window": "10.5s", "usage": {"cpu": "120m", "memory": "512Mi"}},
+            {"metadata": {"name": "n2"}, "timestamp": "2026-12-02T10:00:00Z", "window": "10.5s", "usage": {"cpu": "0", "memory": "512Mi"}},
+            {"metadata": {"name": "p", "namespace": "kube-system"}, "timestamp": "2026-12-02T10:00:00Z", "window": "10.5s",
+             "containers": [{"name": "c", "usage": {"cpu": "5m", "memory": "10Mi"}}]},
+        ]})
+    }
+
+    #[test]
+    fn a_listed_object_is_judged_as_metrics_k8s_io_is() {
+        let l = list();
+        let pass = list_verdict(&l, None, "n1", &rules(), Some((1000, 1 << 33)));
+        assert!(
+            matches!(&pass, Verdict::Pass(m) if m.contains("NodeMetrics n1 through Headlamp: cpu 120m")),
+            "{pass:?}"
+        );
+        assert!(
+            matches!(list_verdict(&l, None, "n2", &rules(), None), Verdict::Wait(m) if m.contains("above zero"))
+        );
+        assert!(
+            matches!(list_verdict(&l, None, "n3", &rules(), None), Verdict::Wait(m) if m.contains("not in the list (3 items)"))
+        );
+        assert!(
+            matches!(list_verdict(&l, None, "n1", &rules(), Some((100, 1 << 33))), Verdict::Fail(m) if m.contains("above capacity"))
+        );
+        let mut pod_rules = rules();
+        pod_rules.must_be_positive = false;
+        assert!(list_verdict(&l, Some("kube-system"), "p", &pod_rules, None).is_pass());
+        assert!(matches!(
+            list_verdict(&l, Some("default"), "p", &pod_rules, None),
+            Verdict::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn the_expected_context_comes_from_the_flag() {
+        let d =
+            |args: Value| json!({"spec": {"template": {"spec": {"containers": [{"args": args}]}}}});
+        assert_eq!(
+            expected_context(&d(json!(["-in-cluster", "-in-cluster-context-name=ops"]))),
+            "ops"
+        );
+        assert_eq!(expected_context(&d(json!(["-in-cluster"]))), "main");
+    }
+}

@@ -173,7 +173,7 @@ fn readiness(deployments: &[Manifest]) -> Duration {
         .unwrap_or_default()
 }
 
-fn probe_timer(probe: &Value) -> Option<Duration> {
+pub fn probe_timer(probe: &Value) -> Option<Duration> {
     if !probe.is_object() {
         return None;
     }

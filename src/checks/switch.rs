@@ -1,8 +1,9 @@
-//! The move across stacks (heapster + dashboard v1.10.1 -> metrics-server + dashboard
-//! v2.7.0): do the dashboards keep node metrics on screen? A monitor reads both
-//! dashboards' node list (`/api/v1/node`, judged as `dashboard::node_metrics` judges it)
-//! from the end of the old stack's checks until the new stack's are done; the verdict
-//! bounds the stretch when neither showed them.
+//! The moves across stacks (heapster + dashboard v1.10.1 -> metrics-server + dashboard
+//! v2.7.0 -> Headlamp): do the UIs keep node metrics on screen? A monitor reads both UIs'
+//! node metrics (a dashboard's node list `/api/v1/node`, judged as
+//! `dashboard::node_metrics` judges it; Headlamp's NodeMetrics list, every Ready node
+//! judged as `headlamp::node_metrics` judges it) from the end of the old stack's checks
+//! until the new stack's are done; the verdict bounds the stretch when neither showed them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,13 +163,16 @@ pub async fn watch_dashboards(
     }
 }
 
-/// Whether a dashboard's node list has recent non-zero CPU and memory now.
+/// Whether a UI's node view has recent non-zero CPU and memory now.
 async fn shows_node_metrics(ctx: &mut Ctx) -> bool {
     if ctx.dashboard_token.is_none() {
         ctx.dashboard_token = dashboard::token(ctx).await.ok().flatten();
     }
     if ctx.dashboard_token.is_none() {
         return false;
+    }
+    if ctx.config.stack == crate::stack::Stack::Headlamp {
+        return super::headlamp::shows_node_metrics(ctx, super::headlamp::DEFAULT_CONTEXT).await;
     }
     match dashboard::get(ctx, "/api/v1/node").await {
         Ok(v) => dashboard::list(&v, "nodes", Timestamp::now(), ctx.config.max_age).is_pass(),

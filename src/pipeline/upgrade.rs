@@ -2,8 +2,8 @@
 //! rolled out and checked first (their failures are recorded, not fatal: the upgrade may
 //! be the fix), a monitor from there through the upgrade, and its verdict. Within one
 //! stack the monitor polls heapster's node series; across stacks (heapster ->
-//! metrics-server) it reads both dashboards' node metrics, and the old stack is removed
-//! once the new one has rolled out.
+//! metrics-server -> Headlamp) it reads both UIs' node metrics, and what only the old
+//! stack declares is removed once the new one has rolled out.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -215,6 +215,9 @@ fn switch_outcome(before: &[Outcome], watch: &SwitchWatch, new: &[Manifest]) -> 
 /// `--metric-client-check-period` (its client is active only after a health check passed,
 /// dashboard@v2.7.0 `integration/metric/manager.go` `EnableWithRetry`). Upstream defaults where a flag is unset.
 pub fn switch_bound(new: &[Manifest]) -> (Duration, String) {
+    if crate::stack::Stack::detect(new) == Some(crate::stack::Stack::Headlamp) {
+        return headlamp_bound(new);
+    }
     let resolution = container_flag(new, "dashboard-metrics-scraper", "metric-resolution")
         .and_then(|d| crate::duration::parse_go(&d))
         .unwrap_or(Duration::from_secs(60));
@@ -228,6 +231,30 @@ pub fn switch_bound(new: &[Manifest]) -> (Duration, String) {
             "two scraper periods of {} and a dashboard check period of {}",
             format(resolution),
             format(check_period)
+        ),
+    )
+}
+
+/// How long Headlamp may take to show node metrics once the old dashboard is gone: its
+/// readiness probe's first run (`initialDelaySeconds`, or its period if longer: the pod
+/// serves no one before it passes) and one of its UI's 10 s metrics polls
+/// (headlamp@v0.45.0 `frontend/src/lib/k8s/api/v1/metricsApi.ts`, `setInterval(..., 10000)`).
+/// metrics-server, unchanged by the move, keeps serving throughout.
+fn headlamp_bound(new: &[Manifest]) -> (Duration, String) {
+    const POLL: Duration = Duration::from_secs(10);
+    let probe = &new
+        .iter()
+        .find(|m| m.kind() == "Deployment" && m.name() == checks::headlamp::HEADLAMP)
+        .map(|m| m.object["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].clone())
+        .unwrap_or_default();
+    let readiness = checks::patience::probe_timer(probe).unwrap_or_default();
+    let format = crate::duration::format;
+    (
+        readiness + POLL,
+        format!(
+            "Headlamp's readiness probe ({}) and its UI's metrics poll ({})",
+            format(readiness),
+            format(POLL)
         ),
     )
 }

@@ -34,6 +34,11 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             "scenario::a_dashboard_scenario_is_refused",
             dashboard_scenario_refused,
         ),
+        g.trial(
+            "upgrade_from_metrics_server::keeps_node_metrics_on_screen",
+            upgrade_from_metrics_server,
+        ),
+        g.trial("upgrade_from_metrics_server::dry_run", upgrade_dry_run),
     ]
 }
 
@@ -256,5 +261,89 @@ fn dashboard_scenario_refused(rt: &tokio::runtime::Runtime) -> TestResult {
         "no check ran: {:?}",
         result.outcomes
     );
+    Ok(())
+}
+
+/// `--stack headlamp --upgrade-from metrics-server`, the cluster kept so that what was
+/// removed can be read back.
+fn upgrade_from_metrics_server(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (fakes, result, report) = run_on(rt, world(), |o| {
+        on_stack(o);
+        o.upgrade_from = Some(Stack::MetricsServer.manifests(&root()));
+        o.keep = true;
+    });
+    expect_passed(&result, &report)?;
+    ensure!(
+        result
+            .before
+            .iter()
+            .any(|o| o.name == "before::dashboard::node_metrics" && o.passed),
+        "dashboard v2.7.0 was checked first: {:?}",
+        failures(&result.before)
+    );
+    let gap = outcome(
+        &result.outcomes,
+        "upgrade::no_gap_in_dashboard_node_metrics",
+    );
+    ensure!(
+        gap.passed
+            && gap
+                .message
+                .contains("dashboard v2.7.0 showed node metrics until")
+            && gap.message.contains("headlamp v0.45.0 from")
+            && gap.message.contains("the old stack was removed at")
+            && gap.message.contains(
+                "(bound 40s: Headlamp's readiness probe (30s) and its UI's metrics poll (10s))"
+            ),
+        "{gap:?}"
+    );
+    let text = report.lines().join("\n");
+    for wanted in [
+        "objects of the metrics-server stack deleted, its pods gone",
+        "Upgrade metrics-server -> headlamp",
+    ] {
+        ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    // What is left: metrics-server (both stacks run it) and Headlamp; no dashboard.
+    let deployments = rt.block_on(async {
+        let kubeconfig = result.kubeconfig.clone().ok_or("no kubeconfig")?;
+        let client = heapster_e2e::kubeclient::connect(Some(&kubeconfig), Some("kind-e2e"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::all(client);
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<Vec<String>, String>(
+            list.items
+                .into_iter()
+                .filter_map(|d| d.metadata.name)
+                .collect(),
+        )
+    })?;
+    let mut left = deployments.clone();
+    left.retain(|d| d == "metrics-server" || d == "headlamp" || d.contains("dashboard"));
+    left.sort();
+    ensure!(left == ["headlamp", "metrics-server"], "{deployments:?}");
+    drop(fakes);
+    Ok(())
+}
+
+fn upgrade_dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, report) = run_on(rt, world(), |o| {
+        on_stack(o);
+        o.upgrade_from = Some(Stack::MetricsServer.manifests(&root()));
+        o.dry_run = true;
+    });
+    ensure!(result.exit == 0, "exit {}: {:?}", result.exit, result.error);
+    let text = report.lines().join("\n");
+    for wanted in [
+        "dashboard v2.7.0",
+        "headlamp v0.45.0",
+        "ghcr.io/headlamp-k8s/headlamp:v0.45.0",
+    ] {
+        ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
     Ok(())
 }
