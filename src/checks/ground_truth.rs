@@ -78,27 +78,24 @@ pub fn influx_last(v: &Value) -> Option<(String, i64)> {
     Some((row[0].as_str()?.to_string(), value))
 }
 
-/// The dashboard's pod list of the load's namespace: each load pod's own latest usage
-/// (`metrics.cpuUsage` of the CPU pod, `metrics.memoryUsage` of the memory pod, as its
-/// charts show them: D@v1.10.1/v2.7.0 `resource/pod/metrics.go`) against its target.
-pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &str) -> Verdict {
-    let usage = |pod: &str, field: &str| {
-        v["pods"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| p["objectMeta"]["name"] == pod)
-            .and_then(|p| p["metrics"][field].as_i64())
-    };
+/// The load pods as a UI shows them, each against its target: `usage(pod, what)` is the
+/// CPU pod's CPU or the memory pod's memory (`what`), as the UI reads it.
+fn ui_load(
+    ui: &str,
+    load: &LoadConfig,
+    cpu_pod: &str,
+    memory_pod: &str,
+    usage: impl Fn(&str, &str) -> Option<i64>,
+) -> Verdict {
     let mut passed = Vec::new();
-    for (pod, field, metric, what) in [
-        (cpu_pod, "cpuUsage", "cpu/usage_rate", "cpu"),
-        (memory_pod, "memoryUsage", "memory/usage", "memory"),
+    for (pod, metric, what) in [
+        (cpu_pod, "cpu/usage_rate", "cpu"),
+        (memory_pod, "memory/usage", "memory"),
     ] {
         let target = load.target(what);
-        let Some(measured) = usage(pod, field) else {
+        let Some(measured) = usage(pod, what) else {
             return Verdict::Wait(format!(
-                "the dashboard shows no {field} for {pod} yet (target {})",
+                "{ui} shows no {what} for {pod} yet (target {})",
                 human_value(metric, target)
             ));
         };
@@ -107,7 +104,59 @@ pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &
             other => return other,
         }
     }
-    Verdict::Pass(format!("the dashboard shows {}", passed.join("; ")))
+    Verdict::Pass(format!("{ui} shows {}", passed.join("; ")))
+}
+
+/// The dashboard's pod list of the load's namespace: each load pod's own latest usage
+/// (`metrics.cpuUsage` of the CPU pod, `metrics.memoryUsage` of the memory pod, as its
+/// charts show them: D@v1.10.1/v2.7.0 `resource/pod/metrics.go`) against its target.
+pub fn dashboard_load(v: &Value, load: &LoadConfig, cpu_pod: &str, memory_pod: &str) -> Verdict {
+    ui_load("the dashboard", load, cpu_pod, memory_pod, |pod, what| {
+        let field = if what == "cpu" {
+            "cpuUsage"
+        } else {
+            "memoryUsage"
+        };
+        v["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["objectMeta"]["name"] == pod)
+            .and_then(|p| p["metrics"][field].as_i64())
+    })
+}
+
+/// Headlamp's pod list (a `PodMetricsList`, as its pod list reads it): each load pod's
+/// usage, summed over its containers, against its target.
+pub fn headlamp_load(
+    list: &Value,
+    load: &LoadConfig,
+    namespace: &str,
+    cpu_pod: &str,
+    memory_pod: &str,
+) -> Verdict {
+    ui_load("Headlamp", load, cpu_pod, memory_pod, |pod, what| {
+        let s = super::headlamp::item(list, Some(namespace), pod)
+            .and_then(|i| super::metrics_api::sample(i).ok())?;
+        Some(if what == "cpu" {
+            s.cpu_millicores
+        } else {
+            s.memory_bytes
+        })
+    })
+}
+
+pub(super) async fn check_headlamp(ctx: Arc<Ctx>, expected: String, load: Load) -> Verdict {
+    match super::headlamp::get(&ctx, &expected, super::headlamp::POD_METRICS).await {
+        Ok((_, list)) => headlamp_load(
+            &list,
+            &load.config,
+            &load.namespace,
+            &load.cpu_pod,
+            &load.memory_pod,
+        ),
+        Err(v) => v,
+    }
 }
 
 /// The ground-truth checks of a calibrated load: heapster's model API (and InfluxDB), or
@@ -124,7 +173,7 @@ pub(super) fn checks(load: &Load, stack: Stack, headlamp_context: String) -> Vec
     if stack != Stack::Heapster {
         let ui = match stack {
             Stack::Headlamp => check("ground_truth::headlamp", move |ctx| {
-                super::headlamp::check_load(ctx, headlamp_context.clone(), e.clone())
+                check_headlamp(ctx, headlamp_context.clone(), e.clone())
             }),
             _ => check("ground_truth::dashboard", move |ctx| {
                 check_dashboard(ctx, e.clone())
@@ -446,11 +495,37 @@ mod tests {
         );
         let missing = judge(&pod_list(None, Some(64 << 20)));
         assert!(
-            matches!(&missing, Verdict::Wait(m) if m.contains("no cpuUsage for load-cpu")),
+            matches!(&missing, Verdict::Wait(m) if m.contains("the dashboard shows no cpu for load-cpu")),
             "{missing:?}"
         );
         // The memory pod's CPU and the CPU pod's memory are not judged.
         assert!(judge(&pod_list(Some(100), Some(64 << 20))).is_pass());
+    }
+
+    #[test]
+    fn the_headlamp_leg_reads_the_pod_metrics_list() {
+        let load = LoadConfig::default();
+        let item = |name: &str, cpu: &str, memory: &str| {
+            json!({"metadata": {"name": name, "namespace": "load"}, "timestamp": "2026-12-02T10:00:00Z", "window": "10s",
+                   "containers": [{"name": "c", "usage": {"cpu": cpu, "memory": memory}}]})
+        };
+        let list = |cpu: &str, memory: &str| json!({"items": [item("load-cpu", cpu, "5Mi"), item("load-memory", "1m", memory)]});
+        let judge = |v: &Value, ns: &str| headlamp_load(v, &load, ns, "load-cpu", "load-memory");
+        let good = judge(&list("103m", "65Mi"), "load");
+        assert!(
+            matches!(&good, Verdict::Pass(m) if m.starts_with("Headlamp shows load-cpu")),
+            "{good:?}"
+        );
+        assert!(
+            matches!(judge(&list("1021m", "65Mi"), "load"), Verdict::Wait(m) if m.contains("target 100m"))
+        );
+        assert!(
+            matches!(judge(&list("100m", "640Mi"), "load"), Verdict::Wait(m) if m.contains("load-memory"))
+        );
+        // Another namespace's pods of the same name are not the load's.
+        assert!(
+            matches!(judge(&list("100m", "64Mi"), "other"), Verdict::Wait(m) if m.contains("Headlamp shows no cpu for load-cpu"))
+        );
     }
 
     #[test]

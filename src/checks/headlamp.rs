@@ -22,10 +22,8 @@ use serde_json::Value;
 use super::context::{Ctx, Needs, api_wait};
 use super::metrics_api::{self, judge, sample};
 use super::nodes::capacity;
-use super::series::human_value;
 use super::{METRICS_SERVER, NAMESPACE, Verdict};
 use crate::kubeclient::{self, Answer, snippet};
-use crate::pipeline::load::Load;
 
 pub const HEADLAMP: &str = "headlamp";
 
@@ -225,7 +223,7 @@ pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
 }
 
 /// GET one of the UI's metrics requests through Headlamp as the checks' account.
-async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String, Value), Verdict> {
+pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String, Value), Verdict> {
     if let Some(cause) = ctx
         .blocked(&[HEADLAMP, METRICS_SERVER], Needs::METRICS_API)
         .await
@@ -304,49 +302,6 @@ pub(super) async fn shows_node_metrics(ctx: &Ctx, expected: &str) -> bool {
         && ready
             .iter()
             .all(|n| list_verdict(&list, None, n, &ctx.rules(true, None), None).is_pass())
-}
-
-/// The load pods' usage as Headlamp's pod list shows it, against their targets.
-pub fn load_verdict(list: &Value, load: &Load) -> Verdict {
-    let mut passed = Vec::new();
-    for what in ["cpu", "memory"] {
-        let pod = load.pod(what);
-        let target = load.config.target(what);
-        let metric = if what == "cpu" {
-            "cpu/usage_rate"
-        } else {
-            "memory/usage"
-        };
-        let Some(s) = item(list, Some(&load.namespace), pod).and_then(|i| sample(i).ok()) else {
-            return Verdict::Wait(format!(
-                "Headlamp's pod list shows no {what} for {pod} yet (target {})",
-                human_value(metric, target)
-            ));
-        };
-        let measured = if what == "cpu" {
-            s.cpu_millicores
-        } else {
-            s.memory_bytes
-        };
-        match super::ground_truth::within_tolerance(
-            pod,
-            metric,
-            target,
-            measured,
-            load.config.tolerance(what),
-        ) {
-            Verdict::Pass(m) => passed.push(m),
-            other => return other,
-        }
-    }
-    Verdict::Pass(format!("Headlamp shows {}", passed.join("; ")))
-}
-
-pub(super) async fn check_load(ctx: Arc<Ctx>, expected: String, load: Load) -> Verdict {
-    match get(&ctx, &expected, POD_METRICS).await {
-        Ok((_, list)) => load_verdict(&list, &load),
-        Err(v) => v,
-    }
 }
 
 /// The context name Headlamp's Deployment asks for: `-in-cluster-context-name`, else

@@ -90,8 +90,7 @@ fn dashboard(path: &str) -> String {
 }
 
 fn dashboard_of(which: Stack, path: &str) -> String {
-    let ns = which.dashboard().expect("a dashboard stack").namespace;
-    kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, path)
+    kubeclient::service_proxy_path(which.ui_deployment().0, DASHBOARD_PROXY, path)
 }
 
 fn heapster(path: &str) -> String {

@@ -115,25 +115,26 @@ fn workflow_matrix() -> TestResult {
         matrix.len() >= 3,
         "at least three Kubernetes versions in CI"
     );
-    // The metrics-server stack runs on the newest pinned version at least.
+    // The other stacks run on the newest pinned version at least, and each move to them,
+    // passed to `--upgrade-from`.
     let includes = wf["jobs"]["e2e"]["strategy"]["matrix"]["include"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    ensure!(
-        includes
-            .iter()
-            .any(|i| i["stack"] == "metrics-server" && i["k8s"] == table[0].as_str()),
-        "the workflow runs --stack metrics-server on Kubernetes {}: {includes:?}",
-        table[0]
-    );
-    // And the move from heapster to it, passed to `--upgrade-from`.
-    ensure!(
-        includes.iter().any(|i| i["stack"] == "metrics-server"
-            && i["upgrade-from"] == "heapster"
-            && i["k8s"] == table[0].as_str()),
-        "the workflow runs --upgrade-from heapster: {includes:?}"
-    );
+    for (stack, from) in [
+        ("metrics-server", None),
+        ("metrics-server", Some("heapster")),
+        ("headlamp", None),
+        ("headlamp", Some("metrics-server")),
+    ] {
+        ensure!(
+            includes.iter().any(|i| i["stack"] == stack
+                && i["k8s"] == table[0].as_str()
+                && i["upgrade-from"].as_str() == from),
+            "the workflow runs --stack {stack} (--upgrade-from {from:?}) on Kubernetes {}: {includes:?}",
+            table[0]
+        );
+    }
     let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
         .map_err(|e| e.to_string())?;
     ensure!(

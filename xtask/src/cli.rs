@@ -59,8 +59,9 @@ pub const DEFAULT_NAME: &str = "heapster-e2e";
 /// `--stack`: which monitoring stack to bring up, lint or check.
 #[derive(Args, Clone, Copy)]
 pub struct StackArg {
-    /// heapster (heapster + InfluxDB + Grafana + dashboard v1.10.1) or metrics-server
-    /// (metrics-server v0.9.0 + dashboard v2.7.0 + metrics-scraper v1.0.8).
+    /// heapster (heapster + InfluxDB + Grafana + dashboard v1.10.1), metrics-server
+    /// (metrics-server v0.9.0 + dashboard v2.7.0 + metrics-scraper v1.0.8) or headlamp
+    /// (metrics-server v0.9.0 + Headlamp v0.45.0).
     #[arg(long, default_value = "heapster", value_parser = heapster_e2e::stack::Stack::parse)]
     pub stack: heapster_e2e::stack::Stack,
 }
@@ -96,7 +97,8 @@ pub struct ClusterArgs {
     #[command(flatten)]
     pub stack: StackArg,
     /// Directory of the stack's manifests [default: manifests/ for heapster,
-    /// manifests/metrics-server/ for metrics-server, in the workspace].
+    /// manifests/metrics-server/ for metrics-server, manifests/headlamp/ for headlamp, in
+    /// the workspace].
     #[arg(long, value_parser = user_path)]
     pub manifests: Option<PathBuf>,
     /// kind cluster configuration, never applied [default: manifests/kind/kind-config.yaml in the workspace].
@@ -117,13 +119,14 @@ pub struct ClusterArgs {
 pub struct E2eArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Add-on upgrade: apply the manifests of STACK (heapster or metrics-server, from this
+    /// Add-on upgrade: apply the manifests of STACK (heapster, metrics-server or headlamp, from this
     /// checkout), DIR, or the git revision GIT_REF (this --stack's, or the heapster stack's
     /// if the revision has no other) first, check, then
     /// upgrade to --manifests and check again, watching the metrics throughout. From
-    /// another stack (`--stack metrics-server --upgrade-from heapster`), the old stack is
-    /// removed once the new one is up, and the dashboards' node metrics must not be gone
-    /// for longer than the new stack needs to show them.
+    /// another stack (`--stack metrics-server --upgrade-from heapster`, `--stack headlamp
+    /// --upgrade-from metrics-server`), what only the old stack declares is removed once the
+    /// new one is up, and the UIs' node metrics must not be gone for longer than the new
+    /// stack needs to show them.
     #[arg(long = "upgrade-from", value_name = "STACK|DIR|GIT_REF")]
     pub upgrade_from: Option<String>,
     #[command(flatten)]
@@ -262,10 +265,10 @@ pub struct LintArgs {
     /// Kubernetes version MAJOR.MINOR (one this harness pins); default every supported version.
     #[arg(long = "k8s-version", value_parser = validate::k8s_version)]
     pub k8s_version: Option<String>,
-    /// Directory of the manifests to lint [default: both stacks' manifests in the workspace].
+    /// Directory of the manifests to lint [default: every stack's manifests in the workspace].
     #[arg(long, value_parser = user_path)]
     pub manifests: Option<PathBuf>,
-    /// Lint only this stack's manifests (heapster or metrics-server) [default: both].
+    /// Lint only this stack's manifests (heapster, metrics-server or headlamp) [default: all].
     #[arg(long, value_parser = heapster_e2e::stack::Stack::parse)]
     pub stack: Option<heapster_e2e::stack::Stack>,
 }

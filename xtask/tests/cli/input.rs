@@ -236,13 +236,15 @@ fn defaults_resolve_against_the_workspace_from_any_directory() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    // Both stacks by default, one with --stack.
+    // Every stack by default, one with --stack.
     let all = text(&out);
     assert!(
-        all.contains("objects in") && all.contains("manifests/metrics-server,"),
-        "both stacks are linted: {all}"
+        all.contains("objects in")
+            && all.contains("manifests/metrics-server,")
+            && all.contains("manifests/headlamp,"),
+        "every stack is linted: {all}"
     );
-    assert_eq!(all.matches("ok: Kubernetes").count(), 2, "{all}");
+    assert_eq!(all.matches("ok: Kubernetes").count(), 3, "{all}");
     let out = xtask()
         .current_dir(&src)
         .args(["lint", "--stack", "metrics-server", "--k8s-version", "1.34"])
