@@ -202,6 +202,15 @@ mod tests {
         assert_eq!(ms.scraper_resolution, Duration::from_secs(15));
         // metrics-server's probe: first run at 20 s, then every 10 s.
         assert_eq!(ms.readiness, Duration::from_secs(20));
+        // Headlamp's probe waits 30 s: its checks may wait two of that.
+        let hl = Clocks::of(&docs("manifests/headlamp"));
+        assert_eq!(hl.readiness, Duration::from_secs(30));
+        let (wait, why) = hl.patience("headlamp::node_metrics::n1", Stack::Headlamp);
+        assert_eq!(wait, Duration::from_secs(70), "{why}");
+        assert_eq!(why, "2 × the slowest readiness probe (30s) + 10s");
+        // Its ground truth follows metrics-server's resolution, not a scraper's.
+        let (wait, _) = hl.patience("ground_truth::headlamp", Stack::Headlamp);
+        assert_eq!(wait, Duration::from_secs(40));
     }
 
     #[test]
