@@ -355,6 +355,7 @@ mod tests {
         assert_eq!(cookie("main", "abc"), "headlamp-auth-main.0=abc");
         assert_eq!(cookie("kind.local/x", "t"), "headlamp-auth-kindlocalx.0=t");
         assert_eq!(sanitize(&"a".repeat(60)).len(), 50);
+        assert_eq!(sanitize("kind-e2e_1"), "kind-e2e_1");
         let long = "x".repeat(CHUNK + 5);
         let c = cookie("main", &long);
         assert!(
@@ -377,6 +378,8 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(fail(reply(404, "key not found\n")).contains("no context \"main\""));
+        // The aggregator's own 404 (metrics.k8s.io not registered) is text too.
+        assert!(wait(reply(404, "404 page not found\n")).contains("404 page not found"));
         // The API server's own 404 (no APIService) is not Headlamp's unknown context.
         assert!(
             wait(reply(

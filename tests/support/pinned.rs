@@ -135,24 +135,38 @@ fn workflow_matrix() -> TestResult {
             table[0]
         );
     }
-    let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
-        .map_err(|e| e.to_string())?;
+    let action = std::fs::read_to_string(root().join("action.yml")).map_err(|e| e.to_string())?;
     ensure!(
-        text.contains(&format!("sigs.k8s.io/kind@{}", versions::KIND_VERSION)),
-        "the workflow installs kind {}",
+        action.contains(&format!("sigs.k8s.io/kind@{}", versions::KIND_VERSION)),
+        "the action installs kind {}",
         versions::KIND_VERSION
+    );
+    // The e2e jobs run the repository's own action, as other repositories would.
+    let e2e_steps = workflow()?["jobs"]["e2e"]["steps"].clone();
+    ensure!(
+        e2e_steps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["uses"] == "./"),
+        "the e2e job uses the composite action (`uses: ./`): {e2e_steps:?}"
     );
     Ok(())
 }
 
+/// Every action the workflow and the composite action use is pinned by commit SHA, but the
+/// repository's own (`./`).
 fn workflow_actions() -> TestResult {
-    let text = std::fs::read_to_string(root().join(".github/workflows/e2e.yml"))
-        .map_err(|e| e.to_string())?;
-    let uses: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses:"))
-        .map(str::trim)
-        .collect();
+    let mut uses = Vec::new();
+    for file in [".github/workflows/e2e.yml", "action.yml"] {
+        let text = std::fs::read_to_string(root().join(file)).map_err(|e| e.to_string())?;
+        uses.extend(
+            text.lines()
+                .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses:"))
+                .map(|u| u.split(" #").next().unwrap_or_default().trim().to_string())
+                .filter(|u| u != "./"),
+        );
+    }
     ensure!(!uses.is_empty(), "no actions used?");
     for u in uses {
         let sha = u
