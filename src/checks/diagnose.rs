@@ -21,9 +21,12 @@ impl std::fmt::Display for Hint {
 struct Rule {
     matches: fn(&str) -> bool,
     hint: Hint,
-    /// The stack whose programs the cause is about; `None`: either.
-    stack: Option<Stack>,
+    /// The stacks whose programs the cause is about; empty: any.
+    stacks: &'static [Stack],
 }
+
+/// The stacks that run metrics-server: causes in it concern both.
+const METRICS_SERVER_RUNS: &[Stack] = &[Stack::MetricsServer, Stack::Headlamp];
 
 /// Known symptoms, the most telling first: a root cause (a missing Service, an image that
 /// cannot be pulled, a closed port) before what follows from it (no data).
@@ -39,7 +42,7 @@ const RULES: &[Rule] = &[
             cause: "the heapster Service is missing, or is in another namespace than kube-system",
             fix: "create Service `heapster` in kube-system (port 80 -> 8082): the dashboard looks for exactly that name",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| t.contains("no metrics-server service") || t.contains("ServiceNotFound"),
@@ -48,7 +51,7 @@ const RULES: &[Rule] = &[
             cause: "the metrics-server Service is missing, or is in another namespace than kube-system: APIService v1beta1.metrics.k8s.io names it, and the aggregator reaches metrics-server only through it",
             fix: "create Service `metrics-server` in kube-system (port 443 -> https), as manifests/metrics-server/10-metrics-server.yaml declares it",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: METRICS_SERVER_RUNS,
     },
     Rule {
         matches: |t| t.contains("could not pull") && t.contains("image(s)"),
@@ -57,7 +60,7 @@ const RULES: &[Rule] = &[
             cause: "docker on this machine cannot pull an image the manifests name: its registry does not serve that tag (retired, or mistyped), or the registry cannot be reached",
             fix: "pull from a mirror that has it with --image-mirror PREFIX, or pre-pull it with docker (the message lists the images)",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| t.contains("ImagePullBackOff") || t.contains("ErrImagePull"),
@@ -66,7 +69,7 @@ const RULES: &[Rule] = &[
             cause: "the node cannot pull the image: the registry is unreachable, or the image was not loaded into kind (or imagePullPolicy: Always forces a pull)",
             fix: "pull from a mirror with --image-mirror PREFIX, or pre-pull the images with docker; keep imagePullPolicy: IfNotPresent",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| t.contains("CrashLoopBackOff"),
@@ -75,7 +78,7 @@ const RULES: &[Rule] = &[
             cause: "a container of the stack exits soon after it starts, and the kubelet backs off restarting it",
             fix: "read the container's previous log (kept in the evidence as *.previous.log, or kubectl -n NAMESPACE logs POD --previous): its last lines say why it exits",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| {
@@ -86,7 +89,7 @@ const RULES: &[Rule] = &[
             cause: "the kubelet read-only port 10255 is closed on current clusters, so heapster's default source cannot scrape",
             fix: "use the summary API source on the authenticated port: --source=kubernetes.summary_api:https://kubernetes.default?useServiceAccount=true&kubeletHttps=true&kubeletPort=10250&insecure=true",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| {
@@ -98,7 +101,7 @@ const RULES: &[Rule] = &[
             cause: "kind's kubelet serving certificates are self-signed and carry no IP SANs, so metrics-server cannot verify them, never gets two scrapes and never becomes ready",
             fix: "add --kubelet-insecure-tls to metrics-server's args (manifests/metrics-server/10-metrics-server.yaml), or enable serverTLSBootstrap for the kubelets and approve their CSRs",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: METRICS_SERVER_RUNS,
     },
     Rule {
         matches: |t| t.contains("x509") && !t.contains("/metrics/resource"),
@@ -107,7 +110,7 @@ const RULES: &[Rule] = &[
             cause: "the kubelet serving certificates are self-signed (as on kind), so heapster cannot verify them",
             fix: "add insecure=true to heapster's --source (kubeletHttps=true&kubeletPort=10250&insecure=true)",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| {
@@ -119,7 +122,7 @@ const RULES: &[Rule] = &[
             cause: "heapster's service account may not read kubelet stats",
             fix: "grant `get` on `nodes/stats` in heapster's ClusterRole (manifests/10-heapster-rbac.yaml)",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| {
@@ -132,7 +135,7 @@ const RULES: &[Rule] = &[
             cause: "the API server refused the dashboard's request with a JSON error, which client-go prints as \"unknown\"; for the health check that is a 403: the dashboard's service account may not proxy to heapster",
             fix: "give the dashboard's Role `get` on `services/proxy` with resourceNames heapster, http:heapster: and https:heapster: (manifests/50-dashboard.yaml)",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         // Go's net/http error as text, or as the JSON the dashboard's state API returns.
@@ -145,7 +148,7 @@ const RULES: &[Rule] = &[
             cause: "the dashboard's pod cannot reach the API server's Service IP: the network of its node (kube-proxy or the CNI) is broken",
             fix: "check kube-proxy and the CNI pods on the dashboard's node: kubectl -n kube-system get pods -o wide",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| {
@@ -158,7 +161,7 @@ const RULES: &[Rule] = &[
             cause: "the heapster Service has no ready pod: heapster is not running, or its readiness probe (/healthz) fails",
             fix: "look at the heapster pod: kubectl -n kube-system get pods -l k8s-app=heapster; its /healthz answer is in the rollout evidence",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| {
@@ -169,7 +172,7 @@ const RULES: &[Rule] = &[
             cause: "the API server's aggregator cannot reach metrics-server through its Service (a firewall or CNI problem between the control plane and the pod network), or metrics-server answers its discovery request with an error",
             fix: "kubectl get apiservice v1beta1.metrics.k8s.io -o yaml shows the failing URL; check kube-proxy and the CNI on the control-plane node, or run metrics-server with hostNetwork: true",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: METRICS_SERVER_RUNS,
     },
     Rule {
         matches: |t| t.contains("Metrics API not available"),
@@ -178,7 +181,7 @@ const RULES: &[Rule] = &[
             cause: "discovery does not list metrics.k8s.io: its APIService is missing, or not Available, so the aggregator marks the group stale and clients drop it",
             fix: "kubectl get apiservice v1beta1.metrics.k8s.io: apply manifests/metrics-server/, and read the Available condition's reason",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: METRICS_SERVER_RUNS,
     },
     Rule {
         matches: |t| t.contains("Error scraping node metrics") && t.contains("is forbidden"),
@@ -187,7 +190,7 @@ const RULES: &[Rule] = &[
             cause: "the scraper runs as the dashboard's account, which may not list metrics.k8s.io: the ClusterRole kubernetes-dashboard lacks its metrics.k8s.io rule, or is not bound",
             fix: "apply the ClusterRole and ClusterRoleBinding kubernetes-dashboard of manifests/metrics-server/20-dashboard.yaml (get/list/watch on metrics.k8s.io pods and nodes)",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: &[Stack::MetricsServer],
     },
     Rule {
         matches: |t| t.contains("MissingEndpoints"),
@@ -196,7 +199,7 @@ const RULES: &[Rule] = &[
             cause: "metrics-server has no ready pod behind its Service: it is ready only after two good scrapes of the kubelets",
             fix: "read metrics-server's last log lines (below) for the scrape error: kubectl -n kube-system logs deploy/metrics-server",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: METRICS_SERVER_RUNS,
     },
     Rule {
         matches: |t| t.contains("the scraper holds no samples"),
@@ -205,7 +208,7 @@ const RULES: &[Rule] = &[
             cause: "dashboard v2's health check asks the scraper for /healthz, which a catch-all route answers 200 whatever the scraper holds; the scraper itself has no rows: it cannot list metrics.k8s.io, or has not run one --metric-resolution yet",
             fix: "read the scraper's last log lines (below): kubectl -n kubernetes-dashboard logs deploy/dashboard-metrics-scraper",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: &[Stack::MetricsServer],
     },
     Rule {
         matches: |t| t.contains("the cluster has zero nodes"),
@@ -214,7 +217,7 @@ const RULES: &[Rule] = &[
             cause: "the cluster has no nodes, so no pod of the stack can run and nothing can be measured",
             fix: "kubectl get nodes: recreate the cluster (cargo xtask e2e makes its own), or point --kubeconfig/--context at the cluster you meant",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| {
@@ -226,7 +229,7 @@ const RULES: &[Rule] = &[
             cause: "the checks log in to the dashboard with their read-only service account, and the API server refuses it the lists the dashboard reads as the logged-in user (a 403): its ClusterRole lost its rules, or is not bound",
             fix: "apply the checks' account as shipped: manifests/60-dashboard-checks.yaml (heapster stack) or manifests/metrics-server/30-dashboard-checks.yaml (get/list on nodes, pods, namespaces, events), or pass --dashboard-token-file with a token that may read them",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| t.contains("no dashboard-metrics-scraper service"),
@@ -235,7 +238,7 @@ const RULES: &[Rule] = &[
             cause: "the scraper's Service is missing: dashboard v2 reaches its scraper only through the Service `dashboard-metrics-scraper` in its own namespace (its --sidecar-host default)",
             fix: "create Service `dashboard-metrics-scraper` in kubernetes-dashboard (port 8000), as manifests/metrics-server/20-dashboard.yaml declares it",
         },
-        stack: Some(Stack::MetricsServer),
+        stacks: &[Stack::MetricsServer],
     },
     Rule {
         matches: |t| t.contains("Kubelet stopped posting node status"),
@@ -244,7 +247,7 @@ const RULES: &[Rule] = &[
             cause: "the node's kubelet stopped reporting to the API server for longer than the node monitor's grace period: the kubelet, or the node's container, is down or cut off",
             fix: "kubectl describe node NODE; on kind, docker exec NODE systemctl status kubelet (and journalctl -u kubelet)",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| {
@@ -258,7 +261,7 @@ const RULES: &[Rule] = &[
             cause: "the metrics report zero usage where pods are running: the numbers come from the kubelets (heapster reads /stats/summary, metrics-server /metrics/resource), so the kubelets' own statistics say 0, or the pipeline drops them",
             fix: "ask a kubelet directly: kubectl get --raw /api/v1/nodes/NODE/proxy/stats/summary (or .../proxy/metrics/resource); if it says 0 too, the node's cgroup statistics are at fault, not the stack",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| {
@@ -272,7 +275,7 @@ const RULES: &[Rule] = &[
             cause: "the metrics report the calibrated load's pods at a usage other than what they burn (the message gives target and measured): the pipeline's numbers are wrong, not missing",
             fix: "compare with the kubelet's own numbers for the load pod (kubectl get --raw /api/v1/nodes/NODE/proxy/stats/summary); if those match the target, the metrics pipeline scales or mixes them up",
         },
-        stack: None,
+        stacks: &[],
     },
     Rule {
         matches: |t| t.contains("No current data batch available"),
@@ -281,7 +284,7 @@ const RULES: &[Rule] = &[
             cause: "heapster's housekeeping stopped: its latest batch is older than 3 minutes, so /healthz fails and its readiness probe takes it out of the Service",
             fix: "read heapster's log (below) for why housekeeping stalls, then restart the pod",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
     Rule {
         matches: |t| {
@@ -299,7 +302,7 @@ const RULES: &[Rule] = &[
             cause: "heapster runs but cannot scrape the kubelets (it still exports empty batches, so its /healthz passes)",
             fix: "read heapster's last log lines (below) for the scrape error",
         },
-        stack: Some(Stack::Heapster),
+        stacks: &[Stack::Heapster],
     },
 ];
 
@@ -322,7 +325,7 @@ pub fn hints(text: &str) -> Vec<Hint> {
 pub fn hints_for(text: &str, stack: Stack) -> Vec<Hint> {
     RULES
         .iter()
-        .filter(|r| r.stack.is_none_or(|s| s == stack) && (r.matches)(text))
+        .filter(|r| (r.stacks.is_empty() || r.stacks.contains(&stack)) && (r.matches)(text))
         .map(|r| r.hint.clone())
         .collect()
 }
@@ -555,6 +558,12 @@ I1201 10:00:05.000000       1 heapster.go:113] Starting heapster on port 8082\n\
         let ms = hints_for(x509, Stack::MetricsServer);
         assert_eq!(ms.len(), 1, "{ms:?}");
         assert!(ms[0].symptom.starts_with("metrics-server: x509"));
+        // Headlamp's stack runs the same metrics-server: the same cause.
+        assert_eq!(hints_for(x509, Stack::Headlamp), ms);
+        // The dashboard's scraper is not part of it.
+        let scraper = "no dashboard-metrics-scraper service";
+        assert!(!hints_for(scraper, Stack::MetricsServer).is_empty());
+        assert!(hints_for(scraper, Stack::Headlamp).is_empty());
         assert!(
             hints_for(x509, Stack::Heapster)
                 .iter()

@@ -28,6 +28,7 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial("dry_run_names_the_stack", dry_run),
         g.trial("scenario::apiservice_unavailable", apiservice_unavailable),
         g.trial("scenario::token_stripped", token_stripped),
+        g.trial("scenario::insecure_tls_missing", insecure_tls_missing),
         g.trial("scenario::checks_without_rights", checks_without_rights),
         g.trial("scenario::not_in_cluster", not_in_cluster),
         g.trial(
@@ -194,6 +195,29 @@ fn apiservice_unavailable(rt: &tokio::runtime::Runtime) -> TestResult {
         outcome(&result.outcomes, "headlamp::config").passed,
         "Headlamp itself is healthy: {:?}",
         failures(&result.outcomes)
+    );
+    Ok(())
+}
+
+/// metrics-server, the same as on its own stack, can never become ready: the rollout stops
+/// on its log's x509 errors, with the fix.
+fn insecure_tls_missing(rt: &tokio::runtime::Runtime) -> TestResult {
+    let (_fakes, result, report) = run_on(rt, scenario(Scenario::InsecureTlsMissing), |o| {
+        on_stack(o);
+        o.timeout = LONG;
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let error = result.error.clone().unwrap_or_default();
+    ensure!(
+        error.contains("metrics-server")
+            && error.contains("doesn't contain any IP SANs")
+            && !error.contains("did not roll out within"),
+        "the rollout stops on the certain cause: {error}"
+    );
+    let text = report.lines().join("\n");
+    ensure!(
+        text.contains("add --kubelet-insecure-tls"),
+        "the fix is named:\n{text}"
     );
     Ok(())
 }
