@@ -79,14 +79,38 @@ impl Stack {
         }
     }
 
-    /// The stack a set of manifests deploys: the one whose UI (its last Deployment) is
-    /// among them; two stacks share metrics-server.
+    /// The stack a set of manifests deploys: the one whose UI runs in one of their
+    /// Deployments, known by its image whatever the Deployment is called (two stacks share
+    /// metrics-server, so the UI tells them apart).
     pub fn detect(docs: &[crate::manifests::Manifest]) -> Option<Stack> {
-        let deployments = crate::manifests::deployments(docs);
-        Stack::ALL.iter().copied().find(|s| {
-            let (ns, name) = s.ui_deployment();
-            deployments.iter().any(|(n, d)| n == ns && d == name)
-        })
+        let images: Vec<String> = docs
+            .iter()
+            .filter(|m| m.kind() == "Deployment")
+            .flat_map(|m| m.images())
+            .collect();
+        Stack::ALL
+            .iter()
+            .copied()
+            .find(|s| images.iter().any(|i| runs(i, s.ui_image())))
+    }
+
+    /// The image the stack's UI runs, without its registry (any registry or mirror
+    /// serving it counts: `k8s.gcr.io/`, `docker.io/`, a mirror's prefix).
+    pub fn ui_image(self) -> &'static str {
+        match self {
+            Stack::Heapster => "kubernetes-dashboard-amd64",
+            Stack::MetricsServer => "kubernetesui/dashboard",
+            Stack::Headlamp => "headlamp-k8s/headlamp",
+        }
+    }
+
+    /// What `detect` looks for, for a message about a folder it finds nothing in.
+    pub fn detect_looks_for() -> String {
+        let each: Vec<String> = Stack::ALL
+            .iter()
+            .map(|s| format!("{} ({} stack)", s.ui_image(), s))
+            .collect();
+        format!("a Deployment running one of {}", each.join(", "))
     }
 
     /// The Deployment of the UI that shows the metrics.
@@ -191,6 +215,26 @@ impl Stack {
     }
 }
 
+/// Whether `image` is `name` from some registry: its repository is `name` or ends in
+/// `/name`.
+fn runs(image: &str, name: &str) -> bool {
+    let repo = repository(image);
+    repo == name
+        || repo
+            .strip_suffix(name)
+            .is_some_and(|prefix| prefix.ends_with('/'))
+}
+
+/// An image reference without its tag or digest (`host:port/name:tag@sha256:...` ->
+/// `host:port/name`).
+fn repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
 impl std::fmt::Display for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -223,6 +267,11 @@ mod tests {
             assert_eq!(Stack::detect(&docs), Some(*s));
         }
         assert_eq!(Stack::detect(&[]), None);
+        assert!(
+            Stack::detect_looks_for().contains("headlamp-k8s/headlamp (headlamp stack)"),
+            "{}",
+            Stack::detect_looks_for()
+        );
         assert_eq!(Stack::Heapster.ui_release(), "dashboard v1.10.1");
         assert_eq!(Stack::MetricsServer.ui_release(), "dashboard v2.7.0");
         assert_eq!(Stack::Headlamp.ui_release(), "headlamp v0.45.0");
@@ -239,6 +288,49 @@ mod tests {
         );
         assert_eq!(Stack::Headlamp.dashboard(), None);
         assert_eq!(Stack::Headlamp.namespaces(), ["kube-system"]);
+    }
+
+    #[test]
+    fn a_stack_is_detected_by_its_uis_image_whatever_its_names() {
+        // A Helm-style render: other names, another namespace, an image by tag.
+        let doc = |image: &str| crate::manifests::Manifest {
+            file: "rendered.yaml".into(),
+            index: 0,
+            object: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "ui-release-headlamp", "namespace": "ui"},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}),
+        };
+        assert_eq!(
+            Stack::detect(&[doc("ghcr.io/headlamp-k8s/headlamp:v0.44.0")]),
+            Some(Stack::Headlamp)
+        );
+        assert_eq!(
+            Stack::detect(&[doc("kubernetesui/dashboard:v2.7.0")]),
+            Some(Stack::MetricsServer)
+        );
+        // metrics-server alone is no stack: its UI tells which.
+        assert_eq!(
+            Stack::detect(&[doc("registry.k8s.io/metrics-server/metrics-server:v0.9.0")]),
+            None
+        );
+        // From a mirror, or the old registry, it is still the dashboard.
+        assert_eq!(
+            Stack::detect(&[doc("mirror.example/kubernetesui/dashboard:v2.7.0")]),
+            Some(Stack::MetricsServer)
+        );
+        assert_eq!(
+            Stack::detect(&[doc("k8s.gcr.io/kubernetes-dashboard-amd64:v1.10.1")]),
+            Some(Stack::Heapster)
+        );
+        assert_eq!(
+            Stack::detect(&[doc("example.com/notkubernetesui/dashboard:v2")]),
+            None
+        );
+        assert_eq!(
+            repository("localhost:5000/x/y:v1@sha256:ab"),
+            "localhost:5000/x/y"
+        );
+        assert_eq!(repository("localhost:5000/x/y"), "localhost:5000/x/y");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         .unwrap_or_else(|_| "unknown".into());
     rt.block_on(heapster_e2e::simulated::refuse_foreign_scenario(
         &client,
-        &[args.stack.stack],
+        &[args.stack.get()],
     ))?;
     let config = CheckConfig {
         expected_nodes: args.nodes,
@@ -40,7 +40,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         timeout: args.timeout,
         poll: suite::DEFAULT_POLL,
         dashboard_token_file: args.dashboard_token_file.clone(),
-        stack: args.stack.stack,
+        stack: args.stack.get(),
     };
     let mut ctx = Ctx::new(client.clone(), config);
     let cancel = Cancel::new();
@@ -87,7 +87,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
             responses: Some(&responses),
             stuck_pod: None,
             junit: args.junit.as_deref(),
-            stack: args.stack.stack,
+            stack: args.stack.get(),
         },
         &report,
     ));

@@ -62,8 +62,16 @@ pub struct StackArg {
     /// heapster (heapster + InfluxDB + Grafana + dashboard v1.10.1), metrics-server
     /// (metrics-server v0.9.0 + dashboard v2.7.0 + metrics-scraper v1.0.8) or headlamp
     /// (metrics-server v0.9.0 + Headlamp v0.45.0).
-    #[arg(long, default_value = "heapster", value_parser = heapster_e2e::stack::Stack::parse)]
-    pub stack: heapster_e2e::stack::Stack,
+    /// [default: the stack the --manifests folder deploys, else heapster]
+    #[arg(long, value_parser = heapster_e2e::stack::Stack::parse)]
+    pub stack: Option<heapster_e2e::stack::Stack>,
+}
+
+impl StackArg {
+    /// `--stack`, or heapster.
+    pub fn get(&self) -> heapster_e2e::stack::Stack {
+        self.stack.unwrap_or_default()
+    }
 }
 
 /// What `up` needs, and `e2e` too: a cluster and the stack on it.

@@ -16,6 +16,7 @@ use crate::cli::{ClusterArgs, E2eArgs, libtest_args, workspace_root};
 /// One version's options: `e2e` when `e2e` is given, else `up` (the cluster is kept).
 fn options(
     cluster: &ClusterArgs,
+    stack: Stack,
     e2e: Option<&E2eArgs>,
     version: &str,
     name: String,
@@ -29,7 +30,7 @@ fn options(
     let root = workspace_root();
     let mut opts = Options::new(&root, &name, pinned)
         .map_err(anyhow::Error::msg)?
-        .for_stack(&root, cluster.stack.stack);
+        .for_stack(&root, stack);
     opts.k8s_version = version.to_string();
     if let Some(image) = &cluster.node_image {
         opts.node_image = image.clone();
@@ -58,7 +59,7 @@ fn options(
                 max_age: e2e.max_age,
                 timeout: cluster.timeout,
                 poll: suite::DEFAULT_POLL,
-                stack: cluster.stack.stack,
+                stack,
                 ..CheckConfig::default()
             };
             opts.load = (!e2e.no_load).then(|| e2e.load.config());
@@ -69,6 +70,25 @@ fn options(
         }
     }
     Ok(opts)
+}
+
+/// `--stack`; without it, the stack the `--manifests` folder deploys (a folder that holds
+/// none is refused, naming what was looked for); else heapster.
+fn stack_of(cluster: &ClusterArgs) -> anyhow::Result<Stack> {
+    if let Some(stack) = cluster.stack.stack {
+        return Ok(stack);
+    }
+    let Some(dir) = &cluster.manifests else {
+        return Ok(Stack::default());
+    };
+    let docs = heapster_e2e::manifests::load_dir(dir)?;
+    Stack::detect(&docs).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the manifests in {} hold no stack this harness knows: it looked for {}; give a folder with one of them, or name the stack with --stack",
+            dir.display(),
+            Stack::detect_looks_for()
+        )
+    })
 }
 
 pub fn run_e2e(
@@ -94,6 +114,7 @@ fn run(
     e2e: Option<&E2eArgs>,
 ) -> anyhow::Result<i32> {
     let several = cluster.k8s_version.len() > 1;
+    let stack = stack_of(cluster)?;
     if let Some(twice) = cluster
         .k8s_version
         .iter()
@@ -135,7 +156,7 @@ fn run(
             // A revision: this run's stack's manifests as they were then.
             Err(_) => {
                 pipeline::upgrade::manifests_at_revision(sh, from, unpacked.path())?;
-                pipeline::upgrade::stack_folder(unpacked.path(), cluster.stack.stack)
+                pipeline::upgrade::stack_folder(unpacked.path(), stack)
             }
         }),
     };
@@ -148,7 +169,7 @@ fn run(
             } else {
                 cluster.name.clone()
             };
-            options(cluster, e2e, v, name).map(|o| Options {
+            options(cluster, stack, e2e, v, name).map(|o| Options {
                 upgrade_from: upgrade_from.clone(),
                 ..o
             })

@@ -9,7 +9,7 @@ use crate::cli::SimArgs;
 
 pub fn run(rt: &tokio::runtime::Runtime, args: SimArgs) -> anyhow::Result<i32> {
     let scenario = args.scenario;
-    let stack = args.stack.stack;
+    let stack = args.stack.get();
     if !scenario.applies_to(stack.name()) {
         anyhow::bail!(
             "scenario `{}` acts only on the {} stack, not on {stack}: it would change nothing; pass --stack {}",

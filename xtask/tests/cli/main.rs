@@ -5,6 +5,7 @@
 mod check;
 mod input;
 mod interrupts;
+mod manifests;
 mod reports;
 
 use std::path::{Path, PathBuf};
