@@ -10,8 +10,9 @@
 //!   the version table), ended by one `report::finish` for every command;
 //! - `kubeclient`: talking to a cluster (client, retries, proxy) and pure decisions over pod
 //!   and Deployment status; `manifests`: reading and linting the stack's manifests;
-//! - `stack`: the two monitoring stacks (heapster, metrics-server) by name; `simulated`:
-//!   what a simulated cluster says about its scenario;
+//! - `stack`: the three monitoring stacks (heapster, metrics-server, Headlamp) by name;
+//!   `layout`: where a stack's parts run, found by image; `simulated`: what a simulated
+//!   cluster says about its scenario;
 //! - `versions`, `duration`, `cancel`, `validate`: pins, durations with units, Ctrl-C,
 //!   input refused before anything runs.
 
@@ -20,6 +21,7 @@ pub mod checks;
 pub mod duration;
 pub mod error;
 pub mod kubeclient;
+pub mod layout;
 pub mod manifests;
 pub mod pipeline;
 pub mod report;

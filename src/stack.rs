@@ -88,10 +88,11 @@ impl Stack {
             .filter(|m| m.kind() == "Deployment")
             .flat_map(|m| m.images())
             .collect();
-        Stack::ALL
-            .iter()
-            .copied()
-            .find(|s| images.iter().any(|i| runs(i, s.ui_image())))
+        Stack::ALL.iter().copied().find(|s| {
+            images
+                .iter()
+                .any(|i| crate::manifests::runs(i, s.ui_image()))
+        })
     }
 
     /// The image the stack's UI runs, without its registry (any registry or mirror
@@ -215,26 +216,6 @@ impl Stack {
     }
 }
 
-/// Whether `image` is `name` from some registry: its repository is `name` or ends in
-/// `/name`.
-fn runs(image: &str, name: &str) -> bool {
-    let repo = repository(image);
-    repo == name
-        || repo
-            .strip_suffix(name)
-            .is_some_and(|prefix| prefix.ends_with('/'))
-}
-
-/// An image reference without its tag or digest (`host:port/name:tag@sha256:...` ->
-/// `host:port/name`).
-fn repository(image: &str) -> &str {
-    let image = image.split('@').next().unwrap_or(image);
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => image,
-    }
-}
-
 impl std::fmt::Display for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -326,11 +307,6 @@ mod tests {
             Stack::detect(&[doc("example.com/notkubernetesui/dashboard:v2")]),
             None
         );
-        assert_eq!(
-            repository("localhost:5000/x/y:v1@sha256:ab"),
-            "localhost:5000/x/y"
-        );
-        assert_eq!(repository("localhost:5000/x/y"), "localhost:5000/x/y");
     }
 
     #[test]

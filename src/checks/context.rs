@@ -96,6 +96,8 @@ pub struct Summary {
 pub struct Ctx {
     pub client: Client,
     pub config: CheckConfig,
+    /// Where the stack's parts run: the shipped names until the plan finds them by image.
+    pub layout: crate::layout::Layout,
     pub(super) dashboard_session: tokio::sync::Mutex<Option<String>>,
     pub(super) dashboard_token: Option<String>,
     pub summary: Mutex<Summary>,
@@ -114,6 +116,24 @@ pub struct Ctx {
     /// When the plan was made: the conditions the checks depend on held (the stack was
     /// available), so each check's patience counts from here.
     pub(super) planned: Option<Instant>,
+}
+
+/// A dashboard where it runs: its namespace and Service, and the Service its metric client
+/// reads.
+#[derive(Debug, Clone)]
+pub(super) struct DashboardAt {
+    pub(super) namespace: String,
+    pub(super) service: String,
+    pub(super) integration: &'static str,
+    pub(super) metric_service: &'static str,
+    pub(super) metric_namespace: String,
+}
+
+impl DashboardAt {
+    /// `https:SERVICE:`: the dashboard serves HTTPS on its Service's one port.
+    pub(super) fn proxy(&self) -> String {
+        format!("https:{}:", self.service)
+    }
 }
 
 /// The Services a check's answer travels through, besides its components' pods.
@@ -172,6 +192,7 @@ impl Ctx {
     pub fn new(client: Client, config: CheckConfig) -> Self {
         Ctx {
             client,
+            layout: crate::layout::Layout::shipped(config.stack),
             config,
             dashboard_session: Default::default(),
             dashboard_token: None,
@@ -201,12 +222,17 @@ impl Ctx {
         let mut causes: Vec<Cause> = hints.iter().cloned().map(Cause::new).collect();
         let wanted = diagnose::wanted_log(&hints);
         let deployment = match wanted {
-            Some(diagnose::WantedLog::DashboardScraper) => Some("dashboard-metrics-scraper"),
-            Some(diagnose::WantedLog::KubeletScraper) => Some(self.config.stack.deployments()[0].1),
+            Some(diagnose::WantedLog::DashboardScraper) => {
+                Some(self.layout.deployment(crate::layout::Part::Scraper))
+            }
+            Some(diagnose::WantedLog::KubeletScraper) => Some(
+                self.layout
+                    .deployment(crate::layout::parts(self.config.stack)[0]),
+            ),
             None => None,
         };
         if let Some(deployment) = deployment
-            && let Some(log) = self.log_tail(deployment, 15).await
+            && let Some(log) = self.log_tail(&deployment, 15).await
         {
             let evidence: Vec<String> = log.lines().map(str::to_string).collect();
             let from_log: Vec<Cause> = diagnose::hints_for(&log, self.config.stack)
@@ -272,11 +298,10 @@ impl Ctx {
     /// The last lines of a stack Deployment's pod.
     pub(super) async fn log_tail(&self, deployment: &str, lines: i64) -> Option<String> {
         let ns = self
-            .config
-            .stack
+            .layout
             .deployments()
-            .iter()
-            .find(|(_, d)| *d == deployment)?
+            .into_iter()
+            .find(|(_, d)| d == deployment)?
             .0;
         let snap = self.snapshot().await.ok()?;
         let pod = snap
@@ -290,10 +315,58 @@ impl Ctx {
             tail_lines: Some(lines),
             ..Default::default()
         };
-        Api::<Pod>::namespaced(self.client.clone(), ns)
+        Api::<Pod>::namespaced(self.client.clone(), &ns)
             .logs(&pod, &params)
             .await
             .ok()
+    }
+
+    /// The stack's dashboard where the layout found it, and the Service its metric client
+    /// reads: v1.10.1 always `kube-system/heapster` (D@v1.10.1 `integration/metric/heapster/
+    /// client.go`, in-cluster), v2.7.0 `dashboard-metrics-scraper` in its own namespace
+    /// (D@v2.7.0 `integration/metric/sidecar/client.go`, without `--sidecar-host`).
+    pub(super) fn dashboard(&self) -> Option<DashboardAt> {
+        use crate::layout::Part;
+        let shipped = self.config.stack.dashboard()?;
+        let namespace = self.layout.namespace(Part::Dashboard);
+        let service = self
+            .layout
+            .get(Part::Dashboard)
+            .and_then(|p| p.service.clone())
+            .unwrap_or_else(|| self.layout.deployment(Part::Dashboard));
+        let metric_namespace = match self.config.stack {
+            Stack::Heapster => shipped.metric_namespace.to_string(),
+            _ => namespace.clone(),
+        };
+        Some(DashboardAt {
+            namespace,
+            service,
+            integration: shipped.integration,
+            metric_service: shipped.metric_service,
+            metric_namespace,
+        })
+    }
+
+    /// The Service metrics.k8s.io reaches metrics-server through, on its stacks.
+    pub(super) fn metrics_api_service(&self) -> Option<(String, String)> {
+        use crate::layout::Part;
+        if self.config.stack == Stack::Heapster {
+            return None;
+        }
+        let service = self
+            .layout
+            .get(Part::MetricsServer)
+            .and_then(|p| p.service.clone())
+            .unwrap_or_else(|| super::METRICS_SERVER.to_string());
+        Some((self.layout.namespace(Part::MetricsServer), service))
+    }
+
+    /// The namespace of the stack's UI: where the checks' token Secret is too.
+    pub(super) fn ui_namespace(&self) -> String {
+        let ui = *crate::layout::parts(self.config.stack)
+            .last()
+            .expect("every stack has a UI");
+        self.layout.namespace(ui)
     }
 
     pub(super) fn rules(&self, must_be_positive: bool, capacity: Option<i64>) -> SeriesRules {
@@ -317,23 +390,21 @@ impl Ctx {
         let node_api = Api::<Node>::all(self.client.clone());
         let nodes = retry(|| node_api.list(&lp)).await.map_err(api_wait)?.items;
         let mut pods = Vec::new();
-        for ns in self.config.stack.namespaces() {
-            let pod_api = Api::<Pod>::namespaced(self.client.clone(), ns);
+        for ns in self.layout.namespaces() {
+            let pod_api = Api::<Pod>::namespaced(self.client.clone(), &ns);
             pods.extend(retry(|| pod_api.list(&lp)).await.map_err(api_wait)?.items);
         }
-        let exists = |ns: &'static str, name: &'static str| {
-            let api = Api::<Service>::namespaced(self.client.clone(), ns);
-            async move { retry(|| api.get_opt(name)).await.ok().map(|s| s.is_some()) }
+        let exists = |ns: String, name: String| {
+            let api = Api::<Service>::namespaced(self.client.clone(), &ns);
+            async move { retry(|| api.get_opt(&name)).await.ok().map(|s| s.is_some()) }
         };
-        let metric_service = match self.config.stack.dashboard() {
-            Some(d) => exists(d.metric_namespace, d.metric_service).await,
+        let metric_service = match self.dashboard() {
+            Some(d) => exists(d.metric_namespace, d.metric_service.into()).await,
             None => None,
         };
-        let metrics_api_service = match self.config.stack {
-            Stack::MetricsServer | Stack::Headlamp => {
-                exists("kube-system", super::METRICS_SERVER).await
-            }
-            Stack::Heapster => None,
+        let metrics_api_service = match self.metrics_api_service() {
+            Some((ns, svc)) => exists(ns, svc).await,
+            None => None,
         };
         let snap = Snapshot {
             nodes,
@@ -354,12 +425,12 @@ impl Ctx {
         if snap.nodes.is_empty() {
             return Some("the cluster has zero nodes".into());
         }
-        let dashboard = self.config.stack.dashboard();
+        let dashboard = self.dashboard();
         if needs_metrics
             && snap.metric_service == Some(false)
-            && let Some(d) = dashboard
+            && let Some(d) = &dashboard
         {
-            let (ns, svc) = (d.metric_namespace, d.metric_service);
+            let (ns, svc) = (&d.metric_namespace, d.metric_service);
             return Some(if svc == HEAPSTER {
                 format!(
                     "no heapster service: Service {ns}/{svc} does not exist (the dashboard and these checks reach heapster through it)"
@@ -370,10 +441,12 @@ impl Ctx {
                 )
             });
         }
-        if needs.metrics_api && snap.metrics_api_service == Some(false) {
-            let svc = super::METRICS_SERVER;
+        if needs.metrics_api
+            && snap.metrics_api_service == Some(false)
+            && let Some((ns, svc)) = self.metrics_api_service()
+        {
             return Some(format!(
-                "no metrics-server service: Service kube-system/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
+                "no metrics-server service: Service {ns}/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
             ));
         }
         let metric_service = dashboard

@@ -12,10 +12,11 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, LogParams};
 use serde_json::{Value, json};
 
+use super::Verdict;
+use super::context::DashboardAt;
 use super::context::{Ctx, Needs, answer_json, api_wait, pod_belongs_to};
 use super::heapster::NO_DATA_BATCH;
 use super::series::{Point, SeriesRules, age, human_value, series};
-use super::{DASHBOARD, DASHBOARD_PROXY, Verdict};
 use crate::kubeclient::{self, Answer, retry, snippet};
 
 /// "Successful request to heapster" (v1.10.1) or "... to sidecar" (v2.7.0), logged when the
@@ -253,12 +254,15 @@ pub fn integration_state(v: &Value, integration: &str) -> Verdict {
 /// The dashboard login token: from `--dashboard-token-file` when given (a file that cannot
 /// be read, or is empty, is the user's mistake: an error, not a skipped check), else from
 /// the checks' service-account token Secret, if it exists.
-/// The stack's dashboard: its checks are planned only for a stack that has one.
-fn of(ctx: &Ctx) -> crate::stack::Dashboard {
-    ctx.config
-        .stack
-        .dashboard()
+/// The stack's dashboard where it runs: its checks are planned only for a stack that has one.
+fn of(ctx: &Ctx) -> DashboardAt {
+    ctx.dashboard()
         .expect("dashboard checks run only on a stack with a dashboard")
+}
+
+/// The dashboard's Deployment, by the name the layout found.
+fn deployment(ctx: &Ctx) -> String {
+    ctx.layout.deployment(crate::layout::Part::Dashboard)
 }
 
 pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
@@ -277,8 +281,9 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
         );
         return Ok(Some(token.to_string()));
     }
+    // The shipped account lives beside the UI, wherever that runs.
     let id = ctx.config.stack.checks_identity();
-    let api = Api::<Secret>::namespaced(ctx.client.clone(), id.namespace);
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &ctx.ui_namespace());
     let Ok(Some(secret)) = retry(|| api.get_opt(id.token_secret)).await else {
         return Ok(None);
     };
@@ -289,7 +294,8 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
 }
 
 pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_SERVICE).await {
+    let dashboard = deployment(&ctx);
+    if let Some(cause) = ctx.blocked(&[&dashboard], Needs::METRIC_SERVICE).await {
         return Verdict::Fail(cause);
     }
     let snap = match ctx.snapshot().await {
@@ -297,14 +303,14 @@ pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {
         Err(v) => return v,
     };
     let Some(pod) = snap.pods.iter().find(|p| {
-        pod_belongs_to(p, DASHBOARD)
+        pod_belongs_to(p, &dashboard)
             && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
     }) else {
         return Verdict::Wait("no running dashboard pod yet".into());
     };
     let name = pod.metadata.name.clone().unwrap_or_default();
     let ns = of(&ctx).namespace;
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let params = LogParams::default();
     let log = match retry(|| pods.logs(&name, &params)).await {
         Ok(l) => l,
@@ -348,14 +354,15 @@ async fn session(ctx: &Ctx) -> Result<String, Verdict> {
     let Some(token) = ctx.dashboard_token.clone() else {
         return Err(Verdict::Fail("no dashboard login token".into()));
     };
-    let ns = of(ctx).namespace;
-    let csrf_path = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, "/api/v1/csrftoken/login");
+    let d = of(ctx);
+    let (ns, proxy) = (d.namespace.as_str(), d.proxy());
+    let csrf_path = kubeclient::service_proxy_path(ns, &proxy, "/api/v1/csrftoken/login");
     let csrf = kubeclient::raw(&ctx.client, http::Method::GET, &csrf_path, &[], vec![])
         .await
         .map_err(api_wait)?;
     let csrf = answer_json(&csrf, "dashboard", "/api/v1/csrftoken/login")?;
     let csrf = csrf["token"].as_str().unwrap_or_default().to_string();
-    let login_path = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, "/api/v1/login");
+    let login_path = kubeclient::service_proxy_path(ns, &proxy, "/api/v1/login");
     let body = json!({"token": token}).to_string().into_bytes();
     let answer = kubeclient::raw(
         &ctx.client,
@@ -394,11 +401,11 @@ pub fn session_refused(answer: &Answer) -> bool {
 /// GET a dashboard API path with the session, logging in again once if the session is
 /// refused (expired after 15 minutes, or a restarted dashboard).
 pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_DATA).await {
+    if let Some(cause) = ctx.blocked(&[&deployment(ctx)], Needs::METRIC_DATA).await {
         return Err(Verdict::Fail(cause));
     }
-    let ns = of(ctx).namespace;
-    let full = kubeclient::service_proxy_path(ns, DASHBOARD_PROXY, path);
+    let d = of(ctx);
+    let full = kubeclient::service_proxy_path(&d.namespace, &d.proxy(), path);
     let mut renewed = false;
     loop {
         let jwe = session(ctx).await?;
@@ -431,12 +438,15 @@ pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
 /// `integration/{name}/state` needs no login (`integration/handler.go`), so it is read
 /// without a session: it works on clusters without the checks' token too.
 pub(super) async fn check_state(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[DASHBOARD], Needs::METRIC_SERVICE).await {
+    if let Some(cause) = ctx
+        .blocked(&[&deployment(&ctx)], Needs::METRIC_SERVICE)
+        .await
+    {
         return Verdict::Fail(cause);
     }
     let d = of(&ctx);
     let path = format!("/api/v1/integration/{}/state", d.integration);
-    let full = kubeclient::service_proxy_path(d.namespace, DASHBOARD_PROXY, &path);
+    let full = kubeclient::service_proxy_path(&d.namespace, &d.proxy(), &path);
     let answer = match kubeclient::raw(&ctx.client, http::Method::GET, &full, &[], vec![]).await {
         Ok(a) => a,
         Err(e) => return api_wait(e),
@@ -478,10 +488,11 @@ async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<(String, bool)> {
     let snap = ctx.snapshot().await.ok()?;
     match ctx.config.stack {
         crate::stack::Stack::Heapster => {
-            let log = ctx.log_tail(DASHBOARD, 50).await?;
+            let dashboard = deployment(ctx);
+            let log = ctx.log_tail(&dashboard, 50).await?;
             match log_state(&log) {
                 LogState::Failing(line) => {
-                    let pod = snap.pods.iter().find(|p| pod_belongs_to(p, DASHBOARD))?;
+                    let pod = snap.pods.iter().find(|p| pod_belongs_to(p, &dashboard))?;
                     Some(match refused_as(ctx, pod).await {
                         Some(refusal) => (refusal, true),
                         None => (format!("the dashboard's log: {}", line.trim()), false),
@@ -512,7 +523,7 @@ async fn refused_as(ctx: &Ctx, pod: &Pod) -> Option<String> {
         .and_then(|s| s.service_account_name.clone())
         .unwrap_or_else(|| "default".into());
     let user = format!("system:serviceaccount:{}:{account}", d.namespace);
-    let path = kubeclient::service_proxy_path(d.metric_namespace, d.metric_service, "/healthz");
+    let path = kubeclient::service_proxy_path(&d.metric_namespace, d.metric_service, "/healthz");
     let answer = kubeclient::raw(
         &ctx.client,
         http::Method::GET,

@@ -19,16 +19,28 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::Verdict;
 use super::context::{Ctx, Needs, api_wait};
 use super::metrics_api::{self, judge, sample};
 use super::nodes::capacity;
-use super::{METRICS_SERVER, NAMESPACE, Verdict};
 use crate::kubeclient::{self, Answer, snippet};
+use crate::layout::Part;
 
 pub const HEADLAMP: &str = "headlamp";
 
-/// The Service's one port, unnamed (`kubernetes-headlamp.yaml`: 80 -> 4466, plain HTTP).
-pub const SERVICE: &str = "headlamp:80";
+/// Headlamp's namespace and its Service as the proxy names it, `NAME:PORT` (plain HTTP;
+/// the shipped Service's one port is unnamed, `kubernetes-headlamp.yaml`: 80 -> 4466).
+fn service(ctx: &Ctx) -> (String, String) {
+    let place = ctx.layout.get(Part::Headlamp);
+    let name = place
+        .and_then(|p| p.service.clone())
+        .unwrap_or_else(|| HEADLAMP.to_string());
+    let port = place.and_then(|p| p.port).unwrap_or(80);
+    (
+        ctx.layout.namespace(Part::Headlamp),
+        format!("{name}:{port}"),
+    )
+}
 
 /// `DefaultInClusterContextName` (H:`backend/pkg/kubeconfig/kubeconfig.go`), the name
 /// when `-in-cluster-context-name` is unset and kubeadm-config cannot be read.
@@ -168,7 +180,8 @@ pub fn list_verdict(
 /// The context the checks use: `/config`'s in-cluster one; when it lists none, the name
 /// Headlamp's Deployment asks for (`expected`), so the request shows what Headlamp says.
 async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, SERVICE, "/config")
+    let (ns, svc) = service(ctx);
+    let answer = kubeclient::proxy_get(&ctx.client, &ns, &svc, "/config")
         .await
         .map_err(api_wait)?;
     ctx.record("headlamp /config", &answer);
@@ -186,10 +199,12 @@ async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
 }
 
 pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[HEADLAMP], Needs::PODS).await {
+    let headlamp = ctx.layout.deployment(Part::Headlamp);
+    if let Some(cause) = ctx.blocked(&[&headlamp], Needs::PODS).await {
         return Verdict::Fail(cause);
     }
-    let answer = match kubeclient::proxy_get(&ctx.client, NAMESPACE, SERVICE, "/config").await {
+    let (ns, svc) = service(&ctx);
+    let answer = match kubeclient::proxy_get(&ctx.client, &ns, &svc, "/config").await {
         Ok(a) => a,
         Err(e) => return api_wait(e),
     };
@@ -225,7 +240,13 @@ pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
 /// GET one of the UI's metrics requests through Headlamp as the checks' account.
 pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String, Value), Verdict> {
     if let Some(cause) = ctx
-        .blocked(&[HEADLAMP, METRICS_SERVER], Needs::METRICS_API)
+        .blocked(
+            &[
+                &ctx.layout.deployment(Part::Headlamp),
+                &ctx.layout.deployment(Part::MetricsServer),
+            ],
+            Needs::METRICS_API,
+        )
         .await
     {
         return Err(Verdict::Fail(cause));
@@ -234,8 +255,10 @@ pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String
         return Err(Verdict::Fail("no token for the checks' account".into()));
     };
     let name = context(ctx, expected).await?;
-    let full =
-        kubeclient::service_proxy_path(NAMESPACE, SERVICE, &format!("/clusters/{name}/{path}"));
+    let full = {
+        let (ns, svc) = service(ctx);
+        kubeclient::service_proxy_path(&ns, &svc, &format!("/clusters/{name}/{path}"))
+    };
     let cookie = cookie(&name, &token);
     let reply = kubeclient::raw(
         &ctx.client,

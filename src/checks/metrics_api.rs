@@ -15,6 +15,7 @@ use super::context::{Ctx, Needs, answer_json, api_wait};
 use super::nodes::capacity;
 use super::series::{Point, SeriesRules, age, human_value, parse_quantity, series};
 use crate::kubeclient::{self, Answer, snippet};
+use crate::layout::Part;
 
 pub const APISERVICE: &str = "v1beta1.metrics.k8s.io";
 pub use super::{METRICS_SERVER, SCRAPER};
@@ -208,8 +209,28 @@ fn aggregated_json(answer: &Answer, path: &str) -> Result<Value, Verdict> {
     }
 }
 
+/// metrics-server's Deployment, by the name the layout found.
+fn metrics_server(ctx: &Ctx) -> String {
+    ctx.layout.deployment(Part::MetricsServer)
+}
+
+/// The scraper's own Service, where the layout found it (the checks read its API, not the
+/// dashboard's view of it); `None` on a stack without one.
+fn scraper_service(ctx: &Ctx) -> Option<(String, String)> {
+    ctx.dashboard()?;
+    let service = ctx
+        .layout
+        .get(Part::Scraper)
+        .and_then(|p| p.service.clone())
+        .unwrap_or_else(|| SCRAPER.to_string());
+    Some((ctx.layout.namespace(Part::Scraper), service))
+}
+
 pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
+    if let Some(cause) = ctx
+        .blocked(&[&metrics_server(ctx)], Needs::METRICS_API)
+        .await
+    {
         return Err(Verdict::Fail(cause));
     }
     let answer = kubeclient::raw(&ctx.client, http::Method::GET, path, &[], vec![])
@@ -249,7 +270,10 @@ async fn apiservice_answer(ctx: &Ctx) -> Result<Answer, kube::Error> {
 }
 
 pub(super) async fn check_apiservice(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
+    if let Some(cause) = ctx
+        .blocked(&[&metrics_server(&ctx)], Needs::METRICS_API)
+        .await
+    {
         return Verdict::Fail(cause);
     }
     let answer = match apiservice_answer(&ctx).await {
@@ -274,7 +298,10 @@ const DISCOVERY_ACCEPT: &str =
 
 pub(super) async fn check_discovery(ctx: Arc<Ctx>) -> Verdict {
     // The group is Stale in discovery for as long as its APIService cannot be Available.
-    if let Some(cause) = ctx.blocked(&[METRICS_SERVER], Needs::METRICS_API).await {
+    if let Some(cause) = ctx
+        .blocked(&[&metrics_server(&ctx)], Needs::METRICS_API)
+        .await
+    {
         return Verdict::Fail(cause);
     }
     let answer = match kubeclient::raw(
@@ -401,12 +428,12 @@ pub fn scraper_points(v: &Value) -> Result<Vec<Point>, Verdict> {
 /// answer's reason), and whether that is certain (its log's latest update was refused by
 /// the API server); `None` when it has some, or could not be asked.
 pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<(String, bool)> {
-    let ns = ctx.config.stack.dashboard()?.metric_namespace;
+    let (ns, service) = scraper_service(ctx)?;
     let path = format!(
         "/api/v1/dashboard/nodes/{node}/metrics/{}",
         super::METRICS[0]
     );
-    let answer = kubeclient::proxy_get(&ctx.client, ns, SCRAPER, &path)
+    let answer = kubeclient::proxy_get(&ctx.client, &ns, &service, &path)
         .await
         .ok()?;
     let v = answer_json(&answer, "scraper", &path).ok()?;
@@ -419,7 +446,8 @@ pub(super) async fn scraper_holds_none(ctx: &Ctx, node: &str) -> Option<(String,
 
 /// The scraper's log line for its latest update, if the API server refused it.
 async fn refused_update(ctx: &Ctx) -> Option<String> {
-    scraper_refused(&ctx.log_tail(SCRAPER, 20).await?)
+    let scraper = ctx.layout.deployment(Part::Scraper);
+    scraper_refused(&ctx.log_tail(&scraper, 20).await?)
 }
 
 /// No rows (`why`), and the refusal that makes it certain.
@@ -443,16 +471,17 @@ pub fn scraper_refused(log: &str) -> Option<String> {
 /// The scraper's series of a node, for CPU and memory, through the service proxy as the
 /// dashboard asks for them (`/api/v1/dashboard/nodes/N/metrics/cpu/usage_rate`).
 pub(super) async fn check_scraper_node(ctx: Arc<Ctx>, node: String) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[SCRAPER], Needs::METRIC_DATA).await {
+    let scraper = ctx.layout.deployment(Part::Scraper);
+    if let Some(cause) = ctx.blocked(&[&scraper], Needs::METRIC_DATA).await {
         return Verdict::Fail(cause);
     }
-    let Some(ns) = ctx.config.stack.dashboard().map(|d| d.metric_namespace) else {
+    let Some((ns, service)) = scraper_service(&ctx) else {
         return Verdict::Fail("the scraper is checked only on the metrics-server stack".into());
     };
     let mut seen = Vec::new();
     for metric in super::METRICS {
         let path = format!("/api/v1/dashboard/nodes/{node}/metrics/{metric}");
-        let answer = match kubeclient::proxy_get(&ctx.client, ns, SCRAPER, &path).await {
+        let answer = match kubeclient::proxy_get(&ctx.client, &ns, &service, &path).await {
             Ok(a) => a,
             Err(e) => return api_wait(e),
         };

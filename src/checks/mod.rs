@@ -107,7 +107,7 @@ where
 
 /// The cluster has none of the stack: the harness cannot run (exit 2).
 #[derive(Debug, thiserror::Error)]
-#[error("none of the {stack} stack's Deployments ({}) exist: is this the right cluster and context, and the right --stack? Bring the stack up with `cargo xtask up --stack {stack}`", .stack.deployments().iter().map(|(ns, n)| format!("{ns}/{n}")).collect::<Vec<_>>().join(", "))]
+#[error("none of the {stack} stack's Deployments exist: no Deployment in any namespace runs {}; is this the right cluster and context, and the right --stack? Bring the stack up with `cargo xtask up --stack {stack}`", crate::layout::parts(*.stack).iter().map(|p| crate::layout::image(*.stack, *p)).collect::<Vec<_>>().join(", "))]
 pub struct NoStack {
     pub stack: crate::stack::Stack,
 }

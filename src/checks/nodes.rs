@@ -88,16 +88,12 @@ pub(super) async fn check_ready(ctx: Arc<Ctx>, node: String) -> Verdict {
     }
 }
 
-pub(super) async fn check_workload(
-    ctx: Arc<Ctx>,
-    namespace: &'static str,
-    name: &'static str,
-) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[name], Needs::PODS).await {
+pub(super) async fn check_workload(ctx: Arc<Ctx>, namespace: String, name: String) -> Verdict {
+    if let Some(cause) = ctx.blocked(&[&name], Needs::PODS).await {
         return Verdict::Fail(cause);
     }
-    let api = Api::<Deployment>::namespaced(ctx.client.clone(), namespace);
-    match retry(|| api.get_opt(name)).await {
+    let api = Api::<Deployment>::namespaced(ctx.client.clone(), &namespace);
+    match retry(|| api.get_opt(&name)).await {
         Err(e) => api_wait(e),
         Ok(None) => Verdict::Fail(format!("Deployment {namespace}/{name} does not exist")),
         Ok(Some(d)) => match status::deployment_available(&d) {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::manifests::{Manifest, container_flag};
+use crate::layout::Part;
+use crate::manifests::Manifest;
 use crate::stack::Stack;
 
 /// Headroom beyond two periods: requests, the poll interval, a controller's pass.
@@ -39,19 +40,20 @@ pub struct Clocks {
 impl Clocks {
     /// The timers of the Deployments in `deployments` (manifests, or live objects).
     pub fn of(deployments: &[Manifest]) -> Clocks {
-        let flag = |deployment: &str, name: &str| container_flag(deployments, deployment, name);
-        let go = |deployment: &str, name: &str, default: u64| {
-            flag(deployment, name)
+        // Each program is found by its image, whatever its Deployment is called.
+        let flag = |part: Part, name: &str| crate::layout::flag(deployments, part, name);
+        let go = |part: Part, name: &str, default: u64| {
+            flag(part, name)
                 .and_then(|d| crate::duration::parse_go(&d))
                 .unwrap_or(Duration::from_secs(default))
         };
         Clocks {
-            heapster_resolution: go(super::HEAPSTER, "metric_resolution", 60),
-            dashboard_check_period: flag(super::DASHBOARD, "metric-client-check-period")
+            heapster_resolution: go(Part::Heapster, "metric_resolution", 60),
+            dashboard_check_period: flag(Part::Dashboard, "metric-client-check-period")
                 .and_then(|s| s.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),
-            metrics_server_resolution: go(super::METRICS_SERVER, "metric-resolution", 60),
-            scraper_resolution: go(super::SCRAPER, "metric-resolution", 60),
+            metrics_server_resolution: go(Part::MetricsServer, "metric-resolution", 60),
+            scraper_resolution: go(Part::Scraper, "metric-resolution", 60),
             readiness: readiness(deployments),
             node_monitor_grace: Duration::from_secs(50),
         }

@@ -12,51 +12,35 @@ use super::{
     metrics_api, nodes,
 };
 use crate::kubeclient::retry;
+use crate::layout::{Layout, Part};
 use crate::manifests::Manifest;
 use crate::stack::Stack;
 
-/// The stack's Deployments present in the cluster (`namespace`, `name`); none is an error
-/// (`NoStack`): there is nothing to check.
+/// The stack's Deployments in the cluster, found by image wherever they run, and where
+/// they were found; none is an error (`NoStack`): there is nothing to check.
 pub async fn stack_deployments(
     client: &kube::Client,
     stack: Stack,
-) -> anyhow::Result<Vec<(String, String)>> {
-    present(stack, &listed(client, stack).await?)
+) -> anyhow::Result<(Vec<(String, String)>, Layout)> {
+    let layout = crate::layout::discover(client, stack).await?;
+    let found = layout.deployments();
+    if found.is_empty() {
+        return Err(NoStack { stack }.into());
+    }
+    Ok((found, layout))
 }
 
-/// Every Deployment in the stack's namespaces (a namespace the stack creates may not exist
-/// yet).
-async fn listed(client: &kube::Client, stack: Stack) -> anyhow::Result<Vec<Deployment>> {
-    let lp = ListParams::default();
+/// The Deployments the layout found, as they run (their flags and probes set the checks'
+/// patience).
+async fn listed(client: &kube::Client, layout: &Layout) -> anyhow::Result<Vec<Deployment>> {
     let mut all = Vec::new();
-    for ns in stack.namespaces() {
-        let api = Api::<Deployment>::namespaced(client.clone(), ns);
-        match retry(|| api.list(&lp)).await {
-            Ok(list) => all.extend(list.items),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
+    for (ns, name) in layout.deployments() {
+        let api = Api::<Deployment>::namespaced(client.clone(), &ns);
+        if let Some(d) = retry(|| api.get_opt(&name)).await? {
+            all.push(d);
         }
     }
     Ok(all)
-}
-
-/// Which of the stack's Deployments are among `deployments`; none is `NoStack`.
-fn present(stack: Stack, deployments: &[Deployment]) -> anyhow::Result<Vec<(String, String)>> {
-    let present: Vec<(String, String)> = stack
-        .deployments()
-        .iter()
-        .filter(|(ns, name)| {
-            deployments.iter().any(|d| {
-                d.metadata.namespace.as_deref() == Some(ns)
-                    && d.metadata.name.as_deref() == Some(name)
-            })
-        })
-        .map(|(ns, name)| (ns.to_string(), name.to_string()))
-        .collect();
-    if present.is_empty() {
-        return Err(NoStack { stack }.into());
-    }
-    Ok(present)
 }
 
 /// What the plan is made from: the nodes, the Ready ones, and the Running pods of the
@@ -67,7 +51,7 @@ struct Cluster {
     pods: Vec<(String, String)>,
 }
 
-async fn look(ctx: &Ctx, deployments: &[Deployment]) -> anyhow::Result<Cluster> {
+async fn look(ctx: &Ctx) -> anyhow::Result<Cluster> {
     let client = ctx.client.clone();
     let lp = ListParams::default();
     let node_api = Api::<Node>::all(client.clone());
@@ -79,10 +63,9 @@ async fn look(ctx: &Ctx, deployments: &[Deployment]) -> anyhow::Result<Cluster> 
         .filter(|n| node_ready(n))
         .map(node_name)
         .collect();
-    present(ctx.config.stack, deployments)?;
     let mut pods = Vec::new();
-    for ns in ctx.config.stack.namespaces() {
-        let api = Api::<Pod>::namespaced(client.clone(), ns);
+    for ns in ctx.layout.namespaces() {
+        let api = Api::<Pod>::namespaced(client.clone(), &ns);
         let running = retry(|| api.list(&lp))
             .await?
             .items
@@ -94,7 +77,7 @@ async fn look(ctx: &Ctx, deployments: &[Deployment]) -> anyhow::Result<Cluster> 
                         .and_then(|s| s.node_name.as_ref())
                         .is_some_and(|n| ready.contains(n))
             });
-        pods.extend(running.filter_map(|p| Some((ns.to_string(), p.metadata.name?))));
+        pods.extend(running.filter_map(|p| Some((ns.clone(), p.metadata.name?))));
     }
     Ok(Cluster { nodes, ready, pods })
 }
@@ -102,9 +85,11 @@ async fn look(ctx: &Ctx, deployments: &[Deployment]) -> anyhow::Result<Cluster> 
 /// The cluster's checks, in name order. An empty list would be a bug, so the caller
 /// treats it as one.
 pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
-    // Listed once: whether the stack is there, and its timers for the checks' patience.
-    let deployments = listed(&ctx.client, ctx.config.stack).await?;
-    let cluster = look(ctx, &deployments).await?;
+    // Found once, by image: where the stack runs, and its timers for the checks' patience.
+    let (_, layout) = stack_deployments(&ctx.client, ctx.config.stack).await?;
+    ctx.layout = layout;
+    let deployments = listed(&ctx.client, &ctx.layout).await?;
+    let cluster = look(ctx).await?;
     ctx.dashboard_token = dashboard::token(ctx).await?;
     let stack = ctx.config.stack;
     let mut checks = vec![check("nodes::count", nodes::check_count)];
@@ -114,14 +99,35 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
             nodes::check_ready(ctx, n.clone())
         }));
     }
-    for (ns, d) in stack.deployments() {
-        checks.push(check(format!("workloads::{d}"), move |ctx| {
-            nodes::check_workload(ctx, ns, d)
-        }));
+    for part in crate::layout::parts(stack) {
+        let d = ctx.layout.deployment(*part);
+        let check = match ctx.layout.get(*part) {
+            Some(place) => {
+                let ns = place.namespace.clone();
+                let name = d.clone();
+                check(format!("workloads::{d}"), move |ctx| {
+                    nodes::check_workload(ctx, ns.clone(), name.clone())
+                })
+            }
+            // Not found: say where it was looked for.
+            None => {
+                let missing = format!(
+                    "{}: not found: no Deployment in any namespace runs {}",
+                    part.label(),
+                    crate::layout::image(stack, *part)
+                );
+                check(format!("workloads::{d}"), move |_| {
+                    let m = missing.clone();
+                    async move { super::Verdict::Fail(m) }
+                })
+            }
+        };
+        checks.push(check);
     }
+    let headlamp_name = ctx.layout.deployment(Part::Headlamp);
     let headlamp_context = deployments
         .iter()
-        .find(|d| d.metadata.name.as_deref() == Some(headlamp::HEADLAMP))
+        .find(|d| d.metadata.name.as_deref() == Some(headlamp_name.as_str()))
         .and_then(|d| serde_json::to_value(d).ok())
         .map_or_else(
             || headlamp::DEFAULT_CONTEXT.to_string(),
@@ -245,17 +251,24 @@ fn headlamp_checks(ctx: &Ctx, cluster: &Cluster, context: &str) -> Vec<Check> {
         }));
     }
     if ctx.dashboard_token.is_none() {
-        let id = ctx.config.stack.checks_identity();
-        let why = format!(
-            "no token for the checks' account: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE",
-            id.namespace, id.token_secret, id.manifest
-        );
+        let why = format!("no token for the checks' account: {}", no_token(ctx));
         for c in &mut metric_checks {
             c.ignored = Some(why.clone());
         }
     }
     checks.extend(metric_checks);
     checks
+}
+
+/// Why the UI checks have no token: the shipped account's Secret is missing beside the UI.
+fn no_token(ctx: &Ctx) -> String {
+    let id = ctx.config.stack.checks_identity();
+    format!(
+        "Secret {}/{} is missing; apply {} (in the UI's namespace), or pass --dashboard-token-file FILE",
+        ctx.ui_namespace(),
+        id.token_secret,
+        id.manifest
+    )
 }
 
 fn dashboard_checks(ctx: &Ctx) -> Vec<Check> {
@@ -269,15 +282,19 @@ fn dashboard_checks(ctx: &Ctx) -> Vec<Check> {
             dashboard::check_state,
         ),
     ];
-    let no_token = ctx.dashboard_token.is_none().then(|| {
-        format!("no dashboard login token: Secret {}/{} is missing; apply {}, or pass --dashboard-token-file FILE", d.checks.namespace, d.checks.token_secret, d.checks.manifest)
-    });
+    let no_token = ctx
+        .dashboard_token
+        .is_none()
+        .then(|| format!("no dashboard login token: {}", no_token(ctx)));
     let mut api_checks = vec![
         check("dashboard::node_metrics", |ctx| {
             dashboard::check_list(ctx, "/api/v1/node".into(), "nodes")
         }),
         check("dashboard::pod_metrics", |ctx| {
-            let ns = ctx.config.stack.deployments()[0].0;
+            // The namespace of the program the dashboard's metrics come from.
+            let ns = ctx
+                .layout
+                .namespace(crate::layout::parts(ctx.config.stack)[0]);
             dashboard::check_list(ctx, format!("/api/v1/pod/{ns}"), "pods")
         }),
     ];

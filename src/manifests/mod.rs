@@ -280,6 +280,33 @@ pub fn flag_of(container: &Value, flag: &str) -> Option<String> {
         })
 }
 
+/// Whether `image` is `name` from some registry (`k8s.gcr.io/`, `docker.io/`, a mirror).
+pub fn runs(image: &str, name: &str) -> bool {
+    let repo = repository(image);
+    repo == name
+        || repo
+            .strip_suffix(name)
+            .is_some_and(|prefix| prefix.ends_with('/'))
+}
+
+/// An image reference without its tag or digest (`host:port/name:tag@sha256:...` ->
+/// `host:port/name`).
+pub fn repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+pub fn tag_of(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag,
+        _ => "",
+    }
+}
+
 /// `(namespace, name)` of every Deployment in the manifests.
 pub fn deployments(manifests: &[Manifest]) -> Vec<(String, String)> {
     manifests
@@ -364,5 +391,28 @@ mod tests {
                 "Deployment dashboard"
             ]
         );
+    }
+
+    #[test]
+    fn an_image_is_known_by_its_name_from_any_registry() {
+        assert!(runs(
+            "k8s.gcr.io/kubernetes-dashboard-amd64:v1.10.1",
+            "kubernetes-dashboard-amd64"
+        ));
+        assert!(runs(
+            "kubernetesui/dashboard:v2.7.0",
+            "kubernetesui/dashboard"
+        ));
+        assert!(!runs(
+            "example.com/notkubernetesui/dashboard:v2",
+            "kubernetesui/dashboard"
+        ));
+        assert_eq!(
+            repository("localhost:5000/x/y:v1@sha256:ab"),
+            "localhost:5000/x/y"
+        );
+        assert_eq!(repository("localhost:5000/x/y"), "localhost:5000/x/y");
+        assert_eq!(tag_of("localhost:5000/x/y:v1@sha256:ab"), "v1");
+        assert_eq!(tag_of("localhost:5000/x/y"), "");
     }
 }

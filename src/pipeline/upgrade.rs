@@ -15,8 +15,9 @@ use super::state::Run;
 use super::{manifests, phases, remove};
 use crate::checks::switch::{SwitchWatch, switch_verdict, watch_dashboards};
 use crate::checks::upgrade::{StopOnDrop, Watch, gap_verdict, watch_series};
-use crate::checks::{self, CheckConfig, Ctx, HEAPSTER, Outcome, Summary, Verdict};
-use crate::manifests::{Manifest, container_flag};
+use crate::checks::{self, CheckConfig, Ctx, Outcome, Summary, Verdict};
+use crate::layout::Part;
+use crate::manifests::Manifest;
 use crate::stack::Stack;
 
 /// The old manifests' checks, and the numbers they saw.
@@ -218,10 +219,10 @@ pub fn switch_bound(new: &[Manifest]) -> (Duration, String) {
     if crate::stack::Stack::detect(new) == Some(crate::stack::Stack::Headlamp) {
         return headlamp_bound(new);
     }
-    let resolution = container_flag(new, "dashboard-metrics-scraper", "metric-resolution")
+    let resolution = crate::layout::flag(new, Part::Scraper, "metric-resolution")
         .and_then(|d| crate::duration::parse_go(&d))
         .unwrap_or(Duration::from_secs(60));
-    let check_period = container_flag(new, checks::DASHBOARD, "metric-client-check-period")
+    let check_period = crate::layout::flag(new, Part::Dashboard, "metric-client-check-period")
         .and_then(|s| s.parse().ok())
         .map_or(Duration::from_secs(30), Duration::from_secs);
     let format = crate::duration::format;
@@ -242,10 +243,8 @@ pub fn switch_bound(new: &[Manifest]) -> (Duration, String) {
 /// metrics-server, unchanged by the move, keeps serving throughout.
 fn headlamp_bound(new: &[Manifest]) -> (Duration, String) {
     const POLL: Duration = Duration::from_secs(10);
-    let probe = &new
-        .iter()
-        .find(|m| m.kind() == "Deployment" && m.name() == checks::headlamp::HEADLAMP)
-        .map(|m| m.object["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].clone())
+    let probe = &crate::layout::container(new, Part::Headlamp)
+        .map(|c| c["readinessProbe"].clone())
         .unwrap_or_default();
     let readiness = checks::patience::probe_timer(probe).unwrap_or_default();
     let format = crate::duration::format;
@@ -261,7 +260,7 @@ fn headlamp_bound(new: &[Manifest]) -> (Duration, String) {
 
 /// Heapster's `--metric_resolution` in the manifests (60 s when unset, as upstream).
 pub fn metric_resolution(manifests: &[Manifest]) -> Duration {
-    crate::manifests::container_flag(manifests, HEAPSTER, "metric_resolution")
+    crate::layout::flag(manifests, Part::Heapster, "metric_resolution")
         .and_then(|d| crate::duration::parse(&d).ok())
         .unwrap_or(Duration::from_secs(60))
 }

@@ -138,6 +138,8 @@ fn bad_values_are_refused_before_anything_runs() {
     refused(
         &[
             "e2e",
+            "--stack",
+            "heapster",
             "--manifests",
             "manifests/metrics-server",
             "--dry-run",

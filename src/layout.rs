@@ -1,0 +1,512 @@
+//! Where each part of a stack runs: found by what it is, not by this repository's names.
+//! A part is the Deployment whose containers run its image (any registry, any name, any
+//! namespace) and the Service that selects its pods; metrics.k8s.io's provider is the
+//! Service the `v1beta1.metrics.k8s.io` APIService names. The shipped layout is the
+//! manifests' own names, the default until a cluster is looked at. Pure matching over
+//! objects here, with one I/O function that lists them.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::manifests::{Manifest, flag_of, runs, tag_of};
+use crate::stack::Stack;
+
+/// A program of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    MetricsServer,
+    Heapster,
+    InfluxDb,
+    Grafana,
+    Scraper,
+    Dashboard,
+    Headlamp,
+}
+
+impl Part {
+    /// What the report calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Part::MetricsServer => "metrics-server",
+            Part::Heapster => "heapster",
+            Part::InfluxDb => "InfluxDB",
+            Part::Grafana => "Grafana",
+            Part::Scraper => "dashboard-metrics-scraper",
+            Part::Dashboard => "dashboard",
+            Part::Headlamp => "Headlamp",
+        }
+    }
+}
+
+/// The parts of a stack, in the order they serve each other (the UI last).
+pub fn parts(stack: Stack) -> &'static [Part] {
+    match stack {
+        Stack::Heapster => &[
+            Part::Heapster,
+            Part::InfluxDb,
+            Part::Grafana,
+            Part::Dashboard,
+        ],
+        Stack::MetricsServer => &[Part::MetricsServer, Part::Scraper, Part::Dashboard],
+        Stack::Headlamp => &[Part::MetricsServer, Part::Headlamp],
+    }
+}
+
+/// The image a part runs on a stack, without its registry (`Stack::ui_image` for the UI).
+pub fn image(stack: Stack, part: Part) -> &'static str {
+    match part {
+        Part::MetricsServer => "metrics-server/metrics-server",
+        Part::Heapster => "heapster-amd64",
+        Part::InfluxDb => "heapster-influxdb-amd64",
+        Part::Grafana => "heapster-grafana-amd64",
+        Part::Scraper => "kubernetesui/metrics-scraper",
+        Part::Dashboard | Part::Headlamp => stack.ui_image(),
+    }
+}
+
+/// Where one part runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub namespace: String,
+    pub deployment: String,
+    /// The Service that reaches it, if one selects its pods.
+    pub service: Option<String>,
+    /// The Service's first port (the service proxy's `NAME:PORT`).
+    pub port: Option<i64>,
+    /// The image's tag: its version.
+    pub tag: String,
+}
+
+/// Where a stack's parts run; a part not found is absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub stack: Stack,
+    places: Vec<(Part, Place)>,
+}
+
+impl Layout {
+    /// The names this repository's manifests give each part.
+    pub fn shipped(stack: Stack) -> Layout {
+        let places = parts(stack)
+            .iter()
+            .zip(stack.deployments())
+            .map(|(part, (ns, name))| {
+                let image = stack
+                    .images()
+                    .iter()
+                    .find(|i| i.repository.ends_with(image(stack, *part)));
+                (
+                    *part,
+                    Place {
+                        namespace: ns.to_string(),
+                        deployment: name.to_string(),
+                        service: Some(name.to_string()),
+                        port: None,
+                        tag: image.map_or("", |i| i.tag).to_string(),
+                    },
+                )
+            })
+            .collect();
+        Layout { stack, places }
+    }
+
+    pub fn get(&self, part: Part) -> Option<&Place> {
+        self.places
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map(|(_, pl)| pl)
+    }
+
+    /// The part's Deployment name, or the shipped one when it was not found (so that
+    /// what looks for its pods finds none).
+    pub fn deployment(&self, part: Part) -> String {
+        self.get(part)
+            .map(|p| p.deployment.clone())
+            .or_else(|| {
+                Layout::shipped(self.stack)
+                    .get(part)
+                    .map(|p| p.deployment.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The part's namespace, or the shipped one.
+    pub fn namespace(&self, part: Part) -> String {
+        self.get(part)
+            .map(|p| p.namespace.clone())
+            .or_else(|| {
+                Layout::shipped(self.stack)
+                    .get(part)
+                    .map(|p| p.namespace.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    /// `(namespace, deployment)` of every part found, in serving order.
+    pub fn deployments(&self) -> Vec<(String, String)> {
+        self.places
+            .iter()
+            .map(|(_, p)| (p.namespace.clone(), p.deployment.clone()))
+            .collect()
+    }
+
+    /// The namespaces the parts run in, each once.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, p) in &self.places {
+            if !out.contains(&p.namespace) {
+                out.push(p.namespace.clone());
+            }
+        }
+        out
+    }
+
+    /// The parts of the stack not found.
+    pub fn missing(&self) -> Vec<Part> {
+        parts(self.stack)
+            .iter()
+            .copied()
+            .filter(|p| self.get(*p).is_none())
+            .collect()
+    }
+
+    /// What was found, one line per part, and where it was looked for when absent.
+    pub fn describe(&self) -> Vec<String> {
+        parts(self.stack)
+            .iter()
+            .map(|part| match self.get(*part) {
+                Some(p) => {
+                    let mut line = format!(
+                        "{} {}: Deployment {}/{}",
+                        part.label(),
+                        p.tag,
+                        p.namespace,
+                        p.deployment
+                    );
+                    match &p.service {
+                        Some(s) => {
+                            let _ = write!(line, ", Service {}/{s}", p.namespace);
+                        }
+                        None => line.push_str(", no Service selects its pods"),
+                    }
+                    line
+                }
+                None => format!(
+                    "{}: not found (looked for a Deployment running {} in every namespace)",
+                    part.label(),
+                    image(self.stack, *part)
+                ),
+            })
+            .collect()
+    }
+
+    /// Find the stack's parts among a cluster's (or a folder's) Deployments and Services:
+    /// each part's Deployment by image (the first in name order, so the answer does not
+    /// depend on listing order), metrics-server's Service by the APIService when there is
+    /// one, else the Service that selects the pods.
+    pub fn find(
+        stack: Stack,
+        deployments: &[Value],
+        services: &[Value],
+        apiservice: Option<&Value>,
+    ) -> Layout {
+        let mut sorted: Vec<&Value> = deployments.iter().collect();
+        sorted.sort_by_key(|d| key(d));
+        let places = parts(stack)
+            .iter()
+            .filter_map(|part| {
+                let (d, tag) = sorted.iter().find_map(|d| {
+                    let tag = containers(d).find_map(|c| {
+                        let i = c["image"].as_str()?;
+                        runs(i, image(stack, *part)).then(|| tag_of(i).to_string())
+                    })?;
+                    Some((*d, tag))
+                })?;
+                let (namespace, deployment) = key(d);
+                let by_apiservice = apiservice
+                    .filter(|_| *part == Part::MetricsServer)
+                    .and_then(|a| {
+                        let svc = &a["spec"]["service"];
+                        (svc["namespace"] == namespace.as_str())
+                            .then(|| svc["name"].as_str())
+                            .flatten()
+                    })
+                    .and_then(|name| {
+                        services
+                            .iter()
+                            .find(|s| key(s) == (namespace.clone(), name.to_string()))
+                    });
+                let service = by_apiservice.or_else(|| {
+                    let mut selecting: Vec<&Value> = services
+                        .iter()
+                        .filter(|s| key(s).0 == namespace && selects(s, d))
+                        .collect();
+                    selecting.sort_by_key(|s| key(s));
+                    selecting.into_iter().next()
+                });
+                Some((
+                    *part,
+                    Place {
+                        namespace,
+                        deployment,
+                        service: service.map(|s| key(s).1),
+                        port: service.and_then(|s| s["spec"]["ports"][0]["port"].as_i64()),
+                        tag,
+                    },
+                ))
+            })
+            .collect();
+        Layout { stack, places }
+    }
+}
+
+fn key(obj: &Value) -> (String, String) {
+    let field = |f: &str| obj["metadata"][f].as_str().unwrap_or_default().to_string();
+    (field("namespace"), field("name"))
+}
+
+fn containers(d: &Value) -> impl Iterator<Item = &Value> {
+    d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+}
+
+/// Whether a Service's selector picks the Deployment's pods (every selector label is on the
+/// pod template; an empty selector picks none).
+fn selects(service: &Value, deployment: &Value) -> bool {
+    let Some(selector) = service["spec"]["selector"].as_object() else {
+        return false;
+    };
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels[k] == *v)
+}
+
+/// The images a part runs, on any stack (the dashboard has one per stack).
+fn images_of(part: Part) -> Vec<&'static str> {
+    match part {
+        Part::Dashboard => vec![Stack::Heapster.ui_image(), Stack::MetricsServer.ui_image()],
+        other => vec![image(Stack::Headlamp, other)],
+    }
+}
+
+/// A command-line flag of the container running `part` in the Deployments of `docs`
+/// (manifests, or live objects), found by image whatever the Deployment is called.
+pub fn flag(docs: &[Manifest], part: Part, name: &str) -> Option<String> {
+    let wanted = images_of(part);
+    docs.iter()
+        .filter(|m| m.kind() == "Deployment")
+        .flat_map(|m| containers(&m.object).cloned().collect::<Vec<_>>())
+        .filter(|c| {
+            c["image"]
+                .as_str()
+                .is_some_and(|i| wanted.iter().any(|w| runs(i, w)))
+        })
+        .find_map(|c| flag_of(&c, name))
+}
+
+/// The container spec of `part` in the Deployments of `docs`.
+pub fn container(docs: &[Manifest], part: Part) -> Option<Value> {
+    let wanted = images_of(part);
+    docs.iter()
+        .filter(|m| m.kind() == "Deployment")
+        .flat_map(|m| containers(&m.object).cloned().collect::<Vec<_>>())
+        .find(|c| {
+            c["image"]
+                .as_str()
+                .is_some_and(|i| wanted.iter().any(|w| runs(i, w)))
+        })
+}
+
+/// The stack's parts on a cluster: every Deployment and Service the credentials may list,
+/// and the metrics APIService.
+pub async fn discover(client: &kube::Client, stack: Stack) -> anyhow::Result<Layout> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Api, ListParams};
+    let lp = ListParams::default();
+    let (d_api, s_api) = (
+        Api::<Deployment>::all(client.clone()),
+        Api::<Service>::all(client.clone()),
+    );
+    let deployments = crate::kubeclient::retry(|| d_api.list(&lp)).await?.items;
+    let services = crate::kubeclient::retry(|| s_api.list(&lp)).await?.items;
+    let path = "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io";
+    let apiservice = crate::kubeclient::raw(client, http::Method::GET, path, &[], vec![])
+        .await
+        .ok()
+        .filter(|a| a.is_ok())
+        .and_then(|a| a.json().ok());
+    Ok(Layout::find(
+        stack,
+        &values(deployments)?,
+        &values(services)?,
+        apiservice.as_ref(),
+    ))
+}
+
+fn values<T: serde::Serialize>(items: Vec<T>) -> anyhow::Result<Vec<Value>> {
+    items
+        .into_iter()
+        .map(|i| Ok(serde_json::to_value(i)?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(ns: &str, name: &str, image: &str, app: &str) -> Value {
+        json!({"metadata": {"namespace": ns, "name": name},
+               "spec": {"template": {"metadata": {"labels": {"app": app}},
+                                     "spec": {"containers": [{"name": "c", "image": image}]}}}})
+    }
+
+    fn service(ns: &str, name: &str, app: &str, port: i64) -> Value {
+        json!({"metadata": {"namespace": ns, "name": name},
+               "spec": {"selector": {"app": app}, "ports": [{"port": port}]}})
+    }
+
+    #[test]
+    fn parts_are_found_by_image_and_the_services_that_select_them() {
+        let deployments = [
+            deployment(
+                "monitoring",
+                "ms-metrics-server",
+                "registry.k8s.io/metrics-server/metrics-server:v0.8.1",
+                "ms",
+            ),
+            deployment(
+                "ui",
+                "headlamp",
+                "ghcr.io/headlamp-k8s/headlamp:v0.45.0",
+                "hl",
+            ),
+            deployment("default", "web", "nginx:1.29", "web"),
+        ];
+        let services = [
+            service("monitoring", "ms-metrics-server", "ms", 443),
+            service("monitoring", "other", "x", 1),
+            service("ui", "headlamp", "hl", 80),
+            // Another namespace's Service with the same selector does not reach it.
+            service("default", "headlamp", "hl", 80),
+        ];
+        let apiservice =
+            json!({"spec": {"service": {"namespace": "monitoring", "name": "ms-metrics-server"}}});
+        let l = Layout::find(Stack::Headlamp, &deployments, &services, Some(&apiservice));
+        assert_eq!(
+            l.get(Part::MetricsServer),
+            Some(&Place {
+                namespace: "monitoring".into(),
+                deployment: "ms-metrics-server".into(),
+                service: Some("ms-metrics-server".into()),
+                port: Some(443),
+                tag: "v0.8.1".into(),
+            })
+        );
+        let hl = l.get(Part::Headlamp).unwrap();
+        assert_eq!(
+            (hl.namespace.as_str(), hl.service.as_deref(), hl.port),
+            ("ui", Some("headlamp"), Some(80))
+        );
+        assert!(l.missing().is_empty());
+        assert_eq!(l.namespaces(), ["monitoring", "ui"]);
+        assert_eq!(
+            l.describe()[0],
+            "metrics-server v0.8.1: Deployment monitoring/ms-metrics-server, Service monitoring/ms-metrics-server"
+        );
+    }
+
+    #[test]
+    fn a_missing_part_says_where_it_was_looked_for() {
+        let deployments = [deployment(
+            "monitoring",
+            "m",
+            "metrics-server/metrics-server:v0.9.0",
+            "m",
+        )];
+        let l = Layout::find(Stack::MetricsServer, &deployments, &[], None);
+        assert_eq!(l.missing(), [Part::Scraper, Part::Dashboard]);
+        let text = l.describe().join("\n");
+        assert!(
+            text.contains(
+                "metrics-server v0.9.0: Deployment monitoring/m, no Service selects its pods"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("dashboard: not found (looked for a Deployment running kubernetesui/dashboard in every namespace)"),
+            "{text}"
+        );
+        // Absent parts keep the shipped names, so what looks for their pods finds none.
+        assert_eq!(l.deployment(Part::Dashboard), "kubernetes-dashboard");
+        assert_eq!(l.namespace(Part::Dashboard), "kubernetes-dashboard");
+    }
+
+    #[test]
+    fn the_first_by_name_wins_and_an_empty_selector_picks_nothing() {
+        let deployments = [
+            deployment("b", "hl", "headlamp-k8s/headlamp:v1", "hl"),
+            deployment("a", "hl", "headlamp-k8s/headlamp:v2", "hl"),
+        ];
+        let empty =
+            json!({"metadata": {"namespace": "a", "name": "all"}, "spec": {"selector": {}}});
+        let l = Layout::find(Stack::Headlamp, &deployments, &[empty], None);
+        let hl = l.get(Part::Headlamp).unwrap();
+        assert_eq!(
+            (hl.namespace.as_str(), hl.tag.as_str(), hl.service.clone()),
+            ("a", "v2", None)
+        );
+    }
+
+    #[test]
+    fn the_shipped_layout_is_the_manifests_names() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for stack in Stack::ALL {
+            let docs = crate::manifests::load_dir(&stack.manifests(root)).unwrap();
+            let objects = |kind: &str| -> Vec<Value> {
+                docs.iter()
+                    .filter(|m| m.kind() == kind)
+                    .map(|m| m.object.clone())
+                    .collect()
+            };
+            let apiservice = docs
+                .iter()
+                .find(|m| m.kind() == "APIService")
+                .map(|m| m.object.clone());
+            let found = Layout::find(
+                *stack,
+                &objects("Deployment"),
+                &objects("Service"),
+                apiservice.as_ref(),
+            );
+            let shipped = Layout::shipped(*stack);
+            assert_eq!(found.deployments(), shipped.deployments(), "{stack}");
+            for part in parts(*stack) {
+                let (f, s) = (found.get(*part).unwrap(), shipped.get(*part).unwrap());
+                assert_eq!(
+                    (&f.service, &f.tag),
+                    (&s.service, &s.tag),
+                    "{stack} {part:?}"
+                );
+            }
+        }
+        // Flags are read by image, whatever the Deployment is called.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut docs = crate::manifests::load_dir(&Stack::MetricsServer.manifests(root)).unwrap();
+        for d in &mut docs {
+            d.object["metadata"]["name"] = "renamed".into();
+        }
+        assert_eq!(
+            flag(&docs, Part::Scraper, "metric-resolution").as_deref(),
+            Some("15s")
+        );
+        assert_eq!(
+            flag(&docs, Part::Dashboard, "metric-client-check-period").as_deref(),
+            Some("5")
+        );
+        assert_eq!(flag(&docs, Part::Heapster, "metric_resolution"), None);
+    }
+}
