@@ -40,6 +40,7 @@ fn main() {
     trials.extend(support::scenarios::trials(&rt));
     trials.extend(support::metrics_server::trials(&rt));
     trials.extend(support::headlamp::trials(&rt));
+    trials.extend(support::relocated::trials(&rt));
     trials.extend(support::ground_truth::trials(&rt));
     trials.extend(support::emulation::trials(&rt));
     trials.extend(support::pipeline::trials(&rt));

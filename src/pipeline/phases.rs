@@ -322,6 +322,10 @@ pub(super) fn run_checks(
     run.report.begin("Checks");
     let start = Instant::now();
     let plan = run.rt.block_on(checks::plan(&mut ctx))?;
+    // Where each part was found (by image), before the checks' lines.
+    for line in ctx.layout.describe() {
+        run.report.line(format!("  found {line}"));
+    }
     let ctx = Arc::new(ctx);
     run.ctx = Some(ctx.clone());
     let outcomes = match mode {

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod metrics_server;
 pub mod pinned;
 pub mod pipeline;
+pub mod relocated;
 pub mod scenarios;
 pub mod setup;
 pub mod sim;

@@ -110,8 +110,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
 /// Wait, within the checks' deadline, for the stack's Deployments to be available (or a
 /// pod to fail for certain), so the plan sees the pods that will run.
 fn settle(rt: &tokio::runtime::Runtime, ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
-    let (wanted, layout) =
-        rt.block_on(checks::stack_deployments(&ctx.client, ctx.config.stack))?;
+    let (wanted, layout) = rt.block_on(checks::stack_deployments(&ctx.client, ctx.config.stack))?;
     // What was found where, before the checks: each part by its image, and where an absent
     // one was looked for.
     report.line(format!("Found the {} stack:", ctx.config.stack));
