@@ -319,9 +319,56 @@ pub fn container(docs: &[Manifest], part: Part) -> Option<Value> {
         })
 }
 
+/// The stacks that run, from each stack's layout on one cluster: those whose UI runs; when
+/// no UI runs, those whose first part (the metrics source) runs, once per program (the
+/// metrics-server and Headlamp stacks share metrics-server: the first is named).
+pub fn running(layouts: &[Layout]) -> Vec<Stack> {
+    let with_ui: Vec<Stack> = layouts
+        .iter()
+        .filter(|l| {
+            let ui = *parts(l.stack).last().expect("every stack has a UI");
+            l.get(ui).is_some()
+        })
+        .map(|l| l.stack)
+        .collect();
+    if !with_ui.is_empty() {
+        return with_ui;
+    }
+    let mut sources: Vec<Part> = Vec::new();
+    let mut out = Vec::new();
+    for l in layouts {
+        let source = parts(l.stack)[0];
+        if l.get(source).is_some() && !sources.contains(&source) {
+            sources.push(source);
+            out.push(l.stack);
+        }
+    }
+    out
+}
+
+/// Every stack's layout on a cluster, from one listing.
+pub async fn discover_all(client: &kube::Client) -> anyhow::Result<Vec<Layout>> {
+    let (deployments, services, apiservice) = objects(client).await?;
+    Ok(Stack::ALL
+        .iter()
+        .map(|s| Layout::find(*s, &deployments, &services, apiservice.as_ref()))
+        .collect())
+}
+
 /// The stack's parts on a cluster: every Deployment and Service the credentials may list,
 /// and the metrics APIService.
 pub async fn discover(client: &kube::Client, stack: Stack) -> anyhow::Result<Layout> {
+    let (deployments, services, apiservice) = objects(client).await?;
+    Ok(Layout::find(
+        stack,
+        &deployments,
+        &services,
+        apiservice.as_ref(),
+    ))
+}
+
+/// Every Deployment and Service the credentials may list, and the metrics APIService.
+async fn objects(client: &kube::Client) -> anyhow::Result<(Vec<Value>, Vec<Value>, Option<Value>)> {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Service;
     use kube::api::{Api, ListParams};
@@ -338,12 +385,7 @@ pub async fn discover(client: &kube::Client, stack: Stack) -> anyhow::Result<Lay
         .ok()
         .filter(|a| a.is_ok())
         .and_then(|a| a.json().ok());
-    Ok(Layout::find(
-        stack,
-        &values(deployments)?,
-        &values(services)?,
-        apiservice.as_ref(),
-    ))
+    Ok((values(deployments)?, values(services)?, apiservice))
 }
 
 fn values<T: serde::Serialize>(items: Vec<T>) -> anyhow::Result<Vec<Value>> {
@@ -459,6 +501,30 @@ mod tests {
             (hl.namespace.as_str(), hl.tag.as_str(), hl.service.clone()),
             ("a", "v2", None)
         );
+    }
+
+    #[test]
+    fn the_stacks_that_run_are_known_by_their_ui_else_their_metrics_source() {
+        let ms = deployment("m", "ms", "metrics-server/metrics-server:v0.9.0", "ms");
+        let hl = deployment("u", "hl", "headlamp-k8s/headlamp:v0.45.0", "hl");
+        let d2 = deployment("u", "d", "kubernetesui/dashboard:v2.7.0", "d");
+        let heapster = deployment("k", "h", "heapster-amd64:v1.5.4", "h");
+        let on = |ds: &[Value]| -> Vec<Stack> {
+            let layouts: Vec<Layout> = Stack::ALL
+                .iter()
+                .map(|s| Layout::find(*s, ds, &[], None))
+                .collect();
+            running(&layouts)
+        };
+        assert_eq!(on(&[ms.clone(), hl.clone()]), [Stack::Headlamp]);
+        assert_eq!(
+            on(&[ms.clone(), hl, d2]),
+            [Stack::MetricsServer, Stack::Headlamp]
+        );
+        // No UI: the metrics source names the stack, metrics-server's once.
+        assert_eq!(on(&[ms.clone()]), [Stack::MetricsServer]);
+        assert_eq!(on(&[ms, heapster]), [Stack::Heapster, Stack::MetricsServer]);
+        assert_eq!(on(&[]), []);
     }
 
     #[test]

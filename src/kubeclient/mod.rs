@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use http_body_util::BodyExt;
-use kube::Client;
+pub use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// Build a client and prove it reaches the API server.

@@ -15,24 +15,101 @@ use heapster_e2e::kubeclient;
 use heapster_e2e::pipeline::load;
 use heapster_e2e::pipeline::rollout::{self, Settled};
 use heapster_e2e::report::{self, Finish, Report, baseline, libtest, progress};
+use heapster_e2e::stack::Stack;
 
 use crate::cli::{CheckArgs, libtest_args, workspace_root};
 
 pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32> {
     // Read the baseline first: a bad file should stop the run before it starts.
     let before = args.compare.as_deref().map(baseline::load).transpose()?;
-    let report = Report::for_console(args.output.verbosity());
     let client = rt.block_on(kubeclient::connect(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
     ))?;
+    let stacks = stacks_to_judge(rt, &client, &args)?;
+    if stacks.len() > 1 && (args.report.is_some() || before.is_some()) {
+        anyhow::bail!(
+            "this cluster runs the {} stacks: a baseline (--report, --compare) is of one stack; pass --stack",
+            names(&stacks)
+        );
+    }
+    let mut exit = heapster_e2e::exit::PASSED;
+    for stack in &stacks {
+        // Several stacks: each its own evidence folder.
+        let artifacts = match (&args.artifacts, stacks.len()) {
+            (Some(dir), 1) => dir.clone(),
+            (dir, 1) => dir.clone().unwrap_or_else(default_artifacts),
+            (dir, _) => dir
+                .clone()
+                .unwrap_or_else(default_artifacts)
+                .join(stack.name()),
+        };
+        exit = exit.max(run_stack(
+            rt,
+            &args,
+            &client,
+            *stack,
+            &artifacts,
+            before.clone(),
+        )?);
+    }
+    Ok(exit)
+}
+
+fn default_artifacts() -> std::path::PathBuf {
+    heapster_e2e::pipeline::e2e_dir(&workspace_root()).join("artifacts/check")
+}
+
+fn names(stacks: &[Stack]) -> String {
+    stacks
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// `--stack`; without it, every stack the cluster runs (by its UI's image, else by its
+/// metrics source's), each judged in turn; none found: the default, which then says what
+/// it looked for.
+fn stacks_to_judge(
+    rt: &tokio::runtime::Runtime,
+    client: &kubeclient::Client,
+    args: &CheckArgs,
+) -> anyhow::Result<Vec<Stack>> {
+    if let Some(stack) = args.stack.stack {
+        return Ok(vec![stack]);
+    }
+    let layouts = rt.block_on(heapster_e2e::layout::discover_all(client))?;
+    let found = heapster_e2e::layout::running(&layouts);
+    if found.is_empty() {
+        return Ok(vec![Stack::default()]);
+    }
+    if found.len() > 1 {
+        report::say(&format!(
+            "this cluster runs the {} stacks: each is judged in turn",
+            names(&found)
+        ));
+    }
+    Ok(found)
+}
+
+/// One stack's checks, from settling to the report.
+fn run_stack(
+    rt: &tokio::runtime::Runtime,
+    args: &CheckArgs,
+    client: &kubeclient::Client,
+    stack: Stack,
+    artifacts: &std::path::Path,
+    before: Option<(String, std::collections::BTreeMap<String, String>)>,
+) -> anyhow::Result<i32> {
+    let report = Report::for_console(args.output.verbosity());
     let version = rt
         .block_on(client.apiserver_version())
         .map(|v| v.git_version)
         .unwrap_or_else(|_| "unknown".into());
     rt.block_on(heapster_e2e::simulated::refuse_foreign_scenario(
-        &client,
-        &[args.stack.get()],
+        client,
+        &[stack],
     ))?;
     let config = CheckConfig {
         expected_nodes: args.nodes,
@@ -40,7 +117,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
         timeout: args.timeout,
         poll: suite::DEFAULT_POLL,
         dashboard_token_file: args.dashboard_token_file.clone(),
-        stack: args.stack.get(),
+        stack,
     };
     let mut ctx = Ctx::new(client.clone(), config);
     let cancel = Cancel::new();
@@ -51,9 +128,9 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     ctx.cancel = cancel.clone();
     settle(rt, &ctx, &report)?;
     let namespace = args.with_load.then(load::namespace_for_run);
-    let result = checks_with_load(rt, &args, ctx, namespace.as_deref(), &cancel);
+    let result = checks_with_load(rt, args, ctx, namespace.as_deref(), &cancel);
     if let Some(ns) = &namespace {
-        match rt.block_on(load::stop(&client, ns)) {
+        match rt.block_on(load::stop(client, ns)) {
             Ok(()) => report.line(format!("deleted the load namespace {ns}")),
             Err(e) => report.important(format!("error: {}", heapster_e2e::error::describe(&e))),
         }
@@ -67,10 +144,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
     };
     let summary = ctx.summary.lock().expect("summary lock").clone();
     let responses = ctx.responses.lock().expect("responses lock").clone();
-    let artifacts = args.artifacts.clone().unwrap_or_else(|| {
-        heapster_e2e::pipeline::e2e_dir(&workspace_root()).join("artifacts/check")
-    });
-    report::clear_stale(&artifacts);
+    report::clear_stale(artifacts);
     rt.block_on(report::finish(
         &Finish {
             title: format!("heapster-e2e check (Kubernetes {version})"),
@@ -81,13 +155,13 @@ pub fn run(rt: &tokio::runtime::Runtime, args: CheckArgs) -> anyhow::Result<i32>
             summary: &summary,
             timings: &report.timings(),
             first_metrics: *ctx.first_metrics.lock().expect("first metrics lock"),
-            artifacts: &artifacts,
+            artifacts,
             keep_all: args.keep_artifacts,
-            client: Some(&client),
+            client: Some(client),
             responses: Some(&responses),
             stuck_pod: None,
             junit: args.junit.as_deref(),
-            stack: args.stack.get(),
+            stack,
         },
         &report,
     ));

@@ -62,7 +62,8 @@ pub struct StackArg {
     /// heapster (heapster + InfluxDB + Grafana + dashboard v1.10.1), metrics-server
     /// (metrics-server v0.9.0 + dashboard v2.7.0 + metrics-scraper v1.0.8) or headlamp
     /// (metrics-server v0.9.0 + Headlamp v0.45.0).
-    /// [default: the stack the --manifests folder deploys, else heapster]
+    /// [default: `check` judges every stack the cluster runs, `e2e` and `up` the one the
+    /// --manifests folder deploys; else heapster]
     #[arg(long, value_parser = heapster_e2e::stack::Stack::parse)]
     pub stack: Option<heapster_e2e::stack::Stack>,
 }

@@ -320,3 +320,49 @@ fn check_annotates_and_summarises_under_github_actions() {
         "{md}"
     );
 }
+
+#[test]
+fn without_stack_check_judges_every_stack_it_finds() {
+    let rt = rt();
+    // The heapster stack, and beside it metrics-server and Headlamp.
+    let mut config = SimConfig::scenario("sim", Scenario::Healthy);
+    config.preloaded_images = heapster_e2e::versions::HEADLAMP_STACK_IMAGES
+        .iter()
+        .map(|i| i.reference())
+        .collect();
+    let (_handle, dir, kubeconfig) = sim_with(&rt, config, Stack::Ready);
+    let client = rt
+        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+        .expect("client");
+    let headlamp = heapster_e2e::stack::Stack::Headlamp
+        .manifests(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let docs = heapster_e2e::manifests::load_dir(&headlamp).expect("manifests");
+    rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
+        .expect("apply");
+    let out = check(
+        &kubeconfig,
+        &[
+            "--artifacts",
+            dir.path().join("evidence").to_str().expect("utf-8"),
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for wanted in [
+        "this cluster runs the heapster and headlamp stacks: each is judged in turn",
+        "Found the heapster stack:",
+        "Found the headlamp stack:",
+        "Headlamp v0.45.0: Deployment kube-system/headlamp",
+        "heapster::health",
+        "headlamp::config",
+    ] {
+        assert!(all.contains(wanted), "{wanted:?} in:\n{all}");
+    }
+    // Each stack's evidence in a folder of its own.
+    for stack in ["heapster", "headlamp"] {
+        assert!(
+            dir.path().join("evidence").join(stack).is_dir(),
+            "evidence of the {stack} stack"
+        );
+    }
+}

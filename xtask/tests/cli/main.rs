@@ -128,7 +128,7 @@ pub fn sim_with(
     mut config: SimConfig,
     stack: Stack,
 ) -> (kind_sim::ClusterHandle, tempfile::TempDir, PathBuf) {
-    config.preloaded_images = stack_images();
+    config.preloaded_images.extend(stack_images());
     config
         .preloaded_images
         .push(heapster_e2e::versions::LOAD_IMAGE.reference());
