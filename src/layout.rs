@@ -522,7 +522,7 @@ mod tests {
             [Stack::MetricsServer, Stack::Headlamp]
         );
         // No UI: the metrics source names the stack, metrics-server's once.
-        assert_eq!(on(&[ms.clone()]), [Stack::MetricsServer]);
+        assert_eq!(on(std::slice::from_ref(&ms)), [Stack::MetricsServer]);
         assert_eq!(on(&[ms, heapster]), [Stack::Heapster, Stack::MetricsServer]);
         assert_eq!(on(&[]), []);
     }
