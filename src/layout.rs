@@ -456,6 +456,26 @@ mod tests {
         assert!(l.missing().is_empty());
         assert_eq!(l.namespaces(), ["monitoring", "ui"]);
         assert_eq!(
+            l.deployments(),
+            [
+                ("monitoring".to_string(), "ms-metrics-server".to_string()),
+                ("ui".to_string(), "headlamp".to_string())
+            ]
+        );
+        // Of two Services selecting metrics-server, the APIService's is the one; an
+        // APIService naming another namespace's Service names none of these.
+        let mut two = services.to_vec();
+        two.push(service("monitoring", "aaa-also-selects", "ms", 8443));
+        let found = |a: &Value| {
+            Layout::find(Stack::Headlamp, &deployments, &two, Some(a))
+                .get(Part::MetricsServer)
+                .and_then(|p| p.service.clone())
+        };
+        assert_eq!(found(&apiservice).as_deref(), Some("ms-metrics-server"));
+        let elsewhere =
+            json!({"spec": {"service": {"namespace": "kube-system", "name": "ms-metrics-server"}}});
+        assert_eq!(found(&elsewhere).as_deref(), Some("aaa-also-selects"));
+        assert_eq!(
             l.describe()[0],
             "metrics-server v0.8.1: Deployment monitoring/ms-metrics-server, Service monitoring/ms-metrics-server"
         );

@@ -22,7 +22,6 @@ use serde_json::Value;
 use super::Verdict;
 use super::context::{Ctx, Needs, api_wait};
 use super::metrics_api::{self, judge, sample};
-use super::nodes::capacity;
 use crate::kubeclient::{self, Answer, snippet};
 use crate::layout::Part;
 
@@ -287,14 +286,7 @@ pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, expected: String, node: St
         Ok((_, v)) => v,
         Err(v) => return v,
     };
-    let cap = match ctx.snapshot().await {
-        Ok(snap) => snap
-            .nodes
-            .iter()
-            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
-            .and_then(|n| Some((capacity(n, "cpu")?, capacity(n, "memory")?))),
-        Err(_) => None,
-    };
+    let cap = super::nodes::node_capacity(&ctx, &node).await;
     list_verdict(&list, None, &node, &ctx.rules(true, None), cap)
 }
 

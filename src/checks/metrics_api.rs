@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use super::Verdict;
 use super::context::{Ctx, Needs, answer_json, api_wait};
-use super::nodes::capacity;
 use super::series::{Point, SeriesRules, age, human_value, parse_quantity, series};
 use crate::kubeclient::{self, Answer, snippet};
 use crate::layout::Part;
@@ -340,14 +339,7 @@ pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
         row.record("cpu", s.cpu_millicores, age);
         row.record("memory", s.memory_bytes, age);
     }
-    let cap = match ctx.snapshot().await {
-        Ok(snap) => snap
-            .nodes
-            .iter()
-            .find(|n| n.metadata.name.as_deref() == Some(node.as_str()))
-            .and_then(|n| Some((capacity(n, "cpu")?, capacity(n, "memory")?))),
-        Err(_) => None,
-    };
+    let cap = super::nodes::node_capacity(&ctx, &node).await;
     let verdict = judge(
         &format!("NodeMetrics {node}"),
         &s,

@@ -88,6 +88,16 @@ pub(super) async fn check_ready(ctx: Arc<Ctx>, node: String) -> Verdict {
     }
 }
 
+/// A node's CPU (millicores) and memory (bytes) capacity, if the snapshot has it.
+pub(super) async fn node_capacity(ctx: &Ctx, node: &str) -> Option<(i64, i64)> {
+    let snap = ctx.snapshot().await.ok()?;
+    let n = snap
+        .nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))?;
+    Some((capacity(n, "cpu")?, capacity(n, "memory")?))
+}
+
 pub(super) async fn check_workload(ctx: Arc<Ctx>, namespace: String, name: String) -> Verdict {
     if let Some(cause) = ctx.blocked(&[&name], Needs::PODS).await {
         return Verdict::Fail(cause);

@@ -12,7 +12,7 @@ use heapster_e2e::stack::Stack;
 use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
-use super::pipeline::{expect_passed, run_on, world};
+use super::pipeline::{deployments_left, expect_passed, red_run_of, run_on, world, world_playing};
 use super::{Group, Rt, TestResult, failures, outcome, root};
 use crate::ensure;
 
@@ -48,10 +48,7 @@ fn on_stack(opts: &mut Options) {
 }
 
 fn scenario(s: Scenario) -> WorldConfig {
-    WorldConfig {
-        scenario: s,
-        ..world()
-    }
+    world_playing(s)
 }
 
 fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
@@ -138,24 +135,12 @@ fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
     Ok(())
 }
 
-/// The stack on a cluster playing `s`, the checks given `timeout`: red (exit 1).
 fn red_run(
     rt: &tokio::runtime::Runtime,
     s: Scenario,
     timeout: Duration,
 ) -> Result<RunResult, libtest_mimic::Failed> {
-    let (_fakes, result, _report) = run_on(rt, scenario(s), |o| {
-        on_stack(o);
-        o.checks.timeout = timeout;
-    });
-    ensure!(
-        result.exit == 1,
-        "{s:?}: exit {} ({:?}); failures: {:?}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes)
-    );
-    Ok(result)
+    red_run_of(rt, Stack::Headlamp, s, timeout)
 }
 
 /// `name` failed, its message naming every one of `needles`, and (`fast`) on its cause,
@@ -329,23 +314,7 @@ fn upgrade_from_metrics_server(rt: &tokio::runtime::Runtime) -> TestResult {
         ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
     }
     // What is left: metrics-server (both stacks run it) and Headlamp; no dashboard.
-    let deployments = rt.block_on(async {
-        let kubeconfig = result.kubeconfig.clone().ok_or("no kubeconfig")?;
-        let client = heapster_e2e::kubeclient::connect(Some(&kubeconfig), Some("kind-e2e"))
-            .await
-            .map_err(|e| e.to_string())?;
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::all(client);
-        let list = api
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<Vec<String>, String>(
-            list.items
-                .into_iter()
-                .filter_map(|d| d.metadata.name)
-                .collect(),
-        )
-    })?;
+    let deployments = deployments_left(rt, &result)?;
     let mut left = deployments.clone();
     left.retain(|d| d == "metrics-server" || d == "headlamp" || d.contains("dashboard"));
     left.sort();

@@ -15,7 +15,7 @@ use libtest_mimic::Trial;
 use heapster_e2e::pipeline::RunResult;
 use heapster_e2e::report::Report;
 
-use super::pipeline::{expect_passed, run_on, world};
+use super::pipeline::{deployments_left, expect_passed, red_run_of, run_on, world, world_playing};
 use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, root};
 use crate::ensure;
 
@@ -85,10 +85,7 @@ fn on_stack(opts: &mut Options) {
 }
 
 fn scenario(s: Scenario) -> WorldConfig {
-    WorldConfig {
-        scenario: s,
-        ..world()
-    }
+    world_playing(s)
 }
 
 fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
@@ -189,24 +186,12 @@ fn red_with(rt: &tokio::runtime::Runtime, (s, check, needles): Red) -> TestResul
     red(rt, s, check, needles).map(drop)
 }
 
-/// Run the stack on a cluster playing `s`, the checks given `timeout`: red (exit 1).
 fn red_run(
     rt: &tokio::runtime::Runtime,
     s: Scenario,
     timeout: Duration,
 ) -> Result<RunResult, libtest_mimic::Failed> {
-    let (_fakes, result, _report) = run_on(rt, scenario(s), |o| {
-        on_stack(o);
-        o.checks.timeout = timeout;
-    });
-    ensure!(
-        result.exit == 1,
-        "{s:?}: exit {} ({:?}); failures: {:?}",
-        result.exit,
-        result.error,
-        failures(&result.outcomes)
-    );
-    Ok(result)
+    red_run_of(rt, Stack::MetricsServer, s, timeout)
 }
 
 /// Run the stack on a broken cluster: red (exit 1), and `check` failed naming `needles`.
@@ -528,23 +513,7 @@ fn upgrade_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
         ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
     }
     // What is left: the new stack's Deployments only; nothing of heapster's.
-    let deployments = rt.block_on(async {
-        let kubeconfig = result.kubeconfig.clone().ok_or("no kubeconfig")?;
-        let client = heapster_e2e::kubeclient::connect(Some(&kubeconfig), Some("kind-e2e"))
-            .await
-            .map_err(|e| e.to_string())?;
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::all(client);
-        let list = api
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<Vec<String>, String>(
-            list.items
-                .into_iter()
-                .filter_map(|d| d.metadata.name)
-                .collect(),
-        )
-    })?;
+    let deployments = deployments_left(rt, &result)?;
     for gone in ["heapster", "monitoring-influxdb", "monitoring-grafana"] {
         ensure!(
             !deployments.iter().any(|d| d == gone),

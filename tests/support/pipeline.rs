@@ -42,6 +42,58 @@ pub fn world() -> WorldConfig {
     }
 }
 
+/// The fake world with every stack's images, its clusters playing `s`.
+pub fn world_playing(s: kind_sim::Scenario) -> WorldConfig {
+    WorldConfig {
+        scenario: s,
+        ..world()
+    }
+}
+
+/// Run `stack` on a cluster playing `s`, the checks given `timeout`: red (exit 1).
+pub fn red_run_of(
+    rt: &tokio::runtime::Runtime,
+    stack: heapster_e2e::stack::Stack,
+    s: kind_sim::Scenario,
+    timeout: Duration,
+) -> Result<RunResult, libtest_mimic::Failed> {
+    let (_fakes, result, _report) = run_on(rt, world_playing(s), |o| {
+        *o = o.clone().for_stack(&root(), stack);
+        o.checks.timeout = timeout;
+    });
+    crate::ensure!(
+        result.exit == 1,
+        "{s:?}: exit {} ({:?}); failures: {:?}",
+        result.exit,
+        result.error,
+        super::failures(&result.outcomes)
+    );
+    Ok(result)
+}
+
+/// The names of the Deployments left on a kept cluster of a run.
+pub fn deployments_left(
+    rt: &tokio::runtime::Runtime,
+    result: &RunResult,
+) -> Result<Vec<String>, String> {
+    rt.block_on(async {
+        let kubeconfig = result.kubeconfig.clone().ok_or("no kubeconfig")?;
+        let client = heapster_e2e::kubeclient::connect(Some(&kubeconfig), Some("kind-e2e"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::all(client);
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect())
+    })
+}
+
 pub fn options(fakes: &Fakes) -> Options {
     let mut opts =
         Options::new(&root(), "e2e", versions::DEFAULT_K8S_VERSION).expect("pinned version");
