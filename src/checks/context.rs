@@ -30,6 +30,9 @@ pub struct CheckConfig {
     /// How often a waiting check looks again.
     pub poll: Duration,
     pub dashboard_token_file: Option<PathBuf>,
+    /// The kubeconfig's own bearer token: the UI login of last resort, when neither
+    /// `dashboard_token_file` nor the shipped read-only account's Secret gives one.
+    pub kubeconfig_token: Option<String>,
     /// Which monitoring stack the cluster runs.
     pub stack: crate::stack::Stack,
 }
@@ -42,6 +45,7 @@ impl Default for CheckConfig {
             timeout: Duration::from_secs(300),
             poll: super::run::DEFAULT_POLL,
             dashboard_token_file: None,
+            kubeconfig_token: None,
             stack: Default::default(),
         }
     }

@@ -284,13 +284,15 @@ pub(super) async fn token(ctx: &Ctx) -> anyhow::Result<Option<String>> {
     // The shipped account lives beside the UI, wherever that runs.
     let id = ctx.config.stack.checks_identity();
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &ctx.ui_namespace());
-    let Ok(Some(secret)) = retry(|| api.get_opt(id.token_secret)).await else {
-        return Ok(None);
+    let shipped = match retry(|| api.get_opt(id.token_secret)).await {
+        Ok(Some(secret)) => secret
+            .data
+            .and_then(|d| d.get("token").map(|t| t.0.clone()))
+            .and_then(|t| String::from_utf8(t).ok()),
+        _ => None,
     };
-    let token = secret
-        .data
-        .and_then(|d| d.get("token").map(|t| t.0.clone()));
-    Ok(token.and_then(|t| String::from_utf8(t).ok()))
+    // Least privilege first: the read-only account, else the kubeconfig's own user.
+    Ok(shipped.or_else(|| ctx.config.kubeconfig_token.clone()))
 }
 
 pub(super) async fn check_log(ctx: Arc<Ctx>) -> Verdict {

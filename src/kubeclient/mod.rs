@@ -56,6 +56,25 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
     Ok(client)
 }
 
+/// The bearer token the kubeconfig's user logs in with, if it has one (kind's admin logs in
+/// with a client certificate and has none).
+pub async fn bearer_token(kubeconfig: Option<&Path>, context: Option<&str>) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let file = match kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .ok()?;
+    let token = config.auth_info.token?;
+    Some(token.expose_secret().to_string()).filter(|t| !t.is_empty())
+}
+
 /// Whether an API error is worth retrying: overload, server errors, broken connections.
 pub fn is_transient(err: &kube::Error) -> bool {
     match err {

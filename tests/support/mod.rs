@@ -46,6 +46,7 @@ pub fn check_config(timeout: Duration) -> CheckConfig {
         timeout,
         poll: Duration::from_millis(150),
         dashboard_token_file: None,
+        kubeconfig_token: None,
         stack: Default::default(),
     }
 }

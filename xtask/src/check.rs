@@ -117,6 +117,10 @@ fn run_stack(
         timeout: args.timeout,
         poll: suite::DEFAULT_POLL,
         dashboard_token_file: args.dashboard_token_file.clone(),
+        kubeconfig_token: rt.block_on(kubeclient::bearer_token(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+        )),
         stack,
     };
     let mut ctx = Ctx::new(client.clone(), config);

@@ -297,6 +297,11 @@ mod tests {
             Some("ab".into())
         );
         assert_eq!(token_from_cookie("headlamp-auth-kind.0=ab", "main"), None);
+        // Hyphens and underscores stay in the name.
+        assert_eq!(
+            token_from_cookie("headlamp-auth-kind-e2e_1.0=ab", "kind-e2e_1"),
+            Some("ab".into())
+        );
         // The name in the cookie is sanitized: dots are dropped.
         assert_eq!(
             token_from_cookie("headlamp-auth-kindlocal.0=ab", "kind.local"),

@@ -366,3 +366,35 @@ fn without_stack_check_judges_every_stack_it_finds() {
         );
     }
 }
+
+#[test]
+fn without_the_shipped_account_the_kubeconfig_user_logs_in() {
+    let rt = rt();
+    let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    // The read-only account's Secret is gone; its token is now the kubeconfig user's own
+    // (beside kind's client certificate, which the API server authenticates first).
+    let client = rt
+        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+        .expect("client");
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client, "kube-system");
+    let secret = rt
+        .block_on(secrets.get("heapster-e2e-checks-token"))
+        .expect("the shipped Secret");
+    let token = String::from_utf8(secret.data.expect("data")["token"].0.clone()).expect("utf-8");
+    rt.block_on(secrets.delete("heapster-e2e-checks-token", &Default::default()))
+        .expect("delete the Secret");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kubeconfig).expect("read")).expect("json");
+    config["users"][0]["user"]["token"] = token.into();
+    std::fs::write(&kubeconfig, config.to_string()).expect("write");
+    let out = check(&kubeconfig, &["--", "dashboard::node_metrics", "--exact"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("dashboard::node_metrics")
+            && all.contains("1 passed")
+            && !all.contains("ignored,"),
+        "the dashboard's list is read with the kubeconfig's token:\n{all}"
+    );
+}
