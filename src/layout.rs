@@ -76,6 +76,8 @@ pub struct Place {
     pub port: Option<i64>,
     /// The image's tag: its version.
     pub tag: String,
+    /// The container's command line (`command` then `args`).
+    pub args: Vec<String>,
 }
 
 /// Where a stack's parts run; a part not found is absent.
@@ -104,6 +106,7 @@ impl Layout {
                         service: Some(name.to_string()),
                         port: None,
                         tag: image.map_or("", |i| i.tag).to_string(),
+                        args: Vec::new(),
                     },
                 )
             })
@@ -141,6 +144,21 @@ impl Layout {
                     .map(|p| p.namespace.clone())
             })
             .unwrap_or_default()
+    }
+
+    /// `(namespace, Service)` that reaches the part: the one found, else the shipped name
+    /// (so that a request to an absent part answers as the API server does for it).
+    pub fn service(&self, part: Part) -> (String, String) {
+        let name = self
+            .get(part)
+            .and_then(|p| p.service.clone())
+            .or_else(|| {
+                Layout::shipped(self.stack)
+                    .get(part)
+                    .and_then(|p| p.service.clone())
+            })
+            .unwrap_or_default();
+        (self.namespace(part), name)
     }
 
     /// `(namespace, deployment)` of every part found, in serving order.
@@ -216,12 +234,13 @@ impl Layout {
         let places = parts(stack)
             .iter()
             .filter_map(|part| {
-                let (d, tag) = sorted.iter().find_map(|d| {
-                    let tag = containers(d).find_map(|c| {
+                let (d, tag, args) = sorted.iter().find_map(|d| {
+                    let (tag, args) = containers(d).find_map(|c| {
                         let i = c["image"].as_str()?;
-                        runs(i, image(stack, *part)).then(|| tag_of(i).to_string())
+                        runs(i, image(stack, *part))
+                            .then(|| (tag_of(i).to_string(), command_line(c)))
                     })?;
-                    Some((*d, tag))
+                    Some((*d, tag, args))
                 })?;
                 let (namespace, deployment) = key(d);
                 let by_apiservice = apiservice
@@ -253,6 +272,7 @@ impl Layout {
                         service: service.map(|s| key(s).1),
                         port: service.and_then(|s| s["spec"]["ports"][0]["port"].as_i64()),
                         tag,
+                        args,
                     },
                 ))
             })
@@ -264,6 +284,33 @@ impl Layout {
 fn key(obj: &Value) -> (String, String) {
     let field = |f: &str| obj["metadata"][f].as_str().unwrap_or_default().to_string();
     (field("namespace"), field("name"))
+}
+
+fn command_line(container: &Value) -> Vec<String> {
+    ["command", "args"]
+        .iter()
+        .flat_map(|f| container[*f].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The Service a dashboard v1.10.1 given `--heapster-host=http://NAME.NS[.svc[...]][:PORT]`
+/// reaches directly, by cluster DNS, instead of `kube-system/heapster` through the API
+/// server's service proxy (D@v1.10.1 `integration/metric/heapster/client.go`
+/// `CreateHeapsterClient`: a remote client when the host is set). A bare `NAME` is in the
+/// dashboard's own namespace (`dashboard_ns`).
+pub fn heapster_host(args: &[String], dashboard_ns: &str) -> Option<(String, String)> {
+    let host = args.iter().find_map(|a| {
+        a.trim_start_matches('-')
+            .strip_prefix("heapster-host=")
+            .map(str::to_string)
+    })?;
+    let host = host.split("://").nth(1).unwrap_or(&host);
+    let host = host.split(['/', ':']).next().unwrap_or_default();
+    let mut labels = host.split('.');
+    let name = labels.next().filter(|n| !n.is_empty())?;
+    let ns = labels.next().unwrap_or(dashboard_ns);
+    Some((ns.to_string(), name.to_string()))
 }
 
 fn containers(d: &Value) -> impl Iterator<Item = &Value> {
@@ -446,6 +493,7 @@ mod tests {
                 service: Some("ms-metrics-server".into()),
                 port: Some(443),
                 tag: "v0.8.1".into(),
+                args: vec![],
             })
         );
         let hl = l.get(Part::Headlamp).unwrap();
@@ -545,6 +593,33 @@ mod tests {
         assert_eq!(on(std::slice::from_ref(&ms)), [Stack::MetricsServer]);
         assert_eq!(on(&[ms, heapster]), [Stack::Heapster, Stack::MetricsServer]);
         assert_eq!(on(&[]), []);
+    }
+
+    #[test]
+    fn a_remote_heapster_is_the_service_its_host_names() {
+        let args = |a: &str| vec!["--auto-generate-certificates".to_string(), a.to_string()];
+        assert_eq!(
+            heapster_host(
+                &args("--heapster-host=http://heapster.monitoring.svc:80"),
+                "kube-system"
+            ),
+            Some(("monitoring".into(), "heapster".into()))
+        );
+        assert_eq!(
+            heapster_host(
+                &args("--heapster-host=http://heapster.monitoring.svc.cluster.local"),
+                "x"
+            ),
+            Some(("monitoring".into(), "heapster".into()))
+        );
+        assert_eq!(
+            heapster_host(&args("--heapster-host=http://metrics:8082"), "kube-system"),
+            Some(("kube-system".into(), "metrics".into()))
+        );
+        assert_eq!(
+            heapster_host(&args("--enable-skip-login"), "kube-system"),
+            None
+        );
     }
 
     #[test]

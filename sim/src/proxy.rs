@@ -29,6 +29,66 @@ impl ServiceProxy for ApiServerProxy<'_> {
     ) -> Http {
         service_proxy(self.cluster, st, who, namespace, service, req, now)
     }
+
+    fn direct(
+        &self,
+        st: &mut State,
+        namespace: &str,
+        service: &str,
+        port: Option<i64>,
+        req: &AppRequest,
+        now: Timestamp,
+    ) -> Http {
+        direct(self.cluster, st, namespace, service, port, req, now)
+    }
+}
+
+/// `http://SERVICE.NAMESPACE[:PORT]` from inside the cluster: cluster DNS names the Service
+/// (no Service: Go's resolver error), kube-proxy picks a ready backend (none: refused), and
+/// the request reaches the program on the port's target. Errors are Go's net/http wording
+/// with status 0 (no HTTP answer at all).
+pub fn direct(
+    cluster: &Cluster,
+    st: &mut State,
+    ns: &str,
+    name: &str,
+    port: Option<i64>,
+    req: &AppRequest,
+    now: Timestamp,
+) -> Http {
+    let Some(svc) = st.store.get(&Key::new("/services", ns, name)).cloned() else {
+        return Http::text(
+            0,
+            format!("dial tcp: lookup {name}.{ns} on 10.96.0.10:53: no such host"),
+        );
+    };
+    let ports = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    let wanted = port.unwrap_or(80);
+    let Some(svc_port) = ports.iter().find(|p| p["port"] == wanted) else {
+        return Http::text(
+            0,
+            format!("dial tcp {name}.{ns}:{wanted}: connect: connection refused"),
+        );
+    };
+    let backends = crate::endpoints::ready_backends(st, &svc);
+    let Some((pod, container)) = backends.first().cloned() else {
+        return Http::text(
+            0,
+            format!("dial tcp {name}.{ns}:{wanted}: connect: connection refused"),
+        );
+    };
+    let app = App::of_image(container["image"].as_str().unwrap_or_default());
+    let target = svc_port["targetPort"]
+        .as_i64()
+        .or_else(|| svc_port["port"].as_i64());
+    if target.is_none() || target != app.port() || app.tls_only() {
+        return Http::text(
+            0,
+            format!("dial tcp {name}.{ns}:{wanted}: connect: connection refused"),
+        );
+    }
+    let net = ApiServerProxy { cluster };
+    crate::apps::serve(cluster, st, app, &pod, &container, req, &net, now)
 }
 
 /// `[scheme:]name[:port]` as the proxy path names a service.

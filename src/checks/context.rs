@@ -129,8 +129,11 @@ pub(super) struct DashboardAt {
     pub(super) namespace: String,
     pub(super) service: String,
     pub(super) integration: &'static str,
-    pub(super) metric_service: &'static str,
+    pub(super) metric_service: String,
     pub(super) metric_namespace: String,
+    /// Its metric client reaches heapster directly (`--heapster-host`), not through the
+    /// API server's service proxy as its own account.
+    pub(super) remote: bool,
 }
 
 impl DashboardAt {
@@ -147,26 +150,39 @@ pub(super) struct Needs {
     pub(super) metric_service: bool,
     /// metrics.k8s.io's provider (the metrics-server Service, on its stack).
     pub(super) metrics_api: bool,
+    /// heapster's own Service, where the layout found it (the checks read heapster
+    /// through it; the dashboard v1.10.1 in-cluster always through `kube-system/heapster`).
+    pub(super) heapster: bool,
 }
 
 impl Needs {
     pub(super) const PODS: Needs = Needs {
         metric_service: false,
         metrics_api: false,
+        heapster: false,
     };
     pub(super) const METRIC_SERVICE: Needs = Needs {
         metric_service: true,
         metrics_api: false,
+        heapster: false,
     };
     pub(super) const METRICS_API: Needs = Needs {
         metric_service: false,
         metrics_api: true,
+        heapster: false,
+    };
+    /// heapster's model API through heapster's own Service.
+    pub(super) const HEAPSTER: Needs = Needs {
+        metric_service: false,
+        metrics_api: false,
+        heapster: true,
     };
     /// Metric data through the dashboard's metric Service, whose data on the
     /// metrics-server stack comes from metrics.k8s.io.
     pub(super) const METRIC_DATA: Needs = Needs {
         metric_service: true,
         metrics_api: true,
+        heapster: false,
     };
 }
 
@@ -180,6 +196,8 @@ pub(super) struct Snapshot {
     /// On the metrics-server stack: whether the Service the aggregator reaches
     /// metrics-server through exists (`None`: not read, or another stack).
     pub(super) metrics_api_service: Option<bool>,
+    /// On the heapster stack: whether heapster's own Service exists.
+    pub(super) heapster_service: Option<bool>,
 }
 
 impl Snapshot {
@@ -338,16 +356,26 @@ impl Ctx {
             .get(Part::Dashboard)
             .and_then(|p| p.service.clone())
             .unwrap_or_else(|| self.layout.deployment(Part::Dashboard));
-        let metric_namespace = match self.config.stack {
-            Stack::Heapster => shipped.metric_namespace.to_string(),
-            _ => namespace.clone(),
+        let remote = self
+            .layout
+            .get(Part::Dashboard)
+            .and_then(|p| crate::layout::heapster_host(&p.args, &namespace))
+            .filter(|_| self.config.stack == Stack::Heapster);
+        let (metric_namespace, metric_service) = match (&remote, self.config.stack) {
+            (Some((ns, svc)), _) => (ns.clone(), svc.clone()),
+            (None, Stack::Heapster) => (
+                shipped.metric_namespace.to_string(),
+                shipped.metric_service.to_string(),
+            ),
+            (None, _) => (namespace.clone(), shipped.metric_service.to_string()),
         };
         Some(DashboardAt {
             namespace,
             service,
             integration: shipped.integration,
-            metric_service: shipped.metric_service,
+            metric_service,
             metric_namespace,
+            remote: remote.is_some(),
         })
     }
 
@@ -357,12 +385,7 @@ impl Ctx {
         if self.config.stack == Stack::Heapster {
             return None;
         }
-        let service = self
-            .layout
-            .get(Part::MetricsServer)
-            .and_then(|p| p.service.clone())
-            .unwrap_or_else(|| super::METRICS_SERVER.to_string());
-        Some((self.layout.namespace(Part::MetricsServer), service))
+        Some(self.layout.service(Part::MetricsServer))
     }
 
     /// The namespace of the stack's UI: where the checks' token Secret is too.
@@ -403,18 +426,26 @@ impl Ctx {
             async move { retry(|| api.get_opt(&name)).await.ok().map(|s| s.is_some()) }
         };
         let metric_service = match self.dashboard() {
-            Some(d) => exists(d.metric_namespace, d.metric_service.into()).await,
+            Some(d) => exists(d.metric_namespace, d.metric_service).await,
             None => None,
         };
         let metrics_api_service = match self.metrics_api_service() {
             Some((ns, svc)) => exists(ns, svc).await,
             None => None,
         };
+        let heapster_service = match self.config.stack {
+            Stack::Heapster => {
+                let (ns, svc) = self.layout.service(crate::layout::Part::Heapster);
+                exists(ns, svc).await
+            }
+            _ => None,
+        };
         let snap = Snapshot {
             nodes,
             pods,
             metric_service,
             metrics_api_service,
+            heapster_service,
         };
         *cached = Some((Instant::now(), snap.clone()));
         Ok(snap)
@@ -434,7 +465,7 @@ impl Ctx {
             && snap.metric_service == Some(false)
             && let Some(d) = &dashboard
         {
-            let (ns, svc) = (&d.metric_namespace, d.metric_service);
+            let (ns, svc) = (&d.metric_namespace, &d.metric_service);
             return Some(if svc == HEAPSTER {
                 format!(
                     "no heapster service: Service {ns}/{svc} does not exist (the dashboard and these checks reach heapster through it)"
@@ -445,6 +476,12 @@ impl Ctx {
                 )
             });
         }
+        if needs.heapster && snap.heapster_service == Some(false) {
+            let (ns, svc) = self.layout.service(crate::layout::Part::Heapster);
+            return Some(format!(
+                "no heapster service: Service {ns}/{svc} does not exist (these checks reach heapster through it)"
+            ));
+        }
         if needs.metrics_api
             && snap.metrics_api_service == Some(false)
             && let Some((ns, svc)) = self.metrics_api_service()
@@ -453,10 +490,20 @@ impl Ctx {
                 "no metrics-server service: Service {ns}/{svc} does not exist (APIService v1beta1.metrics.k8s.io reaches metrics-server through it)"
             ));
         }
+        // The metric Service's pods are named after its Deployment, the same name here.
         let metric_service = dashboard
             .filter(|_| needs_metrics)
             .map(|d| d.metric_service);
-        let components: Vec<&str> = components.iter().copied().chain(metric_service).collect();
+        // Reading heapster needs its pods too.
+        let heapster = needs
+            .heapster
+            .then(|| self.layout.deployment(crate::layout::Part::Heapster));
+        let components: Vec<&str> = components
+            .iter()
+            .copied()
+            .chain(metric_service.as_deref())
+            .chain(heapster.as_deref())
+            .collect();
         let now = Timestamp::now();
         for component in components {
             for pod in snap.pods.iter().filter(|p| pod_belongs_to(p, component)) {

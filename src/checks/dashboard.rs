@@ -516,16 +516,20 @@ async fn upstream_of_no_metrics(ctx: &Ctx) -> Option<(String, bool)> {
 
 /// The API server's 403 for the dashboard's metric client request, asked as the
 /// dashboard's service account (`Impersonate-User`); `None` when it is allowed, or when
-/// these credentials may not impersonate (no evidence either way).
+/// these credentials may not impersonate (no evidence either way). A remote client
+/// (`--heapster-host`) does not use the proxy: nothing to ask.
 async fn refused_as(ctx: &Ctx, pod: &Pod) -> Option<String> {
     let d = of(ctx);
+    if d.remote {
+        return None;
+    }
     let account = pod
         .spec
         .as_ref()
         .and_then(|s| s.service_account_name.clone())
         .unwrap_or_else(|| "default".into());
     let user = format!("system:serviceaccount:{}:{account}", d.namespace);
-    let path = kubeclient::service_proxy_path(&d.metric_namespace, d.metric_service, "/healthz");
+    let path = kubeclient::service_proxy_path(&d.metric_namespace, &d.metric_service, "/healthz");
     let answer = kubeclient::raw(
         &ctx.client,
         http::Method::GET,

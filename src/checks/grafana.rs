@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::Verdict;
 use super::context::{Ctx, Needs, answer_json, api_wait};
-use super::{GRAFANA, NAMESPACE, Verdict};
 use crate::kubeclient::{self, snippet};
+use crate::layout::Part;
 
 pub fn health(v: &Value) -> Verdict {
     match v["database"].as_str() {
@@ -47,10 +48,12 @@ pub fn datasource(v: &Value) -> Verdict {
 }
 
 async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[GRAFANA], Needs::PODS).await {
+    let grafana = ctx.layout.deployment(Part::Grafana);
+    if let Some(cause) = ctx.blocked(&[&grafana], Needs::PODS).await {
         return Err(Verdict::Fail(cause));
     }
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, GRAFANA, path)
+    let (ns, svc) = ctx.layout.service(Part::Grafana);
+    let answer = kubeclient::proxy_get(&ctx.client, &ns, &svc, path)
         .await
         .map_err(api_wait)?;
     ctx.record(&format!("grafana {path}"), &answer);

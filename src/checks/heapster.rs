@@ -10,8 +10,9 @@ use serde_json::Value;
 use super::context::{Ctx, Needs, NodeRow, answer_json, api_wait, node_name, node_ready};
 use super::nodes::capacity;
 use super::series::{self, Point, SeriesRules};
-use super::{HEAPSTER, METRICS, NAMESPACE, Verdict};
+use super::{METRICS, Verdict};
 use crate::kubeclient::{self, Answer, snippet};
+use crate::layout::Part;
 
 /// What heapster's `/healthz` says before its first export (`metrics/heapster.go`).
 pub const NO_DATA_BATCH: &str = "could not get the latest data batch";
@@ -96,10 +97,11 @@ fn join(names: &[&String]) -> String {
 
 /// GET from heapster's model API; a missing service or a stuck pod fails at once.
 pub(super) async fn get_json(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[], Needs::METRIC_SERVICE).await {
+    if let Some(cause) = ctx.blocked(&[], Needs::HEAPSTER).await {
         return Err(Verdict::Fail(cause));
     }
-    let answer = kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, path)
+    let (ns, svc) = ctx.layout.service(Part::Heapster);
+    let answer = kubeclient::proxy_get(&ctx.client, &ns, &svc, path)
         .await
         .map_err(api_wait)?;
     ctx.record(&format!("heapster {path}"), &answer);
@@ -123,10 +125,11 @@ pub(super) async fn get_series(
 }
 
 pub(super) async fn check_health(ctx: Arc<Ctx>) -> Verdict {
-    if let Some(cause) = ctx.blocked(&[], Needs::METRIC_SERVICE).await {
+    if let Some(cause) = ctx.blocked(&[], Needs::HEAPSTER).await {
         return Verdict::Fail(cause);
     }
-    match kubeclient::proxy_get(&ctx.client, NAMESPACE, HEAPSTER, "/healthz").await {
+    let (ns, svc) = ctx.layout.service(Part::Heapster);
+    match kubeclient::proxy_get(&ctx.client, &ns, &svc, "/healthz").await {
         Ok(answer) => {
             ctx.record("heapster /healthz", &answer);
             health(&answer)
@@ -213,7 +216,7 @@ pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, node: String) -> Verdict {
     ))
 }
 
-pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
+pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, namespace: String, pod: String) -> Verdict {
     ctx.summary
         .lock()
         .expect("summary lock")
@@ -221,7 +224,7 @@ pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
         .insert(pod.clone());
     let mut seen = Vec::new();
     for metric in METRICS {
-        let path = format!("/api/v1/model/namespaces/{NAMESPACE}/pods/{pod}/metrics/{metric}");
+        let path = format!("/api/v1/model/namespaces/{namespace}/pods/{pod}/metrics/{metric}");
         // Idle pods may use no CPU; memory of a running pod is never zero.
         let rules = ctx.rules(metric.starts_with("memory"), None);
         match get_series(&ctx, &path, metric, rules).await {
@@ -237,12 +240,16 @@ pub(super) async fn check_pod_metrics(ctx: Arc<Ctx>, pod: String) -> Verdict {
     Verdict::Pass(seen.join(", "))
 }
 
-pub(super) async fn check_pod_list_metrics(ctx: Arc<Ctx>, pods: Vec<String>) -> Verdict {
+pub(super) async fn check_pod_list_metrics(
+    ctx: Arc<Ctx>,
+    namespace: String,
+    pods: Vec<String>,
+) -> Verdict {
     if pods.is_empty() {
-        return Verdict::Fail(format!("no running pods in {NAMESPACE}"));
+        return Verdict::Fail(format!("no running pods in {namespace}"));
     }
     let path = format!(
-        "/api/v1/model/namespaces/{NAMESPACE}/pod-list/{}/metrics/memory/usage",
+        "/api/v1/model/namespaces/{namespace}/pod-list/{}/metrics/memory/usage",
         pods.join(",")
     );
     let v = match get_json(&ctx, &path).await {

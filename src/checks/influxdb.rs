@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::context::{Ctx, Needs, answer_json, api_wait};
 use super::series::age;
-use super::{INFLUXDB, METRICS, NAMESPACE, Verdict};
+use super::{METRICS, Verdict};
 use crate::kubeclient::{self, snippet};
+use crate::layout::Part;
 
 /// `SHOW DATABASES` must list `k8s` (heapster's sink creates it on first write).
 pub fn databases(v: &Value) -> Verdict {
@@ -84,14 +85,17 @@ pub fn node_series(
 }
 
 pub(super) async fn query(ctx: &Ctx, query: &str) -> Result<Value, Verdict> {
-    if let Some(cause) = ctx.blocked(&[INFLUXDB], Needs::METRIC_SERVICE).await {
+    let influxdb = ctx.layout.deployment(Part::InfluxDb);
+    if let Some(cause) = ctx.blocked(&[&influxdb], Needs::HEAPSTER).await {
         return Err(Verdict::Fail(cause));
     }
     let encoded: String = form_encode(&[("db", "k8s"), ("q", query)]);
+    // InfluxDB's HTTP API port (heapster's manifests name no port).
+    let (ns, svc) = ctx.layout.service(Part::InfluxDb);
     let answer = kubeclient::proxy_get(
         &ctx.client,
-        NAMESPACE,
-        &format!("{INFLUXDB}:8086"),
+        &ns,
+        &format!("{svc}:8086"),
         &format!("/query?{encoded}"),
     )
     .await

@@ -217,12 +217,7 @@ fn metrics_server(ctx: &Ctx) -> String {
 /// dashboard's view of it); `None` on a stack without one.
 fn scraper_service(ctx: &Ctx) -> Option<(String, String)> {
     ctx.dashboard()?;
-    let service = ctx
-        .layout
-        .get(Part::Scraper)
-        .and_then(|p| p.service.clone())
-        .unwrap_or_else(|| SCRAPER.to_string());
-    Some((ctx.layout.namespace(Part::Scraper), service))
+    Some(ctx.layout.service(Part::Scraper))
 }
 
 pub(super) async fn get(ctx: &Ctx, path: &str) -> Result<Value, Verdict> {

@@ -134,7 +134,10 @@ pub async fn plan(ctx: &mut Ctx) -> anyhow::Result<Vec<Check>> {
             |d| headlamp::expected_context(&d),
         );
     match stack {
-        Stack::Heapster => checks.extend(heapster_checks(&cluster)),
+        Stack::Heapster => {
+            let heapster_ns = ctx.layout.namespace(Part::Heapster);
+            checks.extend(heapster_checks(&cluster, &heapster_ns));
+        }
         Stack::MetricsServer => {
             checks.extend(metrics_server_checks(&cluster, true));
         }
@@ -174,7 +177,9 @@ fn as_manifests(deployments: &[Deployment]) -> anyhow::Result<Vec<Manifest>> {
         .collect()
 }
 
-fn heapster_checks(cluster: &Cluster) -> Vec<Check> {
+/// heapster's model API for every Ready node and the stack's pods (its pod list for those
+/// in heapster's own namespace), InfluxDB's and Grafana's.
+fn heapster_checks(cluster: &Cluster, heapster_ns: &str) -> Vec<Check> {
     let mut checks = Vec::new();
     for node in &cluster.ready {
         let n = node.clone();
@@ -185,15 +190,21 @@ fn heapster_checks(cluster: &Cluster) -> Vec<Check> {
     }
     checks.push(check("heapster::health", heapster::check_health));
     checks.push(check("heapster::nodes", heapster::check_nodes));
-    let pods: Vec<String> = cluster.pods.iter().map(|(_, p)| p.clone()).collect();
-    for pod in &pods {
-        let p = pod.clone();
+    for (ns, pod) in &cluster.pods {
+        let (n, p) = (ns.clone(), pod.clone());
         checks.push(check(format!("heapster::pod_metrics::{pod}"), move |ctx| {
-            heapster::check_pod_metrics(ctx, p.clone())
+            heapster::check_pod_metrics(ctx, n.clone(), p.clone())
         }));
     }
+    let ns = heapster_ns.to_string();
+    let pods: Vec<String> = cluster
+        .pods
+        .iter()
+        .filter(|(n, _)| *n == ns)
+        .map(|(_, p)| p.clone())
+        .collect();
     checks.push(check("heapster::pod_list_metrics", move |ctx| {
-        heapster::check_pod_list_metrics(ctx, pods.clone())
+        heapster::check_pod_list_metrics(ctx, ns.clone(), pods.clone())
     }));
     checks.push(check("influxdb::database", influxdb::check_database));
     checks.push(check("influxdb::node_series", influxdb::check_node_series));

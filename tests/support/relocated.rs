@@ -22,6 +22,14 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             found_where_it_runs(rt, Stack::Headlamp)
         }),
         g.trial(
+            "heapster_stack_is_found_where_it_runs",
+            heapster_found_where_it_runs,
+        ),
+        g.trial(
+            "heapster_moved_without_telling_the_dashboard_is_red",
+            heapster_moved_untold,
+        ),
+        g.trial(
             "a_missing_dashboard_is_red_naming_where_it_was_looked_for",
             missing_dashboard,
         ),
@@ -100,6 +108,119 @@ fn relocate(stack: Stack) -> Result<Vec<Value>, String> {
         out.push(o);
     }
     Ok(out)
+}
+
+/// The heapster stack's manifests with heapster, InfluxDB and Grafana in `monitoring` (the
+/// sink's address following) and the dashboard, left in kube-system, given
+/// `--heapster-host` (its in-cluster client only ever reads `kube-system/heapster`).
+fn relocate_heapster(tell_the_dashboard: bool) -> Result<Vec<Value>, String> {
+    let docs =
+        manifests::load_dir(&Stack::Heapster.manifests(&root())).map_err(|e| e.to_string())?;
+    let moved = ["heapster", "monitoring-influxdb", "monitoring-grafana"];
+    let mut out = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": METRICS_SERVER_NS}}),
+    ];
+    for doc in docs {
+        let mut o = doc.object;
+        let name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if o["metadata"]["namespace"] == "kube-system" && moved.contains(&name.as_str()) {
+            o["metadata"]["namespace"] = METRICS_SERVER_NS.into();
+        }
+        for s in o["subjects"].as_array_mut().into_iter().flatten() {
+            if s["name"] == "heapster" {
+                s["namespace"] = METRICS_SERVER_NS.into();
+            }
+        }
+        for c in o["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let dashboard = c["image"]
+                .as_str()
+                .is_some_and(|i| i.contains("kubernetes-dashboard"));
+            for field in ["command", "args"] {
+                for a in c[field].as_array_mut().into_iter().flatten() {
+                    if let Some(text) = a.as_str() {
+                        *a = text
+                            .replace(".kube-system.svc", &format!(".{METRICS_SERVER_NS}.svc"))
+                            .into();
+                    }
+                }
+            }
+            if dashboard && tell_the_dashboard {
+                let args = c["args"].as_array_mut().ok_or("the dashboard has args")?;
+                args.push(
+                    format!("--heapster-host=http://heapster.{METRICS_SERVER_NS}.svc").into(),
+                );
+            }
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+fn heapster_found_where_it_runs(rt: &tokio::runtime::Runtime) -> TestResult {
+    let dir = folder(&relocate_heapster(true)?)?;
+    let (_fakes, result, report) = run_on(rt, world(), |o| {
+        o.manifests = dir.path().to_path_buf();
+    });
+    expect_passed(&result, &report)?;
+    let text = report.lines().join("\n");
+    for wanted in [
+        "found heapster v1.5.4: Deployment monitoring/heapster, Service monitoring/heapster",
+        "found InfluxDB v1.5.2: Deployment monitoring/monitoring-influxdb",
+        "found dashboard v1.10.1: Deployment kube-system/kubernetes-dashboard",
+    ] {
+        ensure!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    for name in [
+        "dashboard::node_metrics",
+        "heapster::health",
+        "influxdb::node_series",
+        "grafana::datasource",
+    ] {
+        let o = super::outcome(&result.outcomes, name);
+        ensure!(o.passed && !o.ignored, "{o:?}");
+    }
+    ensure!(
+        result
+            .outcomes
+            .iter()
+            .any(|o| o.name.starts_with("heapster::pod_metrics::heapster-") && o.passed),
+        "heapster's own pod, in monitoring, has metrics: {:?}",
+        failures(&result.outcomes)
+    );
+    Ok(())
+}
+
+/// Dashboard v1.10.1 without `--heapster-host` reads `kube-system/heapster` only: heapster
+/// itself is green where it runs, the dashboard red on the missing Service, at once.
+fn heapster_moved_untold(rt: &tokio::runtime::Runtime) -> TestResult {
+    let dir = folder(&relocate_heapster(false)?)?;
+    let (_fakes, result, _report) = run_on(rt, world(), |o| {
+        o.manifests = dir.path().to_path_buf();
+        o.checks.timeout = std::time::Duration::from_secs(120);
+    });
+    ensure!(result.exit == 1, "exit {}: {:?}", result.exit, result.error);
+    let log = super::outcome(&result.outcomes, "dashboard::log");
+    ensure!(
+        !log.passed
+            && log
+                .message
+                .contains("Service kube-system/heapster does not exist")
+            && !log.message.starts_with("still failing after"),
+        "{log:?}"
+    );
+    ensure!(
+        super::outcome(&result.outcomes, "heapster::health").passed,
+        "heapster itself serves where it runs: {:?}",
+        failures(&result.outcomes)
+    );
+    Ok(())
 }
 
 /// Objects as a manifest folder (JSON is YAML), one document each.

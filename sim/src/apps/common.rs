@@ -205,6 +205,21 @@ pub trait ServiceProxy {
         req: &AppRequest,
         now: Timestamp,
     ) -> Http;
+
+    /// A request straight to a Service's cluster address, as a pod reaches
+    /// `http://NAME.NS:PORT` by cluster DNS: no API server, no RBAC. A status of 0 is a
+    /// connection that never happened, its reason in the body.
+    fn direct(
+        &self,
+        _st: &mut State,
+        _namespace: &str,
+        _service: &str,
+        _port: Option<i64>,
+        _req: &AppRequest,
+        _now: Timestamp,
+    ) -> Http {
+        Http::text(0, "connect: network is unreachable")
+    }
 }
 
 // ---------------------------------------------------------------------------

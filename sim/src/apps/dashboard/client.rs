@@ -173,7 +173,11 @@ pub(super) fn metric_get(
     now: Timestamp,
 ) -> Result<String, GoError> {
     let container = dashboard_container(pod);
-    let (ns, service) = Provider::of(&container).service(&container);
+    let provider = Provider::of(&container);
+    if let Some(host) = heapster_host(&container).filter(|_| provider == Provider::Heapster) {
+        return remote_get(st, pod, net, &host, path, now);
+    }
+    let (ns, service) = provider.service(&container);
     let proxy_path = format!("/api/v1/namespaces/{ns}/services/{service}/proxy{path}");
     if cluster.config.faults.dashboard_never_connects {
         return Err(unreachable(&proxy_path));
@@ -184,6 +188,57 @@ pub(super) fn metric_get(
         Ok(answer.body)
     } else {
         Err(raw_error(&answer, "services", service))
+    }
+}
+
+/// `--heapster-host`: v1.10.1 then creates a remote heapster client that calls that
+/// address itself (D@v1.10.1 `integration/metric/heapster/client.go` `CreateHeapsterClient`).
+pub fn heapster_host(container: &Value) -> Option<String> {
+    flag(&container_args(container), "heapster-host").filter(|h| !h.is_empty())
+}
+
+/// `(namespace, service, port)` of `http://NAME.NS[.svc[...]][:PORT]`; a bare name is in
+/// `own_ns`, the port 80 unless given.
+fn service_of_host(host: &str, own_ns: &str) -> Option<(String, String, Option<i64>)> {
+    let rest = host.split("://").nth(1).unwrap_or(host);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (hostname, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, p.parse().ok()),
+        None => (authority, None),
+    };
+    let mut labels = hostname.split('.');
+    let name = labels.next().filter(|n| !n.is_empty())?;
+    let ns = labels.next().unwrap_or(own_ns);
+    Some((ns.to_string(), name.to_string(), port))
+}
+
+/// The remote heapster client's GET: straight to the host by cluster DNS. A connection that
+/// never happened is net/http's `*url.Error` (`Get URL: ...`); an HTTP error answer is
+/// client-go's, as in-cluster (the wording for a remote request is inferred).
+fn remote_get(
+    st: &mut State,
+    pod: &Value,
+    net: &dyn ServiceProxy,
+    host: &str,
+    path: &str,
+    now: Timestamp,
+) -> Result<String, GoError> {
+    let own_ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let url = format!("{}{path}", host.trim_end_matches('/'));
+    let Some((ns, name, port)) = service_of_host(host, own_ns) else {
+        return Err(GoError {
+            text: format!("Get {url}: unsupported protocol scheme"),
+            json: json!({"Op": "Get", "URL": url, "Err": {}}),
+        });
+    };
+    let answer = net.direct(st, &ns, &name, port, &AppRequest::get(path), now);
+    match answer.status {
+        0 => Err(GoError {
+            text: format!("Get {url}: {}", answer.body),
+            json: json!({"Op": "Get", "URL": url, "Err": {}}),
+        }),
+        _ if answer.is_ok() => Ok(answer.body),
+        _ => Err(raw_error(&answer, "services", &name)),
     }
 }
 

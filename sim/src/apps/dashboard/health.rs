@@ -108,9 +108,10 @@ fn start_lines(cluster: &Cluster, st: &State, pod: &Value, container: &Value) ->
     } else {
         "Storing encryption key in a secret".into()
     });
-    lines.push(match provider {
-        Provider::Heapster => "Creating in-cluster Heapster client".into(),
-        Provider::Sidecar => "Creating in-cluster Sidecar client".into(),
+    lines.push(match (provider, super::client::heapster_host(container)) {
+        (Provider::Heapster, Some(host)) => format!("Creating remote Heapster client for {host}"),
+        (Provider::Heapster, None) => "Creating in-cluster Heapster client".into(),
+        (Provider::Sidecar, _) => "Creating in-cluster Sidecar client".into(),
     });
     lines
 }
