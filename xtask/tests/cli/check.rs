@@ -398,3 +398,58 @@ fn without_the_shipped_account_the_kubeconfig_user_logs_in() {
         "the dashboard's list is read with the kubeconfig's token:\n{all}"
     );
 }
+
+#[test]
+fn check_finds_a_relocated_ui_and_says_where() {
+    let rt = rt();
+    let mut config = SimConfig::scenario("sim", Scenario::Healthy);
+    config.preloaded_images = heapster_e2e::versions::HEADLAMP_STACK_IMAGES
+        .iter()
+        .map(|i| i.reference())
+        .collect();
+    let (_handle, dir, kubeconfig) = sim_with(&rt, config, Stack::Absent);
+    // The Headlamp stack with Headlamp and the checks' account in `ui`, as a release there.
+    let shipped = heapster_e2e::stack::Stack::Headlamp
+        .manifests(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let folder = dir.path().join("release");
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(
+        folder.join("00-namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: ui}\n",
+    )
+    .expect("write");
+    for file in [
+        "10-metrics-server.yaml",
+        "20-headlamp.yaml",
+        "30-headlamp-checks.yaml",
+    ] {
+        let text = std::fs::read_to_string(shipped.join(file)).expect("read");
+        let text = if file == "10-metrics-server.yaml" {
+            text
+        } else {
+            text.replace("namespace: kube-system", "namespace: ui")
+        };
+        std::fs::write(folder.join(file), text).expect("write");
+    }
+    let client = rt
+        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+        .expect("client");
+    let docs = heapster_e2e::manifests::load_dir(&folder).expect("manifests");
+    rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
+        .expect("apply");
+    let out = check(&kubeconfig, &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for wanted in [
+        "Found the headlamp stack:",
+        "Headlamp v0.45.0: Deployment ui/headlamp, Service ui/headlamp",
+        "metrics-server v0.9.0: Deployment kube-system/metrics-server",
+        "headlamp::node_metrics::sim-worker",
+    ] {
+        assert!(all.contains(wanted), "{wanted:?} in:\n{all}");
+    }
+    assert!(
+        all.contains(", 0 ignored"),
+        "the token is read beside the UI:\n{all}"
+    );
+}
