@@ -501,6 +501,7 @@ mod tests {
             (hl.namespace.as_str(), hl.service.as_deref(), hl.port),
             ("ui", Some("headlamp"), Some(80))
         );
+        assert_eq!(l.service(Part::Headlamp), ("ui".into(), "headlamp".into()));
         assert!(l.missing().is_empty());
         assert_eq!(l.namespaces(), ["monitoring", "ui"]);
         assert_eq!(
@@ -552,6 +553,13 @@ mod tests {
         );
         // Absent parts keep the shipped names, so what looks for their pods finds none.
         assert_eq!(l.deployment(Part::Dashboard), "kubernetes-dashboard");
+        assert_eq!(
+            l.service(Part::Scraper),
+            (
+                "kubernetes-dashboard".into(),
+                "dashboard-metrics-scraper".into()
+            )
+        );
         assert_eq!(l.namespace(Part::Dashboard), "kubernetes-dashboard");
     }
 
@@ -593,6 +601,18 @@ mod tests {
         assert_eq!(on(std::slice::from_ref(&ms)), [Stack::MetricsServer]);
         assert_eq!(on(&[ms, heapster]), [Stack::Heapster, Stack::MetricsServer]);
         assert_eq!(on(&[]), []);
+    }
+
+    #[test]
+    fn a_part_keeps_its_command_line() {
+        let mut d = deployment("k", "d", "kubernetes-dashboard-amd64:v1.10.1", "d");
+        d["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["/dashboard"]);
+        d["spec"]["template"]["spec"]["containers"][0]["args"] =
+            json!(["--heapster-host=http://h.m"]);
+        let l = Layout::find(Stack::Heapster, &[d], &[], None);
+        let args = &l.get(Part::Dashboard).unwrap().args;
+        assert_eq!(args, &["/dashboard", "--heapster-host=http://h.m"]);
+        assert_eq!(heapster_host(args, "k"), Some(("m".into(), "h".into())));
     }
 
     #[test]
