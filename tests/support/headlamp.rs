@@ -12,7 +12,9 @@ use heapster_e2e::stack::Stack;
 use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
-use super::pipeline::{deployments_left, expect_passed, red_run_of, run_on, world, world_playing};
+use super::pipeline::{
+    deployments_left, expect_passed, healthy_with_load, red_run_of, run_on, world, world_playing,
+};
 use super::{Group, Rt, TestResult, failures, outcome, root};
 use crate::ensure;
 
@@ -52,14 +54,7 @@ fn scenario(s: Scenario) -> WorldConfig {
 }
 
 fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
-    let mut with_load = world();
-    with_load
-        .registry
-        .push((heapster_e2e::versions::LOAD_IMAGE.reference(), None));
-    let (_fakes, result, report) = run_on(rt, with_load, |o| {
-        on_stack(o);
-        o.load = Some(Default::default());
-    });
+    let (_fakes, result, report) = healthy_with_load(rt, Stack::Headlamp);
     expect_passed(&result, &report)?;
     let names: Vec<&str> = result.outcomes.iter().map(|o| o.name.as_str()).collect();
     for wanted in [

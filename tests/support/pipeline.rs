@@ -50,6 +50,21 @@ pub fn world_playing(s: kind_sim::Scenario) -> WorldConfig {
     }
 }
 
+/// Run `stack` on a healthy cluster with the calibrated load.
+pub fn healthy_with_load(
+    rt: &tokio::runtime::Runtime,
+    stack: heapster_e2e::stack::Stack,
+) -> (Fakes, RunResult, Report) {
+    let mut with_load = world();
+    with_load
+        .registry
+        .push((heapster_e2e::versions::LOAD_IMAGE.reference(), None));
+    run_on(rt, with_load, |o| {
+        *o = o.clone().for_stack(&root(), stack);
+        o.load = Some(Default::default());
+    })
+}
+
 /// Run `stack` on a cluster playing `s`, the checks given `timeout`: red (exit 1).
 pub fn red_run_of(
     rt: &tokio::runtime::Runtime,

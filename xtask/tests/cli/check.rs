@@ -321,24 +321,42 @@ fn check_annotates_and_summarises_under_github_actions() {
     );
 }
 
-#[test]
-fn without_stack_check_judges_every_stack_it_finds() {
-    let rt = rt();
-    // The heapster stack, and beside it metrics-server and Headlamp.
+/// A simulated cluster with the Headlamp stack's images loaded and the heapster stack
+/// `stack`.
+fn with_headlamp_images(
+    rt: &tokio::runtime::Runtime,
+    stack: Stack,
+) -> (
+    kind_sim::ClusterHandle,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let mut config = SimConfig::scenario("sim", Scenario::Healthy);
     config.preloaded_images = heapster_e2e::versions::HEADLAMP_STACK_IMAGES
         .iter()
         .map(|i| i.reference())
         .collect();
-    let (_handle, dir, kubeconfig) = sim_with(&rt, config, Stack::Ready);
+    sim_with(rt, config, stack)
+}
+
+/// Apply the manifests in `dir` to the cluster of `kubeconfig`.
+fn apply_dir(rt: &tokio::runtime::Runtime, kubeconfig: &Path, dir: &Path) {
     let client = rt
-        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
+        .block_on(heapster_e2e::kubeclient::connect(Some(kubeconfig), None))
         .expect("client");
-    let headlamp = heapster_e2e::stack::Stack::Headlamp
-        .manifests(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    let docs = heapster_e2e::manifests::load_dir(&headlamp).expect("manifests");
+    let docs = heapster_e2e::manifests::load_dir(dir).expect("manifests");
     rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
         .expect("apply");
+}
+
+#[test]
+fn without_stack_check_judges_every_stack_it_finds() {
+    let rt = rt();
+    // The heapster stack, and beside it metrics-server and Headlamp.
+    let (_handle, dir, kubeconfig) = with_headlamp_images(&rt, Stack::Ready);
+    let headlamp = heapster_e2e::stack::Stack::Headlamp
+        .manifests(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    apply_dir(&rt, &kubeconfig, &headlamp);
     let out = check(
         &kubeconfig,
         &[
@@ -402,12 +420,7 @@ fn without_the_shipped_account_the_kubeconfig_user_logs_in() {
 #[test]
 fn check_finds_a_relocated_ui_and_says_where() {
     let rt = rt();
-    let mut config = SimConfig::scenario("sim", Scenario::Healthy);
-    config.preloaded_images = heapster_e2e::versions::HEADLAMP_STACK_IMAGES
-        .iter()
-        .map(|i| i.reference())
-        .collect();
-    let (_handle, dir, kubeconfig) = sim_with(&rt, config, Stack::Absent);
+    let (_handle, dir, kubeconfig) = with_headlamp_images(&rt, Stack::Absent);
     // The Headlamp stack with Headlamp and the checks' account in `ui`, as a release there.
     let shipped = heapster_e2e::stack::Stack::Headlamp
         .manifests(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
@@ -431,12 +444,7 @@ fn check_finds_a_relocated_ui_and_says_where() {
         };
         std::fs::write(folder.join(file), text).expect("write");
     }
-    let client = rt
-        .block_on(heapster_e2e::kubeclient::connect(Some(&kubeconfig), None))
-        .expect("client");
-    let docs = heapster_e2e::manifests::load_dir(&folder).expect("manifests");
-    rt.block_on(heapster_e2e::pipeline::apply::apply(&client, &docs, |_| {}))
-        .expect("apply");
+    apply_dir(&rt, &kubeconfig, &folder);
     let out = check(&kubeconfig, &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
