@@ -13,7 +13,8 @@ use kind_sim::{Scenario, WorldConfig};
 use libtest_mimic::Trial;
 
 use super::pipeline::{
-    deployments_left, expect_passed, healthy_with_load, red_run_of, run_on, world, world_playing,
+    deployments_left, dry_run_of, expect_passed, healthy_with_load, red_run_of, run_on, world,
+    world_playing,
 };
 use super::{Group, Rt, TestResult, failures, outcome, root};
 use crate::ensure;
@@ -98,36 +99,16 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (fakes, result, report) = run_on(rt, world(), |o| {
-        on_stack(o);
-        o.dry_run = true;
-    });
-    ensure!(
-        result.exit == 0,
-        "dry run exit {}: {:?}",
-        result.exit,
-        result.error
-    );
-    let text = report.lines().join("\n");
-    for wanted in [
-        "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
-        "ghcr.io/headlamp-k8s/headlamp:v0.45.0",
-        "kind load docker-image",
-    ] {
-        ensure!(
-            text.contains(wanted),
-            "dry run should show {wanted:?}:\n{text}"
-        );
-    }
-    ensure!(
-        !text.contains("kubernetesui/dashboard"),
-        "no dashboard image on this stack:\n{text}"
-    );
-    ensure!(
-        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
-        "a dry run creates nothing"
-    );
-    Ok(())
+    dry_run_of(
+        rt,
+        Stack::Headlamp,
+        &[
+            "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
+            "ghcr.io/headlamp-k8s/headlamp:v0.45.0",
+            "kind load docker-image",
+        ],
+        "kubernetesui/dashboard",
+    )
 }
 
 fn red_run(

@@ -16,7 +16,8 @@ use heapster_e2e::pipeline::RunResult;
 use heapster_e2e::report::Report;
 
 use super::pipeline::{
-    deployments_left, expect_passed, healthy_with_load, red_run_of, run_on, world, world_playing,
+    deployments_left, dry_run_of, expect_passed, healthy_with_load, red_run_of, run_on, world,
+    world_playing,
 };
 use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, root};
 use crate::ensure;
@@ -125,36 +126,18 @@ fn healthy(rt: &tokio::runtime::Runtime) -> TestResult {
 }
 
 fn dry_run(rt: &tokio::runtime::Runtime) -> TestResult {
-    let (fakes, result, report) = run_on(rt, world(), |o| {
-        on_stack(o);
-        o.dry_run = true;
-    });
-    ensure!(
-        result.exit == 0,
-        "dry run exit {}: {:?}",
-        result.exit,
-        result.error
-    );
-    let text = report.lines().join("\n");
-    for wanted in [
-        "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
-        "kubernetesui/dashboard:v2.7.0",
-        "kubernetesui/metrics-scraper:v1.0.8",
-        "kind load docker-image",
-        "APIService v1beta1.metrics.k8s.io",
-    ] {
-        ensure!(
-            text.contains(wanted),
-            "dry run should show {wanted:?}:\n{text}"
-        );
-    }
-    ensure!(
-        !text.contains("heapster-amd64"),
-        "no heapster image on this stack:\n{text}"
-    );
-    let created = fakes.calls(rt).iter().any(|c| c.starts_with("kind create"));
-    ensure!(!created, "a dry run creates nothing");
-    Ok(())
+    dry_run_of(
+        rt,
+        Stack::MetricsServer,
+        &[
+            "registry.k8s.io/metrics-server/metrics-server:v0.9.0",
+            "kubernetesui/dashboard:v2.7.0",
+            "kubernetesui/metrics-scraper:v1.0.8",
+            "kind load docker-image",
+            "APIService v1beta1.metrics.k8s.io",
+        ],
+        "heapster-amd64",
+    )
 }
 
 /// Generic faults on this stack: the scenario, the check that fails, what it names.

@@ -50,6 +50,42 @@ pub fn world_playing(s: kind_sim::Scenario) -> WorldConfig {
     }
 }
 
+/// `--dry-run` of `stack`: exit 0, every `shown` text in its lines and no `absent` one,
+/// and no cluster created.
+pub fn dry_run_of(
+    rt: &tokio::runtime::Runtime,
+    stack: heapster_e2e::stack::Stack,
+    shown: &[&str],
+    absent: &str,
+) -> TestResult {
+    let (fakes, result, report) = run_on(rt, world(), |o| {
+        *o = o.clone().for_stack(&root(), stack);
+        o.dry_run = true;
+    });
+    crate::ensure!(
+        result.exit == 0,
+        "dry run exit {}: {:?}",
+        result.exit,
+        result.error
+    );
+    let text = report.lines().join("\n");
+    for wanted in shown {
+        crate::ensure!(
+            text.contains(wanted),
+            "dry run should show {wanted:?}:\n{text}"
+        );
+    }
+    crate::ensure!(
+        !text.contains(absent),
+        "no {absent} on the {stack} stack:\n{text}"
+    );
+    crate::ensure!(
+        !fakes.calls(rt).iter().any(|c| c.starts_with("kind create")),
+        "a dry run creates nothing"
+    );
+    Ok(())
+}
+
 /// Run `stack` on a healthy cluster with the calibrated load.
 pub fn healthy_with_load(
     rt: &tokio::runtime::Runtime,
