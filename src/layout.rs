@@ -121,44 +121,32 @@ impl Layout {
             .map(|(_, pl)| pl)
     }
 
-    /// The part's Deployment name, or the shipped one when it was not found (so that
-    /// what looks for its pods finds none).
-    pub fn deployment(&self, part: Part) -> String {
+    /// A field of the part's place as found, else as this repository's manifests have it
+    /// (so that what looks for an absent part's pods finds none, and a request to it
+    /// answers as the API server does for it).
+    fn found_or_shipped(&self, part: Part, field: impl Fn(&Place) -> Option<String>) -> String {
         self.get(part)
-            .map(|p| p.deployment.clone())
-            .or_else(|| {
-                Layout::shipped(self.stack)
-                    .get(part)
-                    .map(|p| p.deployment.clone())
-            })
+            .and_then(&field)
+            .or_else(|| Layout::shipped(self.stack).get(part).and_then(&field))
             .unwrap_or_default()
+    }
+
+    /// The part's Deployment name, or the shipped one.
+    pub fn deployment(&self, part: Part) -> String {
+        self.found_or_shipped(part, |p| Some(p.deployment.clone()))
     }
 
     /// The part's namespace, or the shipped one.
     pub fn namespace(&self, part: Part) -> String {
-        self.get(part)
-            .map(|p| p.namespace.clone())
-            .or_else(|| {
-                Layout::shipped(self.stack)
-                    .get(part)
-                    .map(|p| p.namespace.clone())
-            })
-            .unwrap_or_default()
+        self.found_or_shipped(part, |p| Some(p.namespace.clone()))
     }
 
-    /// `(namespace, Service)` that reaches the part: the one found, else the shipped name
-    /// (so that a request to an absent part answers as the API server does for it).
+    /// `(namespace, Service)` that reaches the part: the one found, else the shipped name.
     pub fn service(&self, part: Part) -> (String, String) {
-        let name = self
-            .get(part)
-            .and_then(|p| p.service.clone())
-            .or_else(|| {
-                Layout::shipped(self.stack)
-                    .get(part)
-                    .and_then(|p| p.service.clone())
-            })
-            .unwrap_or_default();
-        (self.namespace(part), name)
+        (
+            self.namespace(part),
+            self.found_or_shipped(part, |p| p.service.clone()),
+        )
     }
 
     /// `(namespace, deployment)` of every part found, in serving order.

@@ -21,22 +21,19 @@ pub enum Stack {
 /// The dashboard of a stack: where it runs and where its metric client reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dashboard {
-    pub namespace: &'static str,
     /// Its integration id (`/api/v1/integration/ID/state`), also the name its log uses
     /// (`Successful request to ID`).
     pub integration: &'static str,
-    /// The Service its metric client proxies to, in `metric_namespace`.
+    /// The Service its in-cluster metric client proxies to, in `metric_namespace`, or in
+    /// the dashboard's own namespace when that is `None`.
     pub metric_service: &'static str,
-    pub metric_namespace: &'static str,
-    /// The read-only identity the checks log in with.
-    pub checks: ChecksIdentity,
+    pub metric_namespace: Option<&'static str>,
 }
 
-/// The read-only account the checks log in to the stack's UI with: its token Secret, and
-/// the manifest that ships both.
+/// The read-only account the checks log in to the stack's UI with: its token Secret (beside
+/// the UI, wherever that runs), and the manifest that ships both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChecksIdentity {
-    pub namespace: &'static str,
     pub token_secret: &'static str,
     pub manifest: &'static str,
 }
@@ -176,19 +173,17 @@ impl Stack {
     /// The stack's dashboard; the Headlamp stack has none.
     pub fn dashboard(self) -> Option<Dashboard> {
         match self {
+            // D@v1.10.1 `integration/metric/heapster/client.go`, in-cluster.
             Stack::Heapster => Some(Dashboard {
-                namespace: "kube-system",
                 integration: "heapster",
                 metric_service: "heapster",
-                metric_namespace: "kube-system",
-                checks: self.checks_identity(),
+                metric_namespace: Some("kube-system"),
             }),
+            // D@v2.7.0 `integration/metric/sidecar/client.go`, without `--sidecar-host`.
             Stack::MetricsServer => Some(Dashboard {
-                namespace: "kubernetes-dashboard",
                 integration: "sidecar",
                 metric_service: "dashboard-metrics-scraper",
-                metric_namespace: "kubernetes-dashboard",
-                checks: self.checks_identity(),
+                metric_namespace: None,
             }),
             Stack::Headlamp => None,
         }
@@ -198,17 +193,14 @@ impl Stack {
     pub fn checks_identity(self) -> ChecksIdentity {
         match self {
             Stack::Heapster => ChecksIdentity {
-                namespace: "kube-system",
                 token_secret: "heapster-e2e-checks-token",
                 manifest: "manifests/60-dashboard-checks.yaml",
             },
             Stack::MetricsServer => ChecksIdentity {
-                namespace: "kubernetes-dashboard",
                 token_secret: "metrics-e2e-checks-token",
                 manifest: "manifests/metrics-server/30-dashboard-checks.yaml",
             },
             Stack::Headlamp => ChecksIdentity {
-                namespace: "kube-system",
                 token_secret: "headlamp-e2e-checks-token",
                 manifest: "manifests/headlamp/30-headlamp-checks.yaml",
             },

@@ -344,30 +344,24 @@ impl Ctx {
     }
 
     /// The stack's dashboard where the layout found it, and the Service its metric client
-    /// reads: v1.10.1 always `kube-system/heapster` (D@v1.10.1 `integration/metric/heapster/
-    /// client.go`, in-cluster), v2.7.0 `dashboard-metrics-scraper` in its own namespace
-    /// (D@v2.7.0 `integration/metric/sidecar/client.go`, without `--sidecar-host`).
+    /// reads (`Stack::dashboard`), or the one `--heapster-host` names.
     pub(super) fn dashboard(&self) -> Option<DashboardAt> {
         use crate::layout::Part;
         let shipped = self.config.stack.dashboard()?;
-        let namespace = self.layout.namespace(Part::Dashboard);
-        let service = self
-            .layout
-            .get(Part::Dashboard)
-            .and_then(|p| p.service.clone())
-            .unwrap_or_else(|| self.layout.deployment(Part::Dashboard));
+        let (namespace, service) = self.layout.service(Part::Dashboard);
         let remote = self
             .layout
             .get(Part::Dashboard)
             .and_then(|p| crate::layout::heapster_host(&p.args, &namespace))
             .filter(|_| self.config.stack == Stack::Heapster);
-        let (metric_namespace, metric_service) = match (&remote, self.config.stack) {
-            (Some((ns, svc)), _) => (ns.clone(), svc.clone()),
-            (None, Stack::Heapster) => (
-                shipped.metric_namespace.to_string(),
+        let (metric_namespace, metric_service) = match &remote {
+            Some((ns, svc)) => (ns.clone(), svc.clone()),
+            None => (
+                shipped
+                    .metric_namespace
+                    .map_or_else(|| namespace.clone(), str::to_string),
                 shipped.metric_service.to_string(),
             ),
-            (None, _) => (namespace.clone(), shipped.metric_service.to_string()),
         };
         Some(DashboardAt {
             namespace,
@@ -425,18 +419,27 @@ impl Ctx {
             let api = Api::<Service>::namespaced(self.client.clone(), &ns);
             async move { retry(|| api.get_opt(&name)).await.ok().map(|s| s.is_some()) }
         };
-        let metric_service = match self.dashboard() {
-            Some(d) => exists(d.metric_namespace, d.metric_service).await,
+        let metric_service_at = self
+            .dashboard()
+            .map(|d| (d.metric_namespace, d.metric_service));
+        let metric_service = match metric_service_at.clone() {
+            Some((ns, svc)) => exists(ns, svc).await,
             None => None,
         };
         let metrics_api_service = match self.metrics_api_service() {
             Some((ns, svc)) => exists(ns, svc).await,
             None => None,
         };
+        // heapster's own Service: read once when the dashboard's metric client reads the
+        // same one (the shipped layout, or a dashboard told where heapster runs).
         let heapster_service = match self.config.stack {
             Stack::Heapster => {
-                let (ns, svc) = self.layout.service(crate::layout::Part::Heapster);
-                exists(ns, svc).await
+                let at = self.layout.service(crate::layout::Part::Heapster);
+                if metric_service_at.as_ref() == Some(&at) {
+                    metric_service
+                } else {
+                    exists(at.0, at.1).await
+                }
             }
             _ => None,
         };

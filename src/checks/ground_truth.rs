@@ -148,7 +148,7 @@ pub fn headlamp_load(
 
 pub(super) async fn check_headlamp(ctx: Arc<Ctx>, expected: String, load: Load) -> Verdict {
     match super::headlamp::get(&ctx, &expected, super::headlamp::POD_METRICS).await {
-        Ok((_, list)) => headlamp_load(
+        Ok(list) => headlamp_load(
             &list,
             &load.config,
             &load.namespace,

@@ -176,9 +176,8 @@ pub fn list_verdict(
     }
 }
 
-/// The context the checks use: `/config`'s in-cluster one; when it lists none, the name
-/// Headlamp's Deployment asks for (`expected`), so the request shows what Headlamp says.
-async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
+/// Headlamp's `/config`, kept as evidence; an answer other than 200 may heal.
+async fn config(ctx: &Ctx) -> Result<Value, Verdict> {
     let (ns, svc) = service(ctx);
     let answer = kubeclient::proxy_get(&ctx.client, &ns, &svc, "/config")
         .await
@@ -191,9 +190,15 @@ async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
             snippet(&answer.body)
         )));
     }
-    let config = answer
+    answer
         .json()
-        .map_err(|e| Verdict::Fail(format!("Headlamp /config: {e}")))?;
+        .map_err(|e| Verdict::Fail(format!("Headlamp /config: {e}")))
+}
+
+/// The context the checks use: `/config`'s in-cluster one; when it lists none, the name
+/// Headlamp's Deployment asks for (`expected`), so the request shows what Headlamp says.
+async fn context(ctx: &Ctx, expected: &str) -> Result<String, Verdict> {
+    let config = config(ctx).await?;
     Ok(context_name(&config).unwrap_or_else(|_| expected.to_string()))
 }
 
@@ -202,22 +207,9 @@ pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
     if let Some(cause) = ctx.blocked(&[&headlamp], Needs::PODS).await {
         return Verdict::Fail(cause);
     }
-    let (ns, svc) = service(&ctx);
-    let answer = match kubeclient::proxy_get(&ctx.client, &ns, &svc, "/config").await {
-        Ok(a) => a,
-        Err(e) => return api_wait(e),
-    };
-    ctx.record("headlamp /config", &answer);
-    if !answer.is_ok() {
-        return Verdict::Wait(format!(
-            "Headlamp /config answered {}: {}",
-            answer.status,
-            snippet(&answer.body)
-        ));
-    }
-    let config = match answer.json() {
+    let config = match config(&ctx).await {
         Ok(v) => v,
-        Err(e) => return Verdict::Fail(format!("Headlamp /config: {e}")),
+        Err(v) => return v,
     };
     match context_name(&config) {
         Ok(name) => {
@@ -237,7 +229,7 @@ pub(super) async fn check_config(ctx: Arc<Ctx>) -> Verdict {
 }
 
 /// GET one of the UI's metrics requests through Headlamp as the checks' account.
-pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String, Value), Verdict> {
+pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<Value, Verdict> {
     if let Some(cause) = ctx
         .blocked(
             &[
@@ -277,13 +269,13 @@ pub(super) async fn get(ctx: &Ctx, expected: &str, path: &str) -> Result<(String
                 None => m,
             },
         )),
-        judged => judged.map(|v| (name, v)),
+        judged => judged,
     }
 }
 
 pub(super) async fn check_node_metrics(ctx: Arc<Ctx>, expected: String, node: String) -> Verdict {
     let list = match get(&ctx, &expected, NODE_METRICS).await {
-        Ok((_, v)) => v,
+        Ok(v) => v,
         Err(v) => return v,
     };
     let cap = super::nodes::node_capacity(&ctx, &node).await;
@@ -297,7 +289,7 @@ pub(super) async fn check_pod_metrics(
     pod: String,
 ) -> Verdict {
     let list = match get(&ctx, &expected, POD_METRICS).await {
-        Ok((_, v)) => v,
+        Ok(v) => v,
         Err(v) => return v,
     };
     list_verdict(&list, Some(&namespace), &pod, &ctx.rules(false, None), None)
@@ -306,7 +298,7 @@ pub(super) async fn check_pod_metrics(
 /// Whether Headlamp's node list shows recent non-zero metrics for every Ready node now
 /// (the move's monitor).
 pub(super) async fn shows_node_metrics(ctx: &Ctx, expected: &str) -> bool {
-    let Ok((_, list)) = get(ctx, expected, NODE_METRICS).await else {
+    let Ok(list) = get(ctx, expected, NODE_METRICS).await else {
         return false;
     };
     let Ok(snap) = ctx.snapshot().await else {

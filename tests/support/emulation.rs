@@ -104,7 +104,7 @@ async fn login(client: &kube::Client) -> Result<String, String> {
 
 async fn login_to(client: &kube::Client, which: Stack) -> Result<String, String> {
     let dashboard = |path: &str| dashboard_of(which, path);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), which.checks_identity().namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), which.ui_deployment().0);
     let secret = secrets
         .get(which.checks_identity().token_secret)
         .await

@@ -277,6 +277,17 @@ pub fn service_account_of(pod: &Value) -> Identity {
     Identity::service_account(ns, sa)
 }
 
+/// Append a line, as the program writes it, to its container's current log.
+pub fn append_line(st: &mut State, pod: &Value, container: &Value, line: String) {
+    let (ns, name) = key_of(pod);
+    let cname = container["name"].as_str().unwrap_or_default().to_string();
+    st.logs
+        .entry((ns, name, cname))
+        .or_default()
+        .current
+        .push(line);
+}
+
 /// When a pod's containers started, if they have.
 pub fn pod_started(st: &State, pod: &Value) -> Option<Timestamp> {
     st.pods.get(&key_of(pod))?.started

@@ -17,7 +17,7 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::common::{AppRequest, Http, container_args, key_of};
+use super::common::{AppRequest, Http, append_line, container_args};
 use crate::cluster::{Cluster, State};
 use crate::rbac::Identity;
 
@@ -122,16 +122,6 @@ pub fn start_lines(container: &Value, now: Timestamp) -> Vec<String> {
     .collect()
 }
 
-fn append(st: &mut State, pod: &Value, container: &Value, line: String) {
-    let (ns, name) = key_of(pod);
-    let cname = container["name"].as_str().unwrap_or_default().to_string();
-    st.logs
-        .entry((ns, name, cname))
-        .or_default()
-        .current
-        .push(line);
-}
-
 pub fn serve(
     cluster: &Cluster,
     st: &mut State,
@@ -164,7 +154,7 @@ pub fn serve(
     };
     let (name, api) = rest.split_once('/').unwrap_or((rest, ""));
     let answer = if context.as_deref() != Some(name) {
-        append(
+        append_line(
             st,
             pod,
             container,
@@ -193,7 +183,7 @@ pub fn serve(
         });
         to_api_server(cluster, st, token.as_deref(), api, now)
     };
-    append(
+    append_line(
         st,
         pod,
         container,

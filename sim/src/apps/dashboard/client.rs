@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::apps::common::{
-    AppRequest, Http, ServiceProxy, bool_flag, container_args, flag, key_of, service_account_of,
+    AppRequest, Http, ServiceProxy, bool_flag, container_args, flag, service_account_of,
 };
 use crate::cluster::{Cluster, State};
 
@@ -98,17 +98,11 @@ pub fn settings(container: &Value) -> Settings {
 
 /// Append a line to a container's log with Go's `log` prefix (`2006/01/02 15:04:05`).
 pub fn append_log(st: &mut State, pod: &Value, container: &Value, line: &str) {
-    let (ns, name) = key_of(pod);
-    let cname = container["name"].as_str().unwrap_or_default().to_string();
     let stamp = jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::UTC)
         .strftime("%Y/%m/%d %H:%M:%S")
         .to_string();
-    st.logs
-        .entry((ns, name, cname))
-        .or_default()
-        .current
-        .push(format!("{stamp} {line}"));
+    crate::apps::common::append_line(st, pod, container, format!("{stamp} {line}"));
 }
 
 /// A failed call as the dashboard's Go code holds it: the text it logs and the JSON an
