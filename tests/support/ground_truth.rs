@@ -33,6 +33,16 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
             "ground_truth::metrics_never_appear_on_metrics_server",
             |rt| ground_truth_never_appears(rt, Stack::MetricsServer),
         ),
+        g.trial("ground_truth::skewed_tenfold_is_red_on_headlamp", |rt| {
+            skewed_is_red(
+                rt,
+                Stack::Headlamp,
+                &["cpu", "memory", "node_covers_pod", "headlamp"],
+            )
+        }),
+        g.trial("ground_truth::metrics_never_appear_on_headlamp", |rt| {
+            ground_truth_never_appears(rt, Stack::Headlamp)
+        }),
         g.trial(
             "ground_truth::load_deleted_on_interrupt",
             ground_truth_interrupted,

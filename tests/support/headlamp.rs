@@ -32,6 +32,41 @@ pub fn trials(rt: &Rt) -> Vec<Trial> {
         g.trial("scenario::apiservice_unavailable", apiservice_unavailable),
         g.trial("scenario::token_stripped", token_stripped),
         g.trial("scenario::insecure_tls_missing", insecure_tls_missing),
+        g.trial("scenario::crash_loop", crash_loop),
+        g.trial("scenario::no_metrics_service", no_metrics_service),
+        g.trial("scenario::pods_without_metrics", pods_without_metrics),
+        g.trial("scenario::zero_metrics", |rt| {
+            let result = red_run(rt, Scenario::ZeroMetrics, SHORT)?;
+            failed_on(
+                &result.outcomes,
+                "headlamp::node_metrics::",
+                &["through Headlamp", "usage must be above zero"],
+                false,
+            )
+        }),
+        g.trial("scenario::not_ready_node", |rt| {
+            let result = red_run(rt, Scenario::NotReadyNode, SHORT)?;
+            failed_on(
+                &result.outcomes,
+                "nodes::ready::e2e-worker2",
+                &["Kubelet stopped posting"],
+                false,
+            )
+        }),
+        g.trial("scenario::zero_nodes", |rt| {
+            let result = red_run(rt, Scenario::ZeroNodes, LONG)?;
+            let error = result.error.unwrap_or_default();
+            ensure!(
+                error.contains("zero nodes") && !error.contains("did not roll out within"),
+                "stops on the cause: {error}"
+            );
+            Ok(())
+        }),
+        g.trial("scenario::transient_api_errors", |rt| {
+            let (_fakes, result, report) =
+                run_on(rt, scenario(Scenario::TransientApiErrors), on_stack);
+            expect_passed(&result, &report)
+        }),
         g.trial("scenario::checks_without_rights", checks_without_rights),
         g.trial("scenario::not_in_cluster", not_in_cluster),
         g.trial(
@@ -120,7 +155,7 @@ fn red_run(
 }
 
 /// `name` failed, its message naming every one of `needles`, and (`fast`) on its cause,
-/// not at the deadline.
+/// not at the deadline, with no cause of the dashboard's stack.
 fn failed_on(outcomes: &[Outcome], name: &str, needles: &[&str], fast: bool) -> TestResult {
     let o = outcomes
         .iter()
@@ -138,6 +173,18 @@ fn failed_on(outcomes: &[Outcome], name: &str, needles: &[&str], fast: bool) -> 
         !fast || !o.message.starts_with("still failing after"),
         "{name} fails on its cause, not at the deadline: {}",
         o.message
+    );
+    // No cause of the dashboard's stack (its scraper, its metric client) on this one.
+    let causes: Vec<String> = o
+        .causes
+        .iter()
+        .map(|c| format!("{} {}", c.hint.cause, c.hint.fix))
+        .collect();
+    ensure!(
+        causes
+            .iter()
+            .all(|c| !c.contains("scraper") && !c.contains("dashboard")),
+        "{name} names a cause of another stack: {causes:?}"
     );
     Ok(())
 }
@@ -179,6 +226,56 @@ fn insecure_tls_missing(rt: &tokio::runtime::Runtime) -> TestResult {
     ensure!(
         text.contains("add --kubelet-insecure-tls"),
         "the fix is named:\n{text}"
+    );
+    Ok(())
+}
+
+/// metrics-server exits at start: the rollout stops on CrashLoopBackOff with its last line.
+fn crash_loop(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::CrashLoop, LONG)?;
+    let error = result.error.clone().unwrap_or_default();
+    ensure!(
+        error.contains("CrashLoopBackOff")
+            && error.contains("metrics-server")
+            && error.contains("exiting with status 1"),
+        "{error}"
+    );
+    Ok(())
+}
+
+/// Without the metrics-server Service metrics.k8s.io can never serve: Headlamp's metric
+/// checks fail at once on the Service read; Headlamp itself is fine.
+fn no_metrics_service(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::NoMetricsService, LONG)?;
+    for name in ["headlamp::node_metrics::", "headlamp::pod_metrics::"] {
+        failed_on(
+            &result.outcomes,
+            name,
+            &["no metrics-server service: Service kube-system/metrics-server does not exist"],
+            true,
+        )?;
+    }
+    ensure!(
+        outcome(&result.outcomes, "headlamp::config").passed,
+        "Headlamp itself is healthy: {:?}",
+        failures(&result.outcomes)
+    );
+    Ok(())
+}
+
+/// Node metrics but none for pods: every pod is missing from Headlamp's pod list, nodes fine.
+fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
+    let result = red_run(rt, Scenario::PodsWithoutMetrics, SHORT)?;
+    failed_on(
+        &result.outcomes,
+        "headlamp::pod_metrics::",
+        &["through Headlamp: not in the list"],
+        false,
+    )?;
+    ensure!(
+        outcome(&result.outcomes, "headlamp::node_metrics::e2e-worker").passed,
+        "node metrics are fine: {:?}",
+        failures(&result.outcomes)
     );
     Ok(())
 }
