@@ -188,6 +188,9 @@ pub struct State {
     pub scrapers: HashMap<(String, String), ScraperDb>,
     /// Requests seen per `METHOD path`, for transient faults and for tests of read-only-ness.
     pub requests: Vec<(String, String)>,
+    /// How many requests each `METHOD path` (no query) has had: the transient faults'
+    /// count, kept as it goes rather than recounted from `requests` on every request.
+    pub request_counts: HashMap<String, usize>,
     /// The same requests whole (headers the client chose, body), to replay them.
     pub recorded: Vec<RecordedRequest>,
     pub next_ip: u32,

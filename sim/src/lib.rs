@@ -51,10 +51,8 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// RFC 3339 with second precision and `Z`, as the API server prints times.
 pub fn format_time(t: jiff::Timestamp) -> String {
-    t.round(jiff::Unit::Second)
-        .unwrap_or(t)
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    // Whole seconds, so jiff's RFC 3339 printer adds no fraction.
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
 }
 
 /// A unique, unguessable-enough token for a simulated credential.
@@ -78,4 +76,15 @@ pub(crate) fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_print_as_the_api_server_prints_them() {
+        let t: jiff::Timestamp = "2026-11-28T03:18:10.6Z".parse().unwrap();
+        assert_eq!(super::format_time(t), "2026-11-28T03:18:11Z");
+        let whole: jiff::Timestamp = "2026-11-28T03:18:10Z".parse().unwrap();
+        assert_eq!(super::format_time(whole), "2026-11-28T03:18:10Z");
+    }
 }

@@ -109,6 +109,7 @@ pub fn build(config: SimConfig) -> std::io::Result<Cluster> {
         endpoint_slices: Default::default(),
         scrapers: HashMap::new(),
         requests: Vec::new(),
+        request_counts: HashMap::new(),
         recorded: Vec::new(),
         next_ip: 2,
     };

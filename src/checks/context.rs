@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -105,7 +105,7 @@ pub struct Ctx {
     pub(super) dashboard_session: tokio::sync::Mutex<Option<String>>,
     pub(super) dashboard_token: Option<String>,
     pub summary: Mutex<Summary>,
-    snapshot: tokio::sync::Mutex<Option<(Instant, Snapshot)>>,
+    snapshot: tokio::sync::Mutex<Option<(Instant, Arc<Snapshot>)>>,
     /// The last raw answer per request the checks judged (kept as evidence).
     pub responses: Mutex<BTreeMap<String, Answer>>,
     pub(super) started: Instant,
@@ -186,7 +186,7 @@ impl Needs {
     };
 }
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(super) struct Snapshot {
     pub(super) nodes: Vec<Node>,
     pub(super) pods: Vec<Pod>,
@@ -400,12 +400,13 @@ impl Ctx {
     }
 
     /// Nodes, stack pods and the metric Service, fetched at most once per poll interval.
-    pub(super) async fn snapshot(&self) -> Result<Snapshot, Verdict> {
+    /// Shared, not copied: every check polling at once reads the same one.
+    pub(super) async fn snapshot(&self) -> Result<Arc<Snapshot>, Verdict> {
         let mut cached = self.snapshot.lock().await;
         if let Some((at, snap)) = cached.as_ref()
             && at.elapsed() < self.config.poll / 2
         {
-            return Ok(snap.clone());
+            return Ok(Arc::clone(snap));
         }
         let lp = ListParams::default();
         let node_api = Api::<Node>::all(self.client.clone());
@@ -443,14 +444,14 @@ impl Ctx {
             }
             _ => None,
         };
-        let snap = Snapshot {
+        let snap = Arc::new(Snapshot {
             nodes,
             pods,
             metric_service,
             metrics_api_service,
             heapster_service,
-        };
-        *cached = Some((Instant::now(), snap.clone()));
+        });
+        *cached = Some((Instant::now(), Arc::clone(&snap)));
         Ok(snap)
     }
 

@@ -130,21 +130,31 @@ impl Answer {
 
     /// The API server's own refusal (a `Status` object), as opposed to the app's answer.
     pub fn api_status(&self) -> Option<(String, String)> {
-        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        (v["kind"] == "Status").then(|| {
+        // Only the three fields read: a large answer is skimmed, not built into a tree.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            kind: Option<String>,
+            reason: Option<String>,
+            message: Option<String>,
+        }
+        let head: Head = serde_json::from_str(&self.body).ok()?;
+        (head.kind.as_deref() == Some("Status")).then(|| {
             (
-                v["reason"].as_str().unwrap_or_default().to_string(),
-                v["message"].as_str().unwrap_or_default().to_string(),
+                head.reason.unwrap_or_default(),
+                head.message.unwrap_or_default(),
             )
         })
     }
 
-    /// Transient answers of the API server itself: overload and its internal errors.
+    /// Transient answers of the API server itself: overload (429) and its internal errors
+    /// (`InternalError` is a 500, `Timeout` a 504: apimachinery's `errors.NewInternalError`
+    /// and `NewTimeoutError`), so a success is never read for them.
     pub fn is_transient(&self) -> bool {
         self.status == 429
-            || self
-                .api_status()
-                .is_some_and(|(reason, _)| reason == "InternalError" || reason == "Timeout")
+            || (self.status >= 500
+                && self
+                    .api_status()
+                    .is_some_and(|(reason, _)| reason == "InternalError" || reason == "Timeout"))
     }
 
     pub fn json(&self) -> Result<serde_json::Value, String> {
@@ -244,6 +254,23 @@ mod tests {
         let no_endpoints = Answer { status: 503, body: r#"{"kind":"Status","reason":"ServiceUnavailable","message":"no endpoints available for service \"heapster\""}"#.into() };
         assert!(!no_endpoints.is_transient());
         assert_eq!(no_endpoints.api_status().unwrap().0, "ServiceUnavailable");
+        let timeout = Answer {
+            status: 504,
+            body: r#"{"kind":"Status","reason":"Timeout","message":"the server was unable to return a response in the time allotted"}"#.into(),
+        };
+        assert!(timeout.is_transient());
+        let overload = Answer {
+            status: 429,
+            body: String::new(),
+        };
+        assert!(overload.is_transient());
+        // An app's own JSON: a `kind` that is not a string, or no `kind`, is not a Status.
+        let app = Answer {
+            status: 500,
+            body: r#"{"kind":3,"reason":"InternalError"}"#.into(),
+        };
+        assert_eq!(app.api_status(), None);
+        assert!(!app.is_transient());
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn check_config(timeout: Duration) -> CheckConfig {
         expected_nodes: None,
         max_age: Duration::from_secs(120),
         timeout,
-        poll: Duration::from_millis(150),
+        poll: Duration::from_millis(300),
         dashboard_token_file: None,
         kubeconfig_token: None,
         stack: Default::default(),

@@ -307,7 +307,11 @@ pub fn pods_running(st: &State, app: App) -> Vec<(Value, Value)> {
     st.store
         .iter("/pods", None)
         .filter(|p| pod_is_running(p))
-        .filter_map(|p| Some((p.clone(), container_of(p, app)?)))
+        // The container first: most running pods are not `app`'s, and need no copy.
+        .filter_map(|p| {
+            let container = container_of(p, app)?;
+            Some((p.clone(), container))
+        })
         .collect()
 }
 
@@ -333,13 +337,11 @@ pub fn go_time_string(t: Timestamp) -> String {
 }
 
 /// Go's `time.Time` JSON encoding (RFC 3339 with nanoseconds, trailing zeros dropped).
+/// jiff's own RFC 3339 printer does exactly that (no fraction when zero, else the fewest
+/// digits), without the time-zone conversion and formatting a strftime pattern costs: the
+/// simulator stamps every series point and pod status with it.
 pub fn go_time_json(t: Timestamp) -> String {
-    let zoned = t.to_zoned(jiff::tz::TimeZone::UTC);
-    let frac = match zoned.subsec_nanosecond() {
-        0 => String::new(),
-        n => format!(".{n:09}").trim_end_matches('0').to_string(),
-    };
-    format!("{}{frac}Z", zoned.strftime("%Y-%m-%dT%H:%M:%S"))
+    t.to_string()
 }
 
 /// The year-zero time Go marshals for an unset `time.Time`.
@@ -385,6 +387,12 @@ mod tests {
         assert_eq!(go_time_json(t), "2026-11-28T03:18:10Z");
         let frac: Timestamp = "2026-11-28T03:18:10.25Z".parse().unwrap();
         assert_eq!(go_time_json(frac), "2026-11-28T03:18:10.25Z");
+        let nano: Timestamp = "2026-11-28T03:18:10.000000001Z".parse().unwrap();
+        assert_eq!(go_time_json(nano), "2026-11-28T03:18:10.000000001Z");
+        let micro: Timestamp = "2026-11-28T03:18:10.12345Z".parse().unwrap();
+        assert_eq!(go_time_json(micro), "2026-11-28T03:18:10.12345Z");
+        let zero: Timestamp = GO_ZERO_TIME.parse().unwrap();
+        assert_eq!(go_time_json(zero), GO_ZERO_TIME);
     }
 
     #[test]

@@ -83,20 +83,27 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
             },
         };
         let runtime = st.pods.get(&key).cloned().expect("inserted above");
-        let images = st.node_images.get(&node).cloned().unwrap_or_default();
         let containers: &[Value] = pod["spec"]["containers"]
             .as_array()
             .map_or(&[], Vec::as_slice);
-        let pulled = |c: &Value| {
-            let image = c["image"].as_str().unwrap_or_default();
-            let always = c["imagePullPolicy"] == "Always"
-                || (c["imagePullPolicy"].is_null()
-                    && crate::images::split_tag(image).1 == "latest");
-            // A kind node has no registry access here: only loaded images can run.
-            !always && images.contains(&crate::images::normalize(image))
+        // Per container, in order; read before the state changes below (and without
+        // copying the node's image list on every pass).
+        let pulled_each: Vec<bool> = {
+            let images = st.node_images.get(&node);
+            containers
+                .iter()
+                .map(|c| {
+                    let image = c["image"].as_str().unwrap_or_default();
+                    let always = c["imagePullPolicy"] == "Always"
+                        || (c["imagePullPolicy"].is_null()
+                            && crate::images::split_tag(image).1 == "latest");
+                    // A kind node has no registry access here: only loaded images can run.
+                    !always && images.is_some_and(|i| i.contains(&crate::images::normalize(image)))
+                })
+                .collect()
         };
         let age = now.duration_since(runtime.created).unsigned_abs();
-        let all_pulled = containers.iter().all(pulled);
+        let all_pulled = pulled_each.iter().all(|p| *p);
         let mut started = runtime.started;
         if all_pulled && started.is_none() && age >= timing.pod_start {
             started = Some(now);
@@ -151,10 +158,10 @@ pub fn pods(cluster: &Cluster, st: &mut State, now: Timestamp) {
         }
         let mut statuses = Vec::new();
         let mut all_ready = true;
-        for c in containers {
+        for (c, pulled) in containers.iter().zip(&pulled_each) {
             let cname = c["name"].as_str().unwrap_or_default();
             let image = c["image"].as_str().unwrap_or_default();
-            let (state, ready, last_state, count) = if !pulled(c) {
+            let (state, ready, last_state, count) = if !pulled {
                 let normalized = crate::images::normalize(image);
                 let (reason, message) = if age < timing.pod_start * 3 {
                     let why = format!(
