@@ -24,6 +24,11 @@ fn main() {
         std::process::exit(kind_sim::shim::run(tool));
     }
     let args = Arguments::from_args();
+    // Every trial's scratch folder (tempfile's, and the fakes' children's) in memory where
+    // possible. Set before any thread starts, so no other thread reads the environment.
+    let scratch = kind_sim::scratch_root();
+    // SAFETY: single-threaded here: the runtime and the trials start below.
+    unsafe { std::env::set_var("TMPDIR", &scratch) };
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
@@ -56,7 +61,32 @@ fn main() {
     // Most trials wait on (simulated) clusters, not on the CPU: a trial spends about a
     // quarter of its time on it, so 16 at once keep 2 cores busy without queueing for them.
     args.test_threads.get_or_insert(16);
-    libtest_mimic::run(&args, trials).exit();
+    // The user's own runs keep their kubeconfigs and evidence in target/e2e/: the suite
+    // writes only under its scratch folders, and fails if that folder changed.
+    let users_runs = heapster_e2e::pipeline::e2e_dir(&support::root());
+    let before = kind_sim::files_under(&users_runs);
+    let conclusion = libtest_mimic::run(&args, trials);
+    let after = kind_sim::files_under(&users_runs);
+    if before != after {
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|(path, seen)| before.get(*path) != Some(seen))
+            .map(|(path, _)| path.display().to_string())
+            .chain(
+                before
+                    .keys()
+                    .filter(|p| !after.contains_key(*p))
+                    .map(|p| format!("{} (removed)", p.display())),
+            )
+            .collect();
+        eprintln!(
+            "error: the suite changed {}, which holds the user's own runs:\n  {}",
+            users_runs.display(),
+            changed.join("\n  ")
+        );
+        std::process::exit(101);
+    }
+    conclusion.exit();
 }
 
 /// How long a trial waits, roughly, by what its name says it does: a scheduling hint (a

@@ -45,6 +45,50 @@ pub use server::{ClusterHandle, start};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Where the tests' scratch folders go (kubeconfigs, evidence, the fakes' links): memory
+/// (`/dev/shm`) where the machine has it and `TMPDIR` does not say otherwise, else the
+/// system's temporary directory. A suite run creates and deletes thousands of small files;
+/// on a disk file system finding a free inode among the just-deleted ones cost it a
+/// quarter of its kernel time. At its peak a run holds about 1 MB there.
+pub fn scratch_root() -> std::path::PathBuf {
+    let memory = std::path::Path::new("/dev/shm");
+    if std::env::var_os("TMPDIR").is_none() && memory.is_dir() && tempfile_probe(memory).is_ok() {
+        memory.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Every file under `dir` with its size and modification time (empty if `dir` does not
+/// exist): taken before and after a test run, it tells whether the run touched `dir`.
+pub fn files_under(
+    dir: &std::path::Path,
+) -> std::collections::BTreeMap<std::path::PathBuf, (u64, Option<std::time::SystemTime>)> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.insert(entry.path(), (meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    files
+}
+
+/// Can a file be made (and removed) in `dir`?
+fn tempfile_probe(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".kind-sim-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
+}
+
 pub(crate) fn now_rfc3339() -> String {
     format_time(jiff::Timestamp::now())
 }
@@ -86,5 +130,20 @@ mod tests {
         assert_eq!(super::format_time(t), "2026-11-28T03:18:11Z");
         let whole: jiff::Timestamp = "2026-11-28T03:18:10Z".parse().unwrap();
         assert_eq!(super::format_time(whole), "2026-11-28T03:18:10Z");
+    }
+
+    #[test]
+    fn files_under_sees_a_new_file_a_changed_one_and_nested_ones() {
+        let dir = tempfile::tempdir_in(super::scratch_root()).unwrap();
+        assert!(super::files_under(&dir.path().join("absent")).is_empty());
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/c.json"), "{}").unwrap();
+        let before = super::files_under(dir.path());
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[&dir.path().join("a/b/c.json")].0, 2);
+        std::fs::write(dir.path().join("a/b/c.json"), "{ }").unwrap();
+        assert_ne!(super::files_under(dir.path()), before);
+        std::fs::write(dir.path().join("d"), "").unwrap();
+        assert_eq!(super::files_under(dir.path()).len(), 2);
     }
 }

@@ -77,7 +77,7 @@ fn check_refuses_a_scenario_of_the_other_stack() {
 #[test]
 fn a_saved_report_shows_what_changed_state_later() {
     let rt = rt();
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let report = dir.path().join("before.json");
     let (_healthy, _d1, healthy_kc) = sim(&rt, Scenario::Healthy, true);
     let out = check(&healthy_kc, &["--report", report.to_str().expect("utf-8")]);
@@ -190,8 +190,16 @@ fn fewer_nodes_than_asked_for_fail_on_the_count_not_the_deadline() {
 fn evidence_goes_to_cargos_target_directory_not_the_workspaces() {
     let rt = rt();
     let (_handle, _dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let users_runs = heapster_e2e::pipeline::e2e_dir(&workspace());
+    let before = kind_sim::files_under(&users_runs);
     let mut cmd = check_cmd(&kubeconfig, &["--timeout", "20s", "--", "nodes::count"]);
     let out = cmd.output().expect("xtask runs");
+    assert_eq!(
+        kind_sim::files_under(&users_runs),
+        before,
+        "the test's run must leave {} as it found it",
+        users_runs.display()
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // CARGO_TARGET_DIR decides, as it does for cargo: these tests point it at a temp dir.
     assert!(
@@ -241,7 +249,7 @@ fn an_unreadable_dashboard_token_file_exits_2_naming_it() {
 fn compare_keys_pods_by_workload_across_a_redeploy() {
     use k8s_openapi::api::core::v1::Pod;
     let rt = rt();
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let report = dir.path().join("before.json");
     let (_handle, _d, kubeconfig) = sim(&rt, Scenario::Healthy, true);
     let out = check(&kubeconfig, &["--report", report.to_str().expect("utf-8")]);

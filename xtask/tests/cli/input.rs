@@ -9,7 +9,7 @@ use super::*;
 #[test]
 fn check_rejects_bad_input_with_exit_2_and_a_reason() {
     let rt = rt();
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let missing = check(&dir.path().join("nope"), &[]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(
@@ -288,7 +288,7 @@ fn each_cause_of_an_error_is_said_once() {
 /// A revision that cannot be unpacked stops the run (exit 2) and leaves no folder behind.
 #[test]
 fn a_failed_upgrade_from_leaves_no_temporary_folder() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = crate::scratch();
     let mut cmd = xtask();
     cmd.args(["e2e", "--upgrade-from", "no-such-revision-xyz", "--dry-run"])
         .env("TMPDIR", tmp.path());

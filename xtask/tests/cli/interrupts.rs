@@ -98,7 +98,7 @@ fn interrupt_the_checks(child: std::process::Child) -> String {
 fn sim_stopped_by_sigterm_or_sighup_removes_its_folder() {
     use std::io::BufRead;
     for signal in ["-TERM", "-HUP"] {
-        let tmp = tempfile::tempdir().expect("tmp");
+        let tmp = crate::scratch();
         let mut cmd = xtask();
         cmd.args(["sim"]).env("TMPDIR", tmp.path());
         let mut child = spawn(&mut cmd);

@@ -42,15 +42,27 @@ impl Xtask {
     }
 }
 
+/// The workspace's root, where `cargo xtask` runs from.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// A scratch folder of the test's own, removed when dropped: in memory where the machine
+/// allows (`kind_sim::scratch_root`).
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir_in(kind_sim::scratch_root()).expect("a scratch folder")
+}
+
 pub fn xtask() -> Xtask {
-    let target = tempfile::tempdir().expect("temp dir");
+    let target = scratch();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.current_dir(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("workspace"),
-    );
+    cmd.current_dir(workspace());
     cmd.env("CARGO_TARGET_DIR", target.path());
+    // The run's own temporary folders beside it.
+    cmd.env("TMPDIR", kind_sim::scratch_root());
     Xtask {
         cmd,
         _target: target,
@@ -133,7 +145,7 @@ pub fn sim_with(
         .preloaded_images
         .push(heapster_e2e::versions::LOAD_IMAGE.reference());
     let handle = rt.block_on(kind_sim::start(config)).expect("sim");
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let kubeconfig = dir.path().join("kubeconfig");
     handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     if stack != Stack::Absent {
@@ -204,7 +216,7 @@ pub fn fakes(rt: &tokio::runtime::Runtime, scenario: Scenario, name: &str) -> Fa
         ..Default::default()
     });
     let control = rt.block_on(world.serve()).expect("control");
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let bin = kind_sim::shim::install(
         &dir.path().join("bin"),
         Path::new(env!("CARGO_BIN_EXE_xtask")),

@@ -8,7 +8,7 @@ use super::*;
 
 /// A copy of a shipped stack's manifests, as a user's own folder elsewhere.
 fn users_copy_of(stack: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../manifests")
         .join(stack);
@@ -44,7 +44,7 @@ fn a_users_folder_drives_the_run_and_names_its_stack() {
 
 #[test]
 fn a_folder_without_a_known_stack_is_refused_before_anything_runs() {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = crate::scratch();
     std::fs::write(
         dir.path().join("app.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: 'nginx:1.29'}]}\n",

@@ -8,7 +8,7 @@ use super::*;
 
 #[test]
 fn a_failing_run_keeps_the_evidence_junit_annotations_and_job_summary() {
-    let summary_dir = tempfile::tempdir().expect("tmp");
+    let summary_dir = crate::scratch();
     let summary = summary_dir.path().join("summary.md");
     let (out, dir) = e2e_through_fakes(
         "reported-failing",
@@ -224,7 +224,7 @@ fn failed_cases(suite: &quick_junit::TestSuite) -> Vec<String> {
 
 #[test]
 fn a_failed_rollout_is_a_failed_case_with_its_cause() {
-    let summary_dir = tempfile::tempdir().expect("tmp");
+    let summary_dir = crate::scratch();
     let summary = summary_dir.path().join("summary.md");
     let (out, dir) = e2e_through_fakes(
         "crashing",
