@@ -273,6 +273,33 @@ mod tests {
         assert!(!app.is_transient());
     }
 
+    /// The API server's own refusals, as kube reads them from its `Status`.
+    fn api_error(code: u16, reason: &str) -> kube::Error {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "status": "Failure", "code": code, "reason": reason, "message": reason,
+        }))
+        .expect("a Status");
+        kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn overload_server_errors_and_broken_connections_are_retried_refusals_are_not() {
+        assert!(is_transient(&api_error(429, "TooManyRequests")));
+        assert!(is_transient(&api_error(500, "InternalError")));
+        assert!(is_transient(&api_error(504, "Timeout")));
+        // A Service without endpoints is the stack's state, not the API server's hiccup.
+        assert!(!is_transient(&api_error(503, "ServiceUnavailable")));
+        assert!(!is_transient(&api_error(499, "")));
+        assert!(!is_transient(&api_error(403, "Forbidden")));
+        assert!(!is_transient(&api_error(404, "NotFound")));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(is_transient(&kube::Error::ReadEvents(reset)));
+        assert!(is_transient(&kube::Error::Service(
+            "connection refused".into()
+        )));
+        assert!(!is_transient(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
+
     #[test]
     fn proxy_paths() {
         assert_eq!(
