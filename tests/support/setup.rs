@@ -32,7 +32,11 @@ fn missing_docker(rt: &tokio::runtime::Runtime) -> TestResult {
     let (result, _) = run(rt, &fakes, &options(&fakes));
     expect_harness_error(
         &result,
-        &["`docker` was not found on PATH", "install Docker"],
+        &[
+            "`docker` was not found on PATH",
+            "install Docker",
+            "run `cargo xtask sim`",
+        ],
     )?;
     ensure!(
         fakes.calls(rt).is_empty(),
