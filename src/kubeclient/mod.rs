@@ -300,6 +300,43 @@ mod tests {
         assert!(!is_transient(&kube::Error::LinesCodecMaxLineLengthExceeded));
     }
 
+    #[tokio::test]
+    async fn the_token_is_the_named_contexts_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            r#"apiVersion: v1
+kind: Config
+current-context: admin
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443"}
+contexts:
+- name: admin
+  context: {cluster: c, user: admin}
+- name: reader
+  context: {cluster: c, user: reader}
+users:
+- name: admin
+  user: {token: admin-token}
+- name: reader
+  user: {token: ""}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            bearer_token(Some(&path), None).await.as_deref(),
+            Some("admin-token")
+        );
+        // The named context's user, not the current one; an empty token is none.
+        assert_eq!(bearer_token(Some(&path), Some("reader")).await, None);
+        assert_eq!(
+            bearer_token(Some(&dir.path().join("absent")), None).await,
+            None
+        );
+    }
+
     #[test]
     fn proxy_paths() {
         assert_eq!(
