@@ -186,6 +186,34 @@ fn fewer_nodes_than_asked_for_fail_on_the_count_not_the_deadline() {
     assert!(!all.contains("still failing after"), "{all}");
 }
 
+/// `--context` picks the cluster, not the kubeconfig's current context: here the current
+/// one points at a port nothing listens on.
+#[test]
+fn context_picks_the_cluster_over_the_current_one() {
+    let rt = rt();
+    let (_handle, dir, kubeconfig) = sim(&rt, Scenario::Healthy, true);
+    let mut config =
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("the simulator's kubeconfig");
+    let mut dead = config.clusters[0].clone();
+    dead.name = "dead".into();
+    if let Some(cluster) = dead.cluster.as_mut() {
+        cluster.server = Some("https://127.0.0.1:1".into());
+    }
+    let mut context = config.contexts[0].clone();
+    context.name = "dead".into();
+    if let Some(c) = context.context.as_mut() {
+        c.cluster = "dead".into();
+    }
+    config.clusters.push(dead);
+    config.contexts.push(context);
+    config.current_context = Some("dead".into());
+    let two = dir.path().join("two-contexts");
+    // JSON is YAML: kubeconfig readers take either.
+    std::fs::write(&two, serde_json::to_string(&config).expect("json")).expect("write");
+    let out = check(&two, &["--context", "kind-sim", "--", "nodes::count"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 #[test]
 fn evidence_goes_to_cargos_target_directory_not_the_workspaces() {
     let rt = rt();
