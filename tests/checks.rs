@@ -66,19 +66,8 @@ fn main() {
     let users_runs = heapster_e2e::pipeline::e2e_dir(&support::root());
     let before = kind_sim::files_under(&users_runs);
     let conclusion = libtest_mimic::run(&args, trials);
-    let after = kind_sim::files_under(&users_runs);
-    if before != after {
-        let changed: Vec<_> = after
-            .iter()
-            .filter(|(path, seen)| before.get(*path) != Some(seen))
-            .map(|(path, _)| path.display().to_string())
-            .chain(
-                before
-                    .keys()
-                    .filter(|p| !after.contains_key(*p))
-                    .map(|p| format!("{} (removed)", p.display())),
-            )
-            .collect();
+    let changed = kind_sim::changed_files(&before, &kind_sim::files_under(&users_runs));
+    if !changed.is_empty() {
         eprintln!(
             "error: the suite changed {}, which holds the user's own runs:\n  {}",
             users_runs.display(),

@@ -82,6 +82,25 @@ pub fn files_under(
     files
 }
 
+/// What differs between two [`files_under`] readings: files new or changed in `after`, then
+/// files gone from it, marked `(removed)`.
+pub fn changed_files(
+    before: &std::collections::BTreeMap<std::path::PathBuf, (u64, Option<std::time::SystemTime>)>,
+    after: &std::collections::BTreeMap<std::path::PathBuf, (u64, Option<std::time::SystemTime>)>,
+) -> Vec<String> {
+    after
+        .iter()
+        .filter(|(path, seen)| before.get(*path) != Some(seen))
+        .map(|(path, _)| path.display().to_string())
+        .chain(
+            before
+                .keys()
+                .filter(|p| !after.contains_key(*p))
+                .map(|p| format!("{} (removed)", p.display())),
+        )
+        .collect()
+}
+
 /// Can a file be made (and removed) in `dir`?
 fn tempfile_probe(dir: &std::path::Path) -> std::io::Result<()> {
     let probe = dir.join(format!(".kind-sim-probe-{}", std::process::id()));
@@ -145,5 +164,30 @@ mod tests {
         assert_ne!(super::files_under(dir.path()), before);
         std::fs::write(dir.path().join("d"), "").unwrap();
         assert_eq!(super::files_under(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn changed_files_names_new_changed_and_removed_files() {
+        use std::path::PathBuf;
+        let at = |secs| Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        let before = [
+            (PathBuf::from("/e2e/kept"), (1, at(1))),
+            (PathBuf::from("/e2e/rewritten"), (1, at(1))),
+            (PathBuf::from("/e2e/gone"), (1, at(1))),
+        ]
+        .into_iter()
+        .collect();
+        let after = [
+            (PathBuf::from("/e2e/kept"), (1, at(1))),
+            (PathBuf::from("/e2e/rewritten"), (1, at(2))),
+            (PathBuf::from("/e2e/new"), (1, at(2))),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            super::changed_files(&before, &after),
+            ["/e2e/new", "/e2e/rewritten", "/e2e/gone (removed)"]
+        );
+        assert!(super::changed_files(&before, &before).is_empty());
     }
 }
