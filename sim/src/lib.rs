@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// quarter of its kernel time. At its peak a run holds about 1 MB there.
 pub fn scratch_root() -> std::path::PathBuf {
     let memory = std::path::Path::new("/dev/shm");
-    if std::env::var_os("TMPDIR").is_none() && memory.is_dir() && tempfile_probe(memory).is_ok() {
+    if std::env::var_os("TMPDIR").is_none() && memory.is_dir() && can_write_in(memory).is_ok() {
         memory.to_path_buf()
     } else {
         std::env::temp_dir()
@@ -102,7 +102,7 @@ pub fn changed_files(
 }
 
 /// Can a file be made (and removed) in `dir`?
-fn tempfile_probe(dir: &std::path::Path) -> std::io::Result<()> {
+fn can_write_in(dir: &std::path::Path) -> std::io::Result<()> {
     let probe = dir.join(format!(".kind-sim-probe-{}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(probe)

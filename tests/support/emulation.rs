@@ -25,7 +25,7 @@ use libtest_mimic::Trial;
 use serde_json::{Value, json};
 
 use super::{Group, Rt};
-use super::{SimStack, TestResult, check_config, manifests_dir, outcome, stack_images};
+use super::{SimStack, TestResult, check_config, manifests_dir, outcome, passed, stack_images};
 use crate::ensure;
 
 pub fn trials(rt: &Rt) -> Vec<Trial> {
@@ -403,16 +403,14 @@ fn expiry_renewed(rt: &tokio::runtime::Runtime, which: Stack, status: u16) -> Te
         ))
     };
     let first = run(ctx.clone());
-    ensure!(
-        outcome(&first, "dashboard::node_metrics").passed,
-        "{first:?}"
-    );
+    passed(
+        &first,
+        "dashboard::node_metrics",
+        "before the session expires",
+    )?;
     stack.handle.expire_dashboard_sessions();
     let second = run(ctx);
-    ensure!(
-        outcome(&second, "dashboard::node_metrics").passed,
-        "renewed: {second:?}"
-    );
+    passed(&second, "dashboard::node_metrics", "renewed")?;
     ensure!(
         logins() - before == 2,
         "one login, one renewal: {}",
@@ -541,10 +539,7 @@ fn heapster_without_scrapes(rt: &tokio::runtime::Runtime) -> TestResult {
         "{}",
         nodes.text()
     );
-    ensure!(
-        outcome(&outcomes, "heapster::health").passed,
-        "healthz passes"
-    );
+    passed(&outcomes, "heapster::health", "healthz passes")?;
     Ok(())
 }
 

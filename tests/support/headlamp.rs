@@ -16,7 +16,7 @@ use super::pipeline::{
     deployments_left, dry_run_of, expect_passed, healthy_with_load, red_run_of, run_on, world,
     world_playing,
 };
-use super::{Group, Rt, TestResult, failures, outcome, root};
+use super::{Group, Rt, TestResult, failures, outcome, passed, root};
 use crate::ensure;
 
 /// Long enough that reaching it would mean the harness waited instead of failing fast.
@@ -199,11 +199,11 @@ fn apiservice_unavailable(rt: &tokio::runtime::Runtime) -> TestResult {
         &["503", "metrics.k8s.io unavailable", "FailedDiscoveryCheck"],
         false,
     )?;
-    ensure!(
-        outcome(&result.outcomes, "headlamp::config").passed,
-        "Headlamp itself is healthy: {:?}",
-        failures(&result.outcomes)
-    );
+    passed(
+        &result.outcomes,
+        "headlamp::config",
+        "Headlamp itself is healthy",
+    )?;
     Ok(())
 }
 
@@ -255,11 +255,11 @@ fn no_metrics_service(rt: &tokio::runtime::Runtime) -> TestResult {
             true,
         )?;
     }
-    ensure!(
-        outcome(&result.outcomes, "headlamp::config").passed,
-        "Headlamp itself is healthy: {:?}",
-        failures(&result.outcomes)
-    );
+    passed(
+        &result.outcomes,
+        "headlamp::config",
+        "Headlamp itself is healthy",
+    )?;
     Ok(())
 }
 
@@ -272,11 +272,11 @@ fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
         &["through Headlamp: not in the list"],
         false,
     )?;
-    ensure!(
-        outcome(&result.outcomes, "headlamp::node_metrics::e2e-worker").passed,
-        "node metrics are fine: {:?}",
-        failures(&result.outcomes)
-    );
+    passed(
+        &result.outcomes,
+        "headlamp::node_metrics::e2e-worker",
+        "node metrics are fine",
+    )?;
     Ok(())
 }
 
@@ -295,11 +295,11 @@ fn token_stripped(rt: &tokio::runtime::Runtime) -> TestResult {
             true,
         )?;
     }
-    ensure!(
-        outcome(&result.outcomes, "metrics_server::node_metrics::e2e-worker").passed,
-        "metrics.k8s.io itself serves: {:?}",
-        failures(&result.outcomes)
-    );
+    passed(
+        &result.outcomes,
+        "metrics_server::node_metrics::e2e-worker",
+        "metrics.k8s.io itself serves",
+    )?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use super::pipeline::{
     deployments_left, dry_run_of, expect_passed, healthy_with_load, red_run_of, run_on, world,
     world_playing,
 };
-use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, root};
+use super::{Fakes, Group, Rt, TestResult, copy_manifests_of, failures, outcome, passed, root};
 use crate::ensure;
 
 /// The verdict on the dashboards' node metrics through an upgrade of this stack.
@@ -372,10 +372,11 @@ fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
     for o in pods {
         ensure!(!o.passed && o.message.contains("not found"), "{o:?}");
     }
-    ensure!(
-        outcome(&result.outcomes, "metrics_server::node_metrics::e2e-worker").passed,
-        "node metrics are fine"
-    );
+    passed(
+        &result.outcomes,
+        "metrics_server::node_metrics::e2e-worker",
+        "node metrics are fine",
+    )?;
     Ok(())
 }
 
@@ -386,10 +387,11 @@ fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
         "dashboard::log",
         &["dial tcp 10.96.0.1:443: i/o timeout", "kube-proxy"],
     )?;
-    ensure!(
-        outcome(&outcomes, "metrics_server::apiservice").passed,
-        "metrics-server itself is fine"
-    );
+    passed(
+        &outcomes,
+        "metrics_server::apiservice",
+        "metrics-server itself is fine",
+    )?;
     Ok(())
 }
 
@@ -406,10 +408,11 @@ fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
                 .any(|c| c.hint.fix.contains("30-dashboard-checks.yaml")),
         "{o:?}"
     );
-    ensure!(
-        outcome(&result.outcomes, "metrics_server::apiservice").passed,
-        "metrics-server itself is fine"
-    );
+    passed(
+        &result.outcomes,
+        "metrics_server::apiservice",
+        "metrics-server itself is fine",
+    )?;
     Ok(())
 }
 
@@ -571,11 +574,11 @@ fn upgrade_with_a_long_dark_stretch(rt: &tokio::runtime::Runtime) -> TestResult 
         !gap.message.contains("still"),
         "the stretch closed, its length fails: {gap:?}"
     );
-    ensure!(
-        outcome(&result.outcomes, "dashboard::node_metrics").passed,
-        "the new dashboard shows them in the end: {:?}",
-        failures(&result.outcomes)
-    );
+    passed(
+        &result.outcomes,
+        "dashboard::node_metrics",
+        "the new dashboard shows them in the end",
+    )?;
     Ok(())
 }
 

@@ -250,6 +250,19 @@ macro_rules! ensure {
 
 pub type TestResult = Result<(), libtest_mimic::Failed>;
 
+/// The check `name` passed: what the scenario leaves alone (`why`) stays green. On failure
+/// it says the check's own message and every failure of the run.
+pub fn passed(outcomes: &[Outcome], name: &str, why: &str) -> TestResult {
+    let o = outcome(outcomes, name);
+    ensure!(
+        o.passed,
+        "{why}: {name} failed: {}; the run's failures: {:?}",
+        o.message,
+        failures(outcomes)
+    );
+    Ok(())
+}
+
 /// A trial named `{group}::{name}` that runs `f` on the shared runtime.
 /// The tests share one runtime.
 pub type Rt = Arc<tokio::runtime::Runtime>;

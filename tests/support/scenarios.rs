@@ -19,7 +19,8 @@ use super::copy_manifests;
 use super::pipeline::options as pipeline_options;
 use super::upgrade::without_heapster_readiness_probe;
 use super::{
-    Fakes, SimStack, TestResult, check_config, failures, manifests_dir, outcome, stack_images,
+    Fakes, SimStack, TestResult, check_config, failures, manifests_dir, outcome, passed,
+    stack_images,
 };
 use super::{Group, Rt};
 use crate::ensure;
@@ -182,10 +183,11 @@ fn no_heapster_service(rt: &tokio::runtime::Runtime) -> TestResult {
     expect_fast_fail(&outcomes, "heapster::health", "no heapster service")?;
     expect_fast_fail(&outcomes, "dashboard::log", "no heapster service")?;
     expect_fast_fail(&outcomes, "heapster::nodes", "no heapster service")?;
-    ensure!(
-        outcome(&outcomes, "workloads::heapster").passed,
-        "the heapster Deployment itself is fine"
-    );
+    passed(
+        &outcomes,
+        "workloads::heapster",
+        "the heapster Deployment itself is fine",
+    )?;
     Ok(())
 }
 
@@ -222,10 +224,11 @@ fn node_missing_from_heapster(rt: &tokio::runtime::Runtime) -> TestResult {
         "heapster::node_metrics::e2e-worker2",
         "no points",
     )?;
-    ensure!(
-        outcome(&outcomes, "heapster::node_metrics::e2e-worker").passed,
-        "other nodes are fine"
-    );
+    passed(
+        &outcomes,
+        "heapster::node_metrics::e2e-worker",
+        "other nodes are fine",
+    )?;
     Ok(())
 }
 
@@ -284,10 +287,7 @@ fn dashboard_never_connects(rt: &tokio::runtime::Runtime) -> TestResult {
     expect_fail(&outcomes, "dashboard::log", "kube-proxy")?;
     expect_fail(&outcomes, "dashboard::heapster_state", "not connected")?;
     expect_fail(&outcomes, "dashboard::node_metrics", "i/o timeout")?;
-    ensure!(
-        outcome(&outcomes, "heapster::health").passed,
-        "heapster itself is healthy"
-    );
+    passed(&outcomes, "heapster::health", "heapster itself is healthy")?;
     Ok(())
 }
 
@@ -301,10 +301,11 @@ fn pods_without_metrics(rt: &tokio::runtime::Runtime) -> TestResult {
     for o in pod_checks {
         expect_fail(&outcomes, &o.name, "no points")?;
     }
-    ensure!(
-        outcome(&outcomes, "heapster::node_metrics::e2e-worker").passed,
-        "node metrics are fine"
-    );
+    passed(
+        &outcomes,
+        "heapster::node_metrics::e2e-worker",
+        "node metrics are fine",
+    )?;
     Ok(())
 }
 
@@ -381,11 +382,11 @@ fn not_ready_node(rt: &tokio::runtime::Runtime) -> TestResult {
     let outcomes = run(rt, Scenario::NotReadyNode, SHORT)?;
     expect_fail(&outcomes, "nodes::ready::e2e-worker2", "NotReady")?;
     // The NotReady node is the nodes check's to report, not heapster's.
-    ensure!(
-        outcome(&outcomes, "heapster::nodes").passed,
-        "heapster lists every Ready node: {}",
-        outcome(&outcomes, "heapster::nodes").message
-    );
+    passed(
+        &outcomes,
+        "heapster::nodes",
+        "heapster lists every Ready node",
+    )?;
     ensure!(
         !outcomes
             .iter()
@@ -428,7 +429,7 @@ fn checks_without_rights(rt: &tokio::runtime::Runtime) -> TestResult {
         expect_fail(&outcomes, name, "manifests/60-dashboard-checks.yaml")?;
     }
     for name in ["heapster::health", "dashboard::log"] {
-        ensure!(outcome(&outcomes, name).passed, "{name} is fine");
+        passed(&outcomes, name, "fine")?;
     }
     Ok(())
 }
@@ -459,9 +460,10 @@ fn dashboard_without_proxy_rights(rt: &tokio::runtime::Runtime) -> TestResult {
         "dashboard::log",
         "give the dashboard's Role `get` on `services/proxy`",
     )?;
-    ensure!(
-        outcome(&outcomes, "heapster::health").passed,
-        "heapster itself is reachable with the harness's credentials"
-    );
+    passed(
+        &outcomes,
+        "heapster::health",
+        "heapster itself is reachable with the harness's credentials",
+    )?;
     Ok(())
 }
