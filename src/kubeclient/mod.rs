@@ -147,8 +147,8 @@ impl Answer {
     }
 
     /// Transient answers of the API server itself: overload (429) and its internal errors
-    /// (`InternalError` is a 500, `Timeout` a 504: apimachinery's `errors.NewInternalError`
-    /// and `NewTimeoutError`), so a success is never read for them.
+    /// (`InternalError` is a 500, `Timeout` a 504: `NewInternalError` and `NewTimeoutError`
+    /// in apimachinery@v0.36.3 pkg/api/errors/errors.go), so a success is never read for them.
     pub fn is_transient(&self) -> bool {
         self.status == 429
             || (self.status >= 500
