@@ -49,14 +49,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// (`/dev/shm`) where the machine has it and `TMPDIR` does not say otherwise, else the
 /// system's temporary directory. A suite run creates and deletes thousands of small files;
 /// on a disk file system finding a free inode among the just-deleted ones cost it a
-/// quarter of its kernel time. At its peak a run holds about 1 MB there.
+/// quarter of its kernel time. At its peak a run holds about 1 MB there. Decided once per
+/// process: every scratch folder of a test run asks.
 pub fn scratch_root() -> std::path::PathBuf {
-    let memory = std::path::Path::new("/dev/shm");
-    if std::env::var_os("TMPDIR").is_none() && memory.is_dir() && can_write_in(memory).is_ok() {
-        memory.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    }
+    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let memory = std::path::Path::new("/dev/shm");
+        if std::env::var_os("TMPDIR").is_none() && memory.is_dir() && can_write_in(memory).is_ok() {
+            memory.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+    .clone()
 }
 
 /// Every file under `dir` with its size and modification time (empty if `dir` does not
